@@ -1,0 +1,37 @@
+"""The `specviz` command line: one root group, commands registered from their own modules."""
+
+from __future__ import annotations
+
+import click
+
+from specviz import __version__
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="specviz")
+@click.option(
+    "--traces",
+    "traces_dir",
+    type=click.Path(file_okay=False, path_type=str),
+    envvar="SPECVIZ_TRACES",
+    default="traces",
+    show_default=True,
+    help="Trace directory (env SPECVIZ_TRACES).",
+)
+@click.pass_context
+def cli(ctx: click.Context, traces_dir: str) -> None:
+    """specviz: record, query and replay speculative decoding traces.
+
+    \b
+    Examples:
+      specviz record "Explain speculative decoding in two sentences."
+      specviz runs
+      specviz show 3fa2
+      specviz sql "SELECT k, avg(acceptance_rate) FROM runs GROUP BY k"
+      specviz view
+    """
+    ctx.obj = {"traces": traces_dir}
+
+
+def main() -> None:
+    cli()
