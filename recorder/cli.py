@@ -35,3 +35,15 @@ def cli(ctx: click.Context, traces_dir: str) -> None:
 
 def main() -> None:
     cli()
+
+
+def _register() -> None:
+    # Each command family lives in its own module and lists its commands in COMMANDS.
+    from recorder import models_cmd, record_cmds, store_cmds, view_cmd
+
+    for module in (store_cmds, record_cmds, models_cmd, view_cmd):
+        for command in module.COMMANDS:
+            cli.add_command(command)
+
+
+_register()
