@@ -1,0 +1,139 @@
+"""What a completions server can do, found by probing it once, and the request shapes that follow.
+
+Servers differ in two ways that decide the acceptance rule:
+
+* ``echo`` with prompt logprobs (vLLM, SGLang, OpenAI's legacy models): the draft tokens go
+  in as part of the prompt with ``max_tokens=1``, so one call scores every draft token:
+  p(draft token) plus the top-k at each position, and the server samples the bonus token.
+  Rule ``rejection-sampling-topk``.
+* no ``echo`` (mlx_lm.server, Cerebras): the server generates its own K+1 tokens and the
+  engine accepts draft tokens while they equal them. Rule ``exact-match``.
+
+And in how logprobs are asked for: an integer ``logprobs=N`` (legacy) or a boolean
+``logprobs`` plus ``top_logprobs=N`` (mlx_lm.server, at most 11).
+
+``auto`` tries scoring first (token-id prompt, then text), then legacy generation, then
+boolean generation, and keeps the first whose reply passes every consistency check. A
+reply that fails a check counts as "not supported", so a server that shifts its echoed
+logprobs (llama.cpp's Python server) is used in exact-match mode rather than trusted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any, Literal
+
+from specviz.events import AcceptanceRule
+from specviz.targets.errors import MalformedResponse, TargetError, TargetUnavailable
+from specviz.targets.logprob_checks import check_echoed, check_generated
+from specviz.targets.token_map import TokenMapper
+from specviz.targets.transport import CompletionsClient, RetryHook
+
+Mode = Literal["auto", "score", "generate"]
+Style = Literal["auto", "legacy", "bool"]
+
+# mlx_lm.server rejects top_logprobs above 11; OpenAI's legacy models allow 5, vLLM 20.
+BOOL_MAX_TOP = 11
+LEGACY_DEFAULT_TOP = 5
+# A reply status that means "this server will not do this", not "this server is broken".
+_UNSUPPORTED = {400, 404, 405, 415, 422, 501}
+# A plain sentence tokenizes the same way everywhere, and a few tokens keep the probe cheap.
+PROBE_TEXT = "The capital of France is Paris. The capital of Italy is"
+
+
+@dataclass(frozen=True)
+class TargetOptions:
+    """How to talk to the server; ``auto`` everywhere means: probe and pick."""
+
+    mode: Mode = "auto"
+    style: Style = "auto"
+    top_logprobs: int | None = None  # None: 5 (legacy) / 0 (bool, see mlx_lm.server quirk)
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    scores_prompt: bool  # echo + prompt logprobs usable: rule rejection-sampling-topk
+    style: Literal["legacy", "bool"]
+    top_logprobs: int
+    prompt_as_ids: bool = False  # the server takes the prompt as token ids (no re-tokenizing)
+
+    @property
+    def rule(self) -> AcceptanceRule:
+        return "rejection-sampling-topk" if self.scores_prompt else "exact-match"
+
+    def _logprob_params(self) -> dict[str, Any]:
+        if self.style == "legacy":
+            return {"logprobs": self.top_logprobs}
+        return {"logprobs": True, "extra_body": {"top_logprobs": self.top_logprobs}}
+
+    def score_params(self, prompt: list[int] | str) -> dict[str, Any]:
+        return {"prompt": prompt, "echo": True, "max_tokens": 1, **self._logprob_params()}
+
+    def generate_params(self, prompt: list[int] | str, max_tokens: int) -> dict[str, Any]:
+        return {"prompt": prompt, "max_tokens": max_tokens, **self._logprob_params()}
+
+
+def _candidates(options: TargetOptions) -> list[Capabilities]:
+    legacy_top = LEGACY_DEFAULT_TOP if options.top_logprobs is None else options.top_logprobs
+    bool_top = 0 if options.top_logprobs is None else min(options.top_logprobs, BOOL_MAX_TOP)
+    found: list[Capabilities] = []
+    if options.mode in ("auto", "score") and options.style in ("auto", "legacy"):
+        scoring = Capabilities(scores_prompt=True, style="legacy", top_logprobs=max(legacy_top, 1))
+        found += [replace(scoring, prompt_as_ids=True), scoring]
+    if options.mode in ("auto", "generate"):
+        if options.style in ("auto", "legacy"):
+            found.append(Capabilities(scores_prompt=False, style="legacy", top_logprobs=legacy_top))
+        if options.style in ("auto", "bool"):
+            found.append(Capabilities(scores_prompt=False, style="bool", top_logprobs=bool_top))
+    return found
+
+
+def probe(
+    client: CompletionsClient,
+    model: str,
+    mapper: TokenMapper,
+    options: TargetOptions = TargetOptions(),
+    *,
+    bos_id: int | None = None,
+    eos_ids: frozenset[int] = frozenset(),
+    on_retry: RetryHook | None = None,
+) -> Capabilities:
+    """The first candidate whose reply to a small greedy request passes every check."""
+    ids = mapper.encode(PROBE_TEXT)
+    tried: list[str] = []
+    for caps in _candidates(options):
+        prompt: list[int] | str = ids if caps.prompt_as_ids else PROBE_TEXT
+        params = caps.score_params(prompt) if caps.scores_prompt else caps.generate_params(prompt, 4)
+        try:
+            body = client.create(on_retry, model=model, temperature=0.0, **params)
+            choice = first_choice(body)
+            if caps.scores_prompt:
+                _, generated = check_echoed(choice, mapper, prompt_ids=ids, bos_id=bos_id)
+                if not generated:
+                    raise TargetError("echo reply has no generated token")
+            else:
+                check_generated(choice, mapper, max_tokens=4, eos_ids=eos_ids)
+            return caps
+        except TargetUnavailable as exc:
+            if exc.status not in _UNSUPPORTED:
+                raise  # auth, outage, retries exhausted: probing further would not help
+            tried.append(f"{describe(caps)}: {exc}")
+        except TargetError as exc:
+            tried.append(f"{describe(caps)}: {exc}")
+    raise TargetError(
+        f"{client.base_url} supports none of the ways specviz verifies with (mode={options.mode}, "
+        f"style={options.style}):\n  " + "\n  ".join(tried)
+    )
+
+
+def describe(caps: Capabilities) -> str:
+    how = "echo scoring" if caps.scores_prompt else "generation"
+    prompt = " of token ids" if caps.prompt_as_ids else ""
+    return f"{how}{prompt}, {caps.style} logprobs, top {caps.top_logprobs}"
+
+
+def first_choice(body: dict[str, Any]) -> dict[str, Any]:
+    choices = body.get("choices")
+    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+        raise MalformedResponse("the reply has no choices")
+    return choices[0]

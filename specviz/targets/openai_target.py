@@ -1,0 +1,164 @@
+"""``openai:<base URL>``: a target that verifies on an OpenAI-compatible ``/v1/completions`` server.
+
+Token ids stay the source of truth: the engine hands over the context and draft as ids of
+the shared vocabulary, and every token the server returns is mapped back to an id and
+checked (``logprob_checks``) before the engine sees it.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from specviz.events import AcceptanceRule, Error
+from specviz.targets.capabilities import Capabilities, TargetOptions, describe, first_choice, probe
+from specviz.targets.logprob_checks import Position, check_echoed, check_generated
+from specviz.targets.secrets import api_key_from_env, safe_url
+from specviz.targets.token_map import TokenMapper
+from specviz.targets.transport import CompletionsClient, RetryHook, RetryPolicy
+
+# mlx_lm.server's name for the model it was started with.
+MLX_DEFAULT_MODEL = "default_model"
+Emit = Callable[[Error], None]
+
+
+@dataclass(frozen=True)
+class RemoteVerification:
+    """What one verify call learned. Positions are relative to the round's first draft token.
+
+    ``draft_scores``: rejection-sampling-topk only: p(draft token i) and the top-k at
+    position i, for every draft token. ``target_tokens``: tokens the server sampled itself:
+    the bonus candidate at position K when scoring; its own continuation from position 0
+    under exact-match, where position i is scored only if the draft matched before it.
+    """
+
+    rule: AcceptanceRule
+    draft_scores: tuple[Position, ...]
+    target_tokens: tuple[Position, ...]
+    stopped: bool  # the server ended its continuation (EOS) before max_tokens
+    verify_ms: float
+
+    def matched_prefix(self, draft_ids: list[int]) -> int:
+        """Exact-match: how many leading draft tokens equal the target's own tokens."""
+        n = 0
+        for drafted, target in zip(draft_ids, self.target_tokens):
+            if drafted != target.token_id:
+                break
+            n += 1
+        return n
+
+    def tested(self, draft_ids: list[int]) -> int:
+        """Draft positions the target actually scored (the ``tested`` count)."""
+        if self.rule == "rejection-sampling-topk":
+            return len(self.draft_scores)
+        # Up to and including the first divergence; a target that stopped early scored no further.
+        return min(len(draft_ids), self.matched_prefix(draft_ids) + 1, len(self.target_tokens))
+
+
+class OpenAITarget:
+    """Verifies rounds on a remote server; see docs/targets.md for servers and modes."""
+
+    def __init__(
+        self,
+        base_url: str,
+        tokenizer: Any,
+        *,
+        model: str | None = None,
+        options: TargetOptions = TargetOptions(),
+        retry: RetryPolicy = RetryPolicy(),
+        api_key: str | None = None,
+        eos_token_ids: set[int] | frozenset[int] = frozenset(),
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.base_url = safe_url(base_url)
+        self.options = options
+        self.mapper = TokenMapper(tokenizer)
+        self.client = CompletionsClient(base_url, api_key or api_key_from_env(), retry, sleep=sleep)
+        self.model = model or MLX_DEFAULT_MODEL
+        eos = set(eos_token_ids) | set(getattr(tokenizer, "eos_token_ids", None) or ())
+        if getattr(tokenizer, "eos_token_id", None) is not None:
+            eos.add(tokenizer.eos_token_id)
+        self.eos_ids = frozenset(eos)
+        self.bos_id: int | None = getattr(tokenizer, "bos_token_id", None)
+        self.capabilities: Capabilities | None = None
+
+    @property
+    def spec(self) -> str:
+        return f"openai:{self.base_url}"
+
+    def connect(self, emit: Emit | None = None) -> Capabilities:
+        """Probe the server once (before run_started, whose acceptance_rule depends on it)."""
+        if self.capabilities is None:
+            self.capabilities = probe(
+                self.client, self.model, self.mapper, self.options,
+                bos_id=self.bos_id, eos_ids=self.eos_ids, on_retry=_hook(emit, None),
+            )
+        return self.capabilities
+
+    @property
+    def acceptance_rule(self) -> AcceptanceRule:
+        return self.connect().rule
+
+    def describe(self) -> str:
+        return describe(self.connect())
+
+    def verify(
+        self,
+        context_ids: list[int],
+        draft_ids: list[int],
+        *,
+        temperature: float = 0.0,
+        top_p: float = 1.0,
+        top_k: int = 0,
+        seed: int | None = None,
+        round: int = 0,
+        emit: Emit | None = None,
+    ) -> RemoteVerification:
+        caps = self.connect(emit)
+        sampling: dict[str, Any] = {"model": self.model, "temperature": temperature, "top_p": top_p}
+        if seed is not None:
+            # A different seed per round: one fixed seed would correlate every round's samples.
+            sampling["seed"] = (seed + round) % 2**31
+        extra = {"top_k": top_k} if top_k > 0 else {}
+        hook = _hook(emit, round)
+        start = time.perf_counter()
+        if caps.scores_prompt:
+            ids = context_ids + draft_ids
+            params = caps.score_params(ids if caps.prompt_as_ids else self.mapper.decode(ids))
+            body = self.client.create(hook, **_merge(params, sampling, extra))
+            prompt, generated = check_echoed(first_choice(body), self.mapper, prompt_ids=ids, bos_id=self.bos_id)
+            scores = tuple(prompt[len(context_ids):])
+            targets, stopped = tuple(generated), not generated
+        else:
+            max_tokens = len(draft_ids) + 1
+            params = caps.generate_params(self.mapper.decode(context_ids), max_tokens)
+            body = self.client.create(hook, **_merge(params, sampling, extra))
+            choice = first_choice(body)
+            positions = check_generated(choice, self.mapper, max_tokens=max_tokens, eos_ids=self.eos_ids)
+            scores, targets = (), tuple(positions)
+            stopped = choice.get("finish_reason") != "length" or positions[-1].token_id in self.eos_ids
+            if stopped and positions[-1].token_id not in self.eos_ids and self.eos_ids:
+                # The server stopped but left its EOS out: the stop itself is the target's
+                # decision at the next position, so it is recorded as that token (logprob unknown).
+                targets += (Position(min(self.eos_ids), None),)
+        return RemoteVerification(caps.rule, scores, targets, stopped, (time.perf_counter() - start) * 1e3)
+
+
+def _merge(params: dict[str, Any], sampling: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    merged = {**params, **sampling}
+    if extra:
+        merged["extra_body"] = {**params.get("extra_body", {}), **extra}
+    return merged
+
+
+def _hook(emit: Emit | None, round: int | None) -> RetryHook | None:
+    """Each retry becomes an ``error`` event (retryable) through the engine's emitter."""
+    if emit is None:
+        return None
+
+    def on_retry(attempt: int, message: str, delay: float) -> None:
+        emit(Error(where="target", message=f"{message}; retrying in {delay:.1f}s",
+                   retryable=True, attempt=attempt, round=round))
+
+    return on_retry
