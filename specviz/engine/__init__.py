@@ -1,0 +1,1 @@
+"""The live generation engine: drafters, targets, the speculative loop, metrics, recording."""
