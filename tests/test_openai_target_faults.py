@@ -1,0 +1,164 @@
+"""Every fault path of the OpenAI-compatible target, against a local misbehaving server."""
+
+from __future__ import annotations
+
+import msgspec
+import pytest
+
+from servers.fixtures import bundled_path, fake_server, tokenizer  # noqa: F401  (fixtures)
+from specviz.events import Error
+from specviz.targets import (
+    InconsistentLogprobs,
+    MalformedResponse,
+    OpenAITarget,
+    RetryPolicy,
+    TargetOptions,
+    TargetUnavailable,
+)
+
+SECRET = "sk-test-0123456789abcdef-do-not-leak"
+FAST = RetryPolicy(attempts=3, timeout_s=0.5, backoff_s=0.01, max_backoff_s=0.02)
+LEGACY_NO_ECHO = {"style": "legacy", "echo": False}
+BOOL = {"style": "bool", "echo": False}
+
+
+@pytest.fixture(autouse=True)
+def secret_key(monkeypatch):
+    monkeypatch.setenv("SPECVIZ_API_KEY", SECRET)
+
+
+def make_target(server, tokenizer, **kwargs) -> OpenAITarget:
+    return OpenAITarget(server.url, tokenizer, model="fake", retry=kwargs.pop("retry", FAST), **kwargs)
+
+
+def context_and_draft(tokenizer):
+    context = tokenizer.encode("Question: where is the Eiffel tower? Answer:", add_special_tokens=False)
+    return context, tokenizer.encode(" Paris is the capital", add_special_tokens=False)
+
+
+def assert_no_leak(*texts: object) -> None:
+    for text in texts:
+        assert SECRET not in str(text)
+
+
+def test_echo_server_scores_every_draft_token(fake_server, tokenizer):
+    target = make_target(fake_server, tokenizer)
+    assert target.acceptance_rule == "rejection-sampling-topk"
+    assert target.capabilities.prompt_as_ids
+    context, draft = context_and_draft(tokenizer)
+    result = target.verify(context, draft, temperature=0.7, seed=3, round=2)
+    assert [p.token_id for p in result.draft_scores] == draft
+    assert all(p.logprob == -0.25 and p.top[0].id == p.token_id for p in result.draft_scores)
+    assert len(result.target_tokens) == 1 and result.tested(draft) == len(draft)
+    sent = fake_server.requests[-1]
+    assert sent["body"]["prompt"] == context + draft and sent["body"]["echo"] is True
+    assert sent["body"]["seed"] == 5 and sent["auth"] == f"Bearer {SECRET}"
+
+
+@pytest.mark.parametrize("fake_server", [LEGACY_NO_ECHO, BOOL], indirect=True)
+def test_server_without_echo_falls_back_to_exact_match(fake_server, tokenizer):
+    target = make_target(fake_server, tokenizer)
+    assert target.acceptance_rule == "exact-match"
+    context, draft = context_and_draft(tokenizer)
+    result = target.verify(context, draft)
+    assert result.draft_scores == ()
+    assert len(result.target_tokens) == len(draft) + 1
+    # The fake always continues " Paris is the capital of ...": the whole draft matches.
+    assert result.matched_prefix(draft) == len(draft) == result.tested(draft)
+    wrong = draft[:2] + [tokenizer.encode(" moon", add_special_tokens=False)[0]] + draft[3:]
+    assert result.matched_prefix(wrong) == 2 and result.tested(wrong) == 3
+
+
+@pytest.mark.parametrize("fault", ["429", "500", "timeout"])
+def test_transient_faults_are_retried_and_recorded(fake_server, tokenizer, fault):
+    target = make_target(fake_server, tokenizer)
+    target.connect()
+    events: list[Error] = []
+    fake_server.faults = [fault]
+    result = target.verify(*context_and_draft(tokenizer), round=4, emit=events.append)
+    assert len(result.draft_scores) == 4
+    [event] = events
+    assert event.retryable and event.attempt == 1 and event.round == 4 and event.where == "target"
+    expected = {"429": "HTTP 429", "500": "HTTP 500", "timeout": "timed out"}[fault]
+    assert expected in event.message
+
+
+def test_retries_run_out_with_a_clear_message(fake_server, tokenizer):
+    target = make_target(fake_server, tokenizer)
+    target.connect()
+    events: list[Error] = []
+    fake_server.faults = ["500"] * FAST.attempts
+    with pytest.raises(TargetUnavailable, match=r"HTTP 500.*gave up after 3 attempts"):
+        target.verify(*context_and_draft(tokenizer), round=1, emit=events.append)
+    assert [e.attempt for e in events] == [1, 2]  # the last failure ends the run instead
+
+
+def test_backoff_grows_and_respects_its_bound():
+    policy = RetryPolicy(backoff_s=0.5, max_backoff_s=3.0)
+    assert [policy.delay(a) for a in (1, 2, 3, 4)] == [0.5, 1.0, 2.0, 3.0]
+    assert policy.delay(1, retry_after=2.0) == 2.0 and policy.delay(1, retry_after=60) == 3.0
+
+
+def test_malformed_json_fails_without_retrying(fake_server, tokenizer):
+    target = make_target(fake_server, tokenizer)
+    target.connect()
+    events: list[Error] = []
+    fake_server.faults = ["malformed"]
+    with pytest.raises(MalformedResponse, match="not JSON"):
+        target.verify(*context_and_draft(tokenizer), emit=events.append)
+    assert events == []
+
+
+@pytest.mark.parametrize(
+    ("fault", "message"),
+    [
+        ("wrong-length", "differ in length"),
+        ("absent", "absent from its own top-k"),
+        ("mismatch", "disagrees with its own top-k entry"),
+        ("shift", "absent from its own top-k"),
+    ],
+)
+def test_inconsistent_logprobs_fail_the_round(fake_server, tokenizer, fault, message):
+    target = make_target(fake_server, tokenizer)
+    target.connect()
+    fake_server.faults = [fault]
+    with pytest.raises(InconsistentLogprobs, match=message):
+        target.verify(*context_and_draft(tokenizer))
+
+
+def test_a_server_that_shifts_echo_is_not_trusted_for_scoring(fake_server, tokenizer):
+    fake_server.faults = ["shift", "shift"]  # both echo probes (ids, then text)
+    target = make_target(fake_server, tokenizer)
+    assert target.acceptance_rule == "exact-match"
+
+
+@pytest.mark.parametrize("fake_server", [BOOL], indirect=True)
+def test_mlx_first_alternative_quirk_is_caught(fake_server, tokenizer):
+    forced = make_target(fake_server, tokenizer, options=TargetOptions(top_logprobs=3))
+    forced.connect()
+    fake_server.faults = ["first-alternative"]
+    with pytest.raises(InconsistentLogprobs, match="other tokens than it sampled"):
+        forced.verify(*context_and_draft(tokenizer))
+    # auto asks mlx-style servers for top_logprobs 0, where ids and logprobs are right
+    assert make_target(fake_server, tokenizer).connect().top_logprobs == 0
+
+
+def test_api_key_never_reaches_an_error_or_event(fake_server, tokenizer):
+    target = make_target(fake_server, tokenizer)
+    target.connect()
+    events: list[Error] = []
+    fake_server.faults = ["leak-key"] * FAST.attempts
+    with pytest.raises(TargetUnavailable) as failure:
+        target.verify(*context_and_draft(tokenizer), emit=events.append)
+    assert "***" in str(failure.value) and len(events) == 2
+    assert_no_leak(failure.value, *(msgspec.json.encode(e) for e in events), target.spec)
+
+
+def test_refused_request_is_not_retried(tokenizer):
+    from servers.fake_openai import FakeCompletionsServer
+
+    with FakeCompletionsServer(tokenizer, style="legacy", echo=False) as server:
+        target = make_target(server, tokenizer, options=TargetOptions(mode="score"))
+        with pytest.raises(Exception, match="echo is not supported"):
+            target.connect()
+        assert len(server.requests) == 2  # one per scoring candidate, no retries
