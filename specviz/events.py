@@ -150,6 +150,14 @@ class RunFinished(Event, tag="run_finished"):
     speedup: float | None = None
     output_text: str = ""
     output_token_ids: list[int] = []
+    # Added by the engine (defaults keep older traces valid):
+    prefill_ms: float = 0.0  # prompt processing before round 0 (not in tokens_per_s)
+    draft_ms: float = 0.0  # totals over all rounds
+    verify_ms: float = 0.0
+    sample_ms: float = 0.0
+    accepted_histogram: list[int] = []  # [i] = rounds (with >= 1 draft) that accepted exactly i
+    survival: list[float] = []  # [i] = P(accepted > i | drafted > i): per-position survival
+    k_effective: float | None = None  # mean drafted tokens per round
 
 
 class Error(Event, tag="error"):
