@@ -101,6 +101,9 @@ class ReplayIndex:
     tested_accepted: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
     tested_entropy: np.ndarray = field(default_factory=lambda: np.zeros(0))
     tested_prob: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    # Lazily built per-field arrays of the metrics and per-commit HTML (see viewer.text).
+    _columns: dict = field(default_factory=dict, repr=False)
+    memo: dict = field(default_factory=dict, repr=False)
 
     @property
     def n_events(self) -> int:
@@ -120,6 +123,14 @@ class ReplayIndex:
         """The event index that closes a round: the last event carrying that round."""
         # event_round is non-decreasing, so the round's last event is a bisection away.
         return max(0, bisect_right(self.event_round, rnd) - 1)
+
+    def metric_array(self, name: str) -> np.ndarray:
+        """One RoundMetrics field for every round, as an array (NaN where unset), built once."""
+        col = self._columns.get(name)
+        if col is None:
+            col = np.array([getattr(m, name) for m in self.metrics], dtype=float)
+            self._columns[name] = col
+        return col
 
     def state(self, pos: int) -> "ReplayState":
         pos = max(-1, min(pos, self.n_events - 1))
@@ -255,6 +266,9 @@ class ReplayState:
     @property
     def latest_metrics(self) -> RoundMetrics | None:
         return self.index.metrics[self._n_metrics - 1] if self._n_metrics else None
+
+    def metric_array(self, name: str) -> np.ndarray:
+        return self.index.metric_array(name)[: self._n_metrics]
 
     @property
     def spans(self) -> list[RoundSpan]:
