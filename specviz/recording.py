@@ -1,0 +1,188 @@
+"""Recording API: log a run's events durably, then publish them as one Parquet trace.
+
+    from specviz.recording import open_run
+    from specviz.events import RunStarted, DraftToken, RunFinished
+
+    with open_run("traces", RunStarted(prompt="Hi", k=4, temperature=0.7)) as rec:
+        rec.log(DraftToken(round=0, position=0, token_id=42, token_text=" the"))
+        ...
+        path = rec.finish(RunFinished(status="completed", finish_reason="eos"))
+
+``open_run(traces, started, *, flush="round", fsync=False) -> Recording``
+    Creates ``traces/_live/run-<id>.jsonl`` (locked by this process) and logs ``started``
+    as event 0, flushed at once so listings show the live run with its configuration.
+    flush: "event" (every event), "round" (default: whenever a round_metrics,
+    run_finished or error event is logged), an int N (every N events) or "close"
+    (only at finish). Whatever the policy, the buffer is written once it holds 4 MiB.
+    Flushed means handed to the OS: it survives the process being killed. fsync=True
+    also forces it to disk at every flush, for power loss, at a cost per flush.
+``Recording.run_id``      16 hex chars; commands accept any unique prefix.
+``Recording.log(event)``  fills run_id, seq (gap-free from 0) and, when 0, t_mono_ns and
+                          t_wall_ns; appends to the log; returns the event.
+``Recording.flush()``     writes buffered events to the log now.
+``Recording.finish(finished) -> Path``
+    logs run_finished, converts the log to ``traces/date=YYYY-MM-DD/run-<id>.parquet``
+    (published by atomic rename) and removes the log.
+Leaving the ``with`` block without finish(): KeyboardInterrupt finishes the run as
+``interrupted``; another exception logs an ``error`` event (where="recording") and
+finishes it as ``failed``; a normal exit finishes it as ``completed`` with totals computed
+from the events. The exception is re-raised. A process killed outright leaves its log;
+``specviz recover`` (or any listing of the directory) publishes it as ``interrupted``.
+
+``NullRecording`` has the same API and writes nothing (benchmarks with recording off).
+Errors are ``specviz.store.TraceError`` with a one-line message.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Literal
+
+import msgspec
+
+from specviz.events import Error, Event, RoundMetrics, RunFinished, RunStarted
+from specviz.store.layout import TraceError, new_run_id, parquet_path
+from specviz.store.livelog import LogWriter, read_log
+from specviz.store.parquet_file import log_to_parquet
+from specviz.store.totals import finished_from_events
+
+FlushPolicy = Literal["event", "round", "close"] | int
+
+_ENCODER = msgspec.json.Encoder()
+_ROUND_END = (RoundMetrics, RunFinished, Error)
+_MAX_BUFFER = 4 << 20
+
+
+class Recording:
+    """One run being recorded. Create it with `open_run`."""
+
+    def __init__(self, traces: str | os.PathLike, started: RunStarted, *, flush: FlushPolicy = "round", fsync: bool = False):
+        if not isinstance(started, RunStarted):
+            raise TraceError("a recording starts with a RunStarted event")
+        if flush not in ("event", "round", "close") and not (isinstance(flush, int) and flush > 0):
+            raise TraceError(f"flush policy must be 'event', 'round', 'close' or a positive int, not {flush!r}")
+        self.traces = Path(traces)
+        self.run_id = new_run_id()
+        self.started = started
+        self.finished: RunFinished | None = None
+        self.path: Path | None = None
+        self._policy = flush
+        self._every = flush if isinstance(flush, int) else 0
+        self._buf = bytearray()
+        self._seq = 0
+        mono = time.monotonic_ns()
+        # One clock read per event: wall time is the monotonic clock shifted to the epoch.
+        self._wall_offset = time.time_ns() - mono
+        self._writer = LogWriter(traces, self.run_id, fsync=fsync)
+        self.log(started)
+        self.flush()
+
+    def log(self, event: Event) -> Event:
+        seq = self._seq
+        self._seq = seq + 1
+        event.seq = seq
+        if not event.t_mono_ns:
+            event.t_mono_ns = time.monotonic_ns()
+        if not event.t_wall_ns:
+            event.t_wall_ns = event.t_mono_ns + self._wall_offset
+        # run_id is the same on every line and lives in the file name: encode it empty
+        # (omitted as a default), then set it on the caller's object.
+        event.run_id = ""
+        buf = self._buf
+        _ENCODER.encode_into(event, buf, -1)
+        buf.append(10)
+        event.run_id = self.run_id
+        policy = self._policy
+        if policy == "round":
+            if type(event) in _ROUND_END:
+                self.flush()
+        elif policy == "event" or (self._every and self._seq % self._every == 0):
+            self.flush()
+        if len(buf) > _MAX_BUFFER:
+            self.flush()
+        return event
+
+    def flush(self) -> None:
+        if self._buf:
+            if self._writer.fd is None:
+                raise TraceError(f"run {self.run_id} is already finished")
+            self._writer.write(self._buf)
+            self._buf.clear()
+
+    def finish(self, finished: RunFinished) -> Path:
+        """Log run_finished, publish the run as Parquet, remove the log; returns the file."""
+        if self.finished is not None:
+            raise TraceError(f"run {self.run_id} is already finished")
+        if not isinstance(finished, RunFinished):
+            raise TraceError("finish() takes a RunFinished event")
+        self.log(finished)
+        self.flush()
+        self.finished = finished
+        final = parquet_path(self.traces, self.run_id, self.started.t_wall_ns)
+        # On failure the log stays, locked until this process exits, then recoverable.
+        self.path = log_to_parquet(self._writer.path, final, self.run_id, self.started, finished)
+        self._writer.remove()
+        return self.path
+
+    def _finish_from_log(self, status: str, reason: str) -> Path:
+        self.flush()
+        events, _ = read_log(self._writer.path)
+        return self.finish(finished_from_events(events, status=status, finish_reason=reason))
+
+    def __enter__(self) -> "Recording":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if self.finished is not None:
+            return None
+        if exc_type is None:
+            self._finish_from_log("completed", "closed")
+        elif issubclass(exc_type, KeyboardInterrupt):
+            self._finish_from_log("interrupted", "interrupted")
+        else:
+            message = f"{exc_type.__name__}: {exc}".strip().rstrip(":")
+            self.log(Error(where="recording", message=message))
+            self._finish_from_log("failed", "error")
+        return None
+
+
+def open_run(traces: str | os.PathLike, started: RunStarted, *, flush: FlushPolicy = "round", fsync: bool = False) -> Recording:
+    """Start recording a run into ``traces``; see the module docstring."""
+    return Recording(traces, started, flush=flush, fsync=fsync)
+
+
+class NullRecording:
+    """The Recording API doing no I/O: fills seq and clocks, keeps nothing."""
+
+    def __init__(self, traces: str | os.PathLike | None = None, started: RunStarted | None = None, **_: object):
+        self.run_id = new_run_id()
+        self.started = started
+        self.finished: RunFinished | None = None
+        self.path: Path | None = None
+        self._seq = 0
+        if started is not None:
+            self.log(started)
+
+    def log(self, event: Event) -> Event:
+        event.run_id = self.run_id
+        event.seq = self._seq
+        self._seq += 1
+        return event
+
+    def flush(self) -> None:
+        pass
+
+    def finish(self, finished: RunFinished) -> None:
+        self.finished = self.log(finished)
+        return None
+
+    def __enter__(self) -> "NullRecording":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        return None
+
+
+__all__ = ["open_run", "Recording", "NullRecording", "FlushPolicy", "TraceError"]

@@ -1,0 +1,121 @@
+"""The wide table every trace is stored as: one row per event, one column per event field.
+
+The column set is derived from ``specviz.events`` at import time, so a field added there
+(with a default, as the schema rules require) becomes a column here without edits. A
+column holds values only for the kinds that have that field and NULL for the others;
+Parquet stores those NULLs as a run of definition levels, which costs next to nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+import msgspec.inspect as mi
+
+from specviz.events import EVENT_TYPES, Event, TopToken
+
+# Filled by the recorder on every event, so every row has them.
+BASE_COLUMNS = ("kind", "run_id", "seq", "t_mono_ns", "t_wall_ns")
+
+TOP_TYPE = "STRUCT(id BIGINT, text VARCHAR, logprob DOUBLE)[]"
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    sql_type: str  # the DuckDB type stored in Parquet
+    json_type: str  # how DuckDB parses it out of the live log
+    kinds: tuple[str, ...]  # event kinds that carry the field
+    defaults: dict[str, Any]  # per kind: the value an omitted field means (omit_defaults)
+
+
+def _scalar_type(t: mi.Type) -> str:
+    if isinstance(t, mi.UnionType):
+        inner = [x for x in t.types if not isinstance(x, mi.NoneType)]
+        if len(inner) != 1:
+            raise TypeError(f"unsupported union {t}")
+        return _scalar_type(inner[0])
+    if isinstance(t, mi.BoolType):
+        return "BOOLEAN"
+    if isinstance(t, mi.IntType):
+        return "BIGINT"
+    if isinstance(t, mi.FloatType):
+        return "DOUBLE"
+    if isinstance(t, (mi.StrType, mi.LiteralType)):
+        return "VARCHAR"
+    if isinstance(t, mi.ListType):
+        if isinstance(t.item_type, mi.StructType) and t.item_type.cls is TopToken:
+            return TOP_TYPE
+        return _scalar_type(t.item_type) + "[]"
+    if isinstance(t, mi.DictType):
+        return f"MAP({_scalar_type(t.key_type)}, {_scalar_type(t.value_type)})"
+    raise TypeError(f"unsupported field type {t}")
+
+
+def _build() -> dict[str, Column]:
+    cols: dict[str, Column] = {}
+    for name in BASE_COLUMNS:
+        sql_type = "BIGINT" if name in ("seq", "t_mono_ns", "t_wall_ns") else "VARCHAR"
+        cols[name] = Column(name, sql_type, sql_type, (), {})
+    for cls in EVENT_TYPES:
+        kind = cls.__struct_config__.tag
+        for f in mi.type_info(cls).fields:
+            if f.name in BASE_COLUMNS:
+                continue
+            sql_type = _scalar_type(f.type)
+            json_type = "JSON" if sql_type == TOP_TYPE else sql_type
+            default = f.default_factory() if f.default_factory is not msgspec.NODEFAULT else f.default
+            prev = cols.get(f.name)
+            if prev is not None and prev.sql_type != sql_type:
+                raise TypeError(f"field {f.name!r} has two types: {prev.sql_type} and {sql_type}")
+            kinds = (prev.kinds if prev else ()) + (kind,)
+            defaults = dict(prev.defaults) if prev else {}
+            if default is not msgspec.NODEFAULT and default is not None:
+                defaults[kind] = default
+            cols[f.name] = Column(f.name, sql_type, json_type, kinds, defaults)
+    return cols
+
+
+COLUMNS: dict[str, Column] = _build()
+FIELDS_BY_KIND: dict[str, tuple[str, ...]] = {
+    cls.__struct_config__.tag: tuple(f.name for f in msgspec.structs.fields(cls)) for cls in EVENT_TYPES
+}
+
+
+def sql_literal(value: Any) -> str:
+    """A DuckDB literal for a default value (numbers, strings, bools, empty containers)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return "'" + value.replace("'", "''") + "'"
+    if isinstance(value, list) and not value:
+        return "[]"
+    if isinstance(value, dict) and not value:
+        return "MAP {}"
+    raise TypeError(f"no SQL literal for default {value!r}")
+
+
+def empty_relation_sql() -> str:
+    """A zero-row SELECT with every column and its type: the views' shape with no traces."""
+    return "SELECT " + ", ".join(f"NULL::{c.sql_type} AS {c.name}" for c in COLUMNS.values()) + " WHERE false"
+
+
+def event_from_row(row: dict[str, Any], types: dict[str, type[Event]]) -> Event:
+    """One Parquet row (as a dict) back to its event; NULL columns mean 'not this kind'."""
+    cls = types[row["kind"]]
+    fields = FIELDS_BY_KIND[row["kind"]]
+    kwargs = {}
+    for name in fields:
+        value = row.get(name)
+        if value is None:
+            continue
+        if name == "top":
+            value = [TopToken(t["id"], t["text"], t["logprob"]) for t in value]
+        elif COLUMNS[name].sql_type.startswith("MAP"):
+            value = dict(value)  # pyarrow hands MAP columns back as (key, value) pairs
+        kwargs[name] = value
+    return cls(**kwargs)

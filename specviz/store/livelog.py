@@ -1,0 +1,178 @@
+"""The append-only log a run is recorded into before it becomes Parquet.
+
+One JSON object per line (msgspec's encoding of the event, ``run_id`` left out because the
+file name carries it). Appends go straight to the file descriptor with ``O_APPEND``, so
+after a crash the file holds every flushed line and at most one torn line at the end.
+
+The writer holds an exclusive ``flock`` for the life of the run. The kernel drops it when
+the process dies, however it dies, so "can I take the lock?" is exactly "is the writer
+gone?" — recovery never touches a log another process is still writing.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import secrets
+from pathlib import Path
+
+import msgspec
+
+from specviz.events import AnyEvent
+from specviz.store.layout import TraceError, live_dir, log_path, run_id_of
+
+_LINES = msgspec.json.Decoder(list[AnyEvent])
+_LINE = msgspec.json.Decoder(AnyEvent)
+
+
+class LogWriter:
+    """Owns one run's log file: created locked, appended to, removed once published."""
+
+    def __init__(self, traces: str | os.PathLike, run_id: str, *, fsync: bool = False):
+        directory = live_dir(traces)
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            # Lock under a private name, then rename: a log is never visible unlocked,
+            # so a recoverer cannot mistake a just-created log for an abandoned one.
+            tmp = directory / f".run-{run_id}.{secrets.token_hex(3)}.new"
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o644)
+        except OSError as e:
+            raise TraceError(f"cannot record into {directory}: {e.strerror}") from None
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        self.path = log_path(traces, run_id)
+        os.rename(tmp, self.path)
+        self.fd: int | None = fd
+        self.fsync = fsync
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        view = memoryview(data)
+        while view:
+            n = os.write(self.fd, view)
+            view = view[n:]
+        if self.fsync:
+            os.fsync(self.fd)
+
+    def remove(self) -> None:
+        """Delete the log (its run is safely in Parquet) and release the lock, in that order."""
+        if self.fd is None:
+            return
+        self.path.unlink(missing_ok=True)
+        self.close()
+
+    def close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+
+def decode_log(data: bytes, run_id: str) -> tuple[list, bool]:
+    """Events in a log's bytes, and whether anything at the end had to be dropped.
+
+    Only the last line can be torn (appends are sequential); everything before the
+    first undecodable line is kept.
+    """
+    body, _, tail = data.rpartition(b"\n")
+    torn = bool(tail.strip())
+    lines = body.split(b"\n") if body else []
+    try:
+        events = _LINES.decode(b"[" + b",".join(lines) + b"]") if lines else []
+    except msgspec.DecodeError:
+        events = []
+        for line in lines:
+            try:
+                events.append(_LINE.decode(line))
+            except msgspec.DecodeError:
+                torn = True
+                break
+    for ev in events:
+        ev.run_id = run_id
+    return events, torn
+
+
+def read_log(path: Path) -> tuple[list, bool]:
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise TraceError(f"run {run_id_of(path)} finished while being read; read it again") from None
+    return decode_log(data, run_id_of(path))
+
+
+class AbandonedLog:
+    """An exclusive hold on a log whose writer is gone; None from `claim` if it is live."""
+
+    def __init__(self, path: Path, fd: int):
+        self.path = path
+        self.fd: int | None = fd
+
+    @classmethod
+    def claim(cls, path: Path) -> "AbandonedLog | None":
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except FileNotFoundError:
+            return None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            # Another recoverer may have published and unlinked it between our open and
+            # our lock; then we hold a lock on a dead inode and must leave it alone.
+            if os.fstat(fd).st_ino != os.stat(path).st_ino:
+                raise FileNotFoundError
+        except (BlockingIOError, FileNotFoundError):
+            os.close(fd)
+            return None
+        return cls(path, fd)
+
+    def remove(self) -> None:
+        self.path.unlink(missing_ok=True)
+        self.release()
+
+    def release(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+
+def is_live(path: Path) -> bool:
+    """True while a writer holds the log's lock."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+
+
+class LogTail:
+    """Follows a live log: each `poll` returns only the events appended since the last one.
+
+    Reads from the last offset, so polling a long run stays cheap. When the log disappears
+    the run has been published (or recovered): ``gone`` turns True and the caller reads
+    the finished trace instead.
+    """
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        self.run_id = run_id_of(self.path)
+        self.offset = 0
+        self.gone = False
+        self._partial = b""
+
+    def poll(self) -> list:
+        try:
+            with open(self.path, "rb") as f:
+                f.seek(self.offset)
+                data = f.read()
+        except FileNotFoundError:
+            self.gone = True
+            return []
+        self.offset += len(data)
+        body, sep, tail = (self._partial + data).rpartition(b"\n")
+        if not sep:
+            self._partial = tail
+            return []
+        self._partial = tail
+        return decode_log(body + b"\n", self.run_id)[0]

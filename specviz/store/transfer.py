@@ -1,0 +1,126 @@
+"""Sharing traces: export runs into one file, import files into a trace directory.
+
+An exported file has the same format as a trace file, with every run's config and
+summary in its metadata, so it can be opened anywhere or imported elsewhere. Import
+validates each file (footer, schema version, every row read), splits it into one file
+per run in the Hive layout, and refuses runs the directory already has.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from specviz.store.catalog import resolve, scan
+from specviz.store.layout import TraceError, check_run_id, parquet_path, publish, temp_name
+from specviz.store.parquet_file import COPY_OPTIONS, _kv_sql, _one_line, _quote, inspect_file, kv_metadata
+from specviz.store.recovery import Problem
+
+
+def _copy_runs(sources: list[Path], run_ids: list[str], entries: list[dict], out: Path) -> None:
+    files = "[" + ", ".join(_quote(str(p)) for p in sources) + "]"
+    ids = ", ".join(_quote(check_run_id(r)) for r in run_ids)
+    sql = (
+        f"COPY (SELECT * FROM read_parquet({files}, union_by_name=true) WHERE run_id IN ({ids}) "
+        f"ORDER BY run_id, seq) TO {_quote(str(out))} ({COPY_OPTIONS}, KV_METADATA {_kv_sql(kv_metadata(entries))})"
+    )
+    con = duckdb.connect(config={"autoinstall_known_extensions": False})
+    try:
+        con.execute(sql)
+    except duckdb.Error as e:
+        raise TraceError(f"cannot read {', '.join(map(str, sources))}: {_one_line(e)}") from None
+    finally:
+        con.close()
+
+
+def export_runs(traces: str | os.PathLike, run_ids: list[str], out: str | os.PathLike) -> Path:
+    """Write the given runs (unique prefixes) into one self-contained Parquet file."""
+    out = Path(out)
+    listing = scan(traces)
+    picked = []
+    for prefix in run_ids:
+        s = resolve(traces, prefix, listing)
+        if s.live:
+            raise TraceError(f"run {s.run_id} is still recording; export it when it has finished")
+        if s.path.suffix != ".parquet":
+            raise TraceError(f"run {s.run_id} is an unrecovered log; run `specviz recover` first")
+        if s.run_id not in [p.run_id for p in picked]:
+            picked.append(s)
+    entries = []
+    for s in picked:
+        tf = inspect_file(s.path)
+        entries.extend(e for e in tf.runs if e["run_started"].get("run_id") == s.run_id)
+    if out.is_dir():
+        raise TraceError(f"{out} is a directory; give a file name")
+    if not out.parent.exists() or not os.access(out.parent, os.W_OK):
+        raise TraceError(f"cannot write {out}: directory {out.parent} is missing or not writable")
+    tmp = temp_name(out)
+    try:
+        _copy_runs(sorted({s.path for s in picked}), [s.run_id for s in picked], entries, tmp)
+        publish(tmp, out)
+    except OSError as e:
+        raise TraceError(f"cannot write {out}: {e.strerror}") from None
+    finally:
+        tmp.unlink(missing_ok=True)
+    return out
+
+
+@dataclass
+class ImportReport:
+    imported: list[tuple[str, Path]] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+
+
+def import_files(traces: str | os.PathLike, files: list[str | os.PathLike]) -> ImportReport:
+    """Validate and copy runs from trace files into ``traces``; each failure is a Problem."""
+    traces = Path(traces)
+    report = ImportReport()
+    try:
+        traces.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise TraceError(f"cannot create trace directory {traces}: {e.strerror}") from None
+    existing = {s.run_id: s.path for s in scan(traces).runs}
+    for src in map(Path, files):
+        try:
+            tf = inspect_file(src)
+        except TraceError as e:
+            report.problems.append(Problem(src, str(e)))
+            continue
+        for entry in tf.runs:
+            run_id = str(entry["run_started"].get("run_id", ""))
+            try:
+                check_run_id(run_id)
+            except TraceError as e:
+                report.problems.append(Problem(src, f"{src}: {e}"))
+                continue
+            if run_id in existing:
+                report.problems.append(Problem(src, f"{src}: run {run_id} is already in {traces} ({existing[run_id]}); not imported"))
+                continue
+            final = parquet_path(traces, run_id, int(entry["run_started"].get("t_wall_ns", 0)))
+            try:
+                final.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                raise TraceError(f"cannot write into {traces}: {e.strerror}") from None
+            tmp = temp_name(final)
+            try:
+                _copy_runs([src], [run_id], [entry], tmp)
+                if inspect_file(tmp).num_rows == 0:
+                    raise TraceError(f"{src}: no rows for run {run_id}")
+                # link() refuses to overwrite: a concurrent import of the same run loses cleanly.
+                os.link(tmp, final)
+            except FileExistsError:
+                report.problems.append(Problem(src, f"{src}: run {run_id} is already in {traces}; not imported"))
+                continue
+            except TraceError as e:
+                report.problems.append(Problem(src, str(e)))
+                continue
+            except OSError as e:
+                raise TraceError(f"cannot write into {traces}: {e.strerror}") from None
+            finally:
+                tmp.unlink(missing_ok=True)
+            existing[run_id] = final
+            report.imported.append((run_id, final))
+    return report
