@@ -162,3 +162,18 @@ def test_refused_request_is_not_retried(tokenizer):
         with pytest.raises(Exception, match="echo is not supported"):
             target.connect()
         assert len(server.requests) == 2  # one per scoring candidate, no retries
+
+
+def test_engine_protocol_on_an_echo_server(fake_server, tokenizer):
+    from specviz.engine.sampling import SamplingParams
+    from specviz.engine.target import ScoreRequest, Target
+
+    target = make_target(fake_server, tokenizer)
+    assert isinstance(target, Target) and target.capability == "topk"
+    context, draft = context_and_draft(tokenizer)
+    target.prefill(context)
+    scores = target.score(context, draft, ScoreRequest(round=0, sampling=SamplingParams(temperature=1.0)))
+    assert scores.draft_logprobs == [-0.25] * len(draft)
+    assert len(scores.top) == len(draft) + 1 and all(top[0][1] == -0.25 for top in scores.top)
+    assert scores.generated == [fake_server.continuation[0]]
+    target.close()

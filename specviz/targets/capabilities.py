@@ -56,6 +56,11 @@ class Capabilities:
     style: Literal["legacy", "bool"]
     top_logprobs: int
     prompt_as_ids: bool = False  # the server takes the prompt as token ids (no re-tokenizing)
+    # Extra tokens asked for beyond K+1 and dropped unread. mlx_lm.server 0.32 caches each
+    # reply under prompt + generated ids and its generation thread dies ("empty prompt")
+    # when a later prompt equals a cached key exactly, which is what the next round sends
+    # after a fully accepted one; one more generated token keeps every key longer.
+    overshoot: int = 0
 
     @property
     def rule(self) -> AcceptanceRule:
@@ -70,7 +75,7 @@ class Capabilities:
         return {"prompt": prompt, "echo": True, "max_tokens": 1, **self._logprob_params()}
 
     def generate_params(self, prompt: list[int] | str, max_tokens: int) -> dict[str, Any]:
-        return {"prompt": prompt, "max_tokens": max_tokens, **self._logprob_params()}
+        return {"prompt": prompt, "max_tokens": max_tokens + self.overshoot, **self._logprob_params()}
 
 
 def _candidates(options: TargetOptions) -> list[Capabilities]:
@@ -84,7 +89,7 @@ def _candidates(options: TargetOptions) -> list[Capabilities]:
         if options.style in ("auto", "legacy"):
             found.append(Capabilities(scores_prompt=False, style="legacy", top_logprobs=legacy_top))
         if options.style in ("auto", "bool"):
-            found.append(Capabilities(scores_prompt=False, style="bool", top_logprobs=bool_top))
+            found.append(Capabilities(scores_prompt=False, style="bool", top_logprobs=bool_top, overshoot=1))
     return found
 
 
@@ -112,7 +117,7 @@ def probe(
                 if not generated:
                     raise TargetError("echo reply has no generated token")
             else:
-                check_generated(choice, mapper, max_tokens=4, eos_ids=eos_ids)
+                check_generated(choice, mapper, max_tokens=4 + caps.overshoot, eos_ids=eos_ids)
             return caps
         except TargetUnavailable as exc:
             if exc.status not in _UNSUPPORTED:

@@ -57,7 +57,11 @@ class RemoteVerification:
 
 
 class OpenAITarget:
-    """Verifies rounds on a remote server; see docs/targets.md for servers and modes."""
+    """Verifies rounds on a remote server; see docs/targets.md for servers and modes.
+
+    Implements ``specviz.engine.target.Target`` (``capability``, ``prefill``, ``score``,
+    ``close``) on top of its own ``verify``, which returns checked ``Position`` records.
+    """
 
     def __init__(
         self,
@@ -73,6 +77,7 @@ class OpenAITarget:
     ) -> None:
         self.base_url = safe_url(base_url)
         self.options = options
+        self.tokenizer = tokenizer
         self.mapper = TokenMapper(tokenizer)
         self.client = CompletionsClient(base_url, api_key or api_key_from_env(), retry, sleep=sleep)
         self.model = model or MLX_DEFAULT_MODEL
@@ -86,6 +91,59 @@ class OpenAITarget:
     @property
     def spec(self) -> str:
         return f"openai:{self.base_url}"
+
+    # -- specviz.engine.target.Target ----------------------------------------------------
+
+    @property
+    def model_name(self) -> str:
+        return self.model
+
+    @property
+    def capability(self) -> str:
+        return "topk" if self.connect().scores_prompt else "generate"
+
+    @property
+    def vocab_size(self) -> int:
+        return self.mapper.size
+
+    @property
+    def eos_token_ids(self) -> set[int]:
+        return set(self.eos_ids)
+
+    def prefill(self, prompt_ids: list[int]) -> None:
+        """Stateless: every call sends the whole context. Probes the server if not yet done."""
+        self.connect()
+
+    def score(self, context: list[int], draft: list[int], request: Any) -> Any:
+        # Imported here: specviz.engine.target imports specviz.targets.errors, so a
+        # module-level import would be circular when the engine is imported first.
+        from specviz.engine.target import Scores
+
+        sampling = request.sampling
+        result = self.verify(
+            context, draft, temperature=sampling.temperature, top_p=sampling.top_p,
+            top_k=sampling.top_k, seed=sampling.seed, round=request.round, emit=request.emit,
+        )
+        info = {"verify_ms": result.verify_ms, "stopped": result.stopped, "how": self.describe()}
+        if result.rule == "rejection-sampling-topk":
+            positions = list(result.draft_scores) + list(result.target_tokens[:1])
+            return Scores(
+                draft_logprobs=[p.logprob for p in result.draft_scores],
+                # An empty bonus list happens only when the server stopped at position K
+                # without naming its EOS; generated then carries the EOS decision.
+                top=[_top(p) for p in positions] + ([] if result.target_tokens else [[]]),
+                generated=[p.token_id for p in result.target_tokens] or [min(self.eos_ids)],
+                info=info,
+            )
+        return Scores(
+            generated=[p.token_id for p in result.target_tokens],
+            generated_logprobs=[p.logprob for p in result.target_tokens],
+            top=[_top(p) for p in result.target_tokens],
+            info=info,
+        )
+
+    def close(self) -> None:
+        self.client.close()
 
     def connect(self, emit: Emit | None = None) -> Capabilities:
         """Probe the server once (before run_started, whose acceptance_rule depends on it)."""
@@ -135,14 +193,19 @@ class OpenAITarget:
             params = caps.generate_params(self.mapper.decode(context_ids), max_tokens)
             body = self.client.create(hook, **_merge(params, sampling, extra))
             choice = first_choice(body)
-            positions = check_generated(choice, self.mapper, max_tokens=max_tokens, eos_ids=self.eos_ids)
-            scores, targets = (), tuple(positions)
-            stopped = choice.get("finish_reason") != "length" or positions[-1].token_id in self.eos_ids
+            positions = check_generated(choice, self.mapper, max_tokens=params["max_tokens"], eos_ids=self.eos_ids)
+            ended = choice.get("finish_reason") != "length" and len(positions) <= max_tokens
+            scores, targets = (), tuple(positions[:max_tokens])  # overshoot tokens are not used
+            stopped = ended or targets[-1].token_id in self.eos_ids
             if stopped and positions[-1].token_id not in self.eos_ids and self.eos_ids:
                 # The server stopped but left its EOS out: the stop itself is the target's
                 # decision at the next position, so it is recorded as that token (logprob unknown).
                 targets += (Position(min(self.eos_ids), None),)
         return RemoteVerification(caps.rule, scores, targets, stopped, (time.perf_counter() - start) * 1e3)
+
+
+def _top(position: Position) -> list[tuple[int, float]]:
+    return [(t.id, t.logprob) for t in position.top]
 
 
 def _merge(params: dict[str, Any], sampling: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:

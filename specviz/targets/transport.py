@@ -72,6 +72,9 @@ class CompletionsClient:
             base_url=base_url, api_key=api_key, max_retries=0, timeout=policy.timeout_s
         )
 
+    def close(self) -> None:
+        self._client.close()
+
     def scrub(self, text: str) -> str:
         return scrub(text, self._key)
 
