@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import msgspec
 import pytest
 
@@ -28,7 +30,8 @@ def secret_key(monkeypatch):
 
 
 def make_target(server, tokenizer, **kwargs) -> OpenAITarget:
-    return OpenAITarget(server.url, tokenizer, model="fake", retry=kwargs.pop("retry", FAST), **kwargs)
+    options = kwargs.pop("options", TargetOptions())
+    return OpenAITarget(server.url, tokenizer, model="fake", options=replace(options, retry=FAST), **kwargs)
 
 
 def context_and_draft(tokenizer):
@@ -177,3 +180,21 @@ def test_engine_protocol_on_an_echo_server(fake_server, tokenizer):
     assert len(scores.top) == len(draft) + 1 and all(top[0][1] == -0.25 for top in scores.top)
     assert scores.generated == [fake_server.continuation[0]]
     target.close()
+
+
+def test_cli_options_have_help_and_environment_defaults(monkeypatch):
+    import click
+    from click.testing import CliRunner
+
+    from specviz.targets.cli_options import remote_target_options, target_options
+
+    @click.command()
+    @remote_target_options
+    def show(**kwargs):
+        click.echo(repr(target_options(**kwargs)))
+
+    monkeypatch.setenv("SPECVIZ_TARGET_MODE", "generate")
+    result = CliRunner().invoke(show, ["--target-top-logprobs", "3", "--target-retries", "2"])
+    assert result.exit_code == 0, result.output
+    assert "mode='generate'" in result.output and "top_logprobs=3" in result.output and "attempts=2" in result.output
+    assert all(p.help for p in show.params)

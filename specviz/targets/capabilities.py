@@ -27,7 +27,7 @@ from specviz.events import AcceptanceRule
 from specviz.targets.errors import MalformedResponse, TargetError, TargetUnavailable
 from specviz.targets.logprob_checks import check_echoed, check_generated
 from specviz.targets.token_map import TokenMapper
-from specviz.targets.transport import CompletionsClient, RetryHook
+from specviz.targets.transport import CompletionsClient, RetryHook, RetryPolicy
 
 Mode = Literal["auto", "score", "generate"]
 Style = Literal["auto", "legacy", "bool"]
@@ -48,6 +48,7 @@ class TargetOptions:
     mode: Mode = "auto"
     style: Style = "auto"
     top_logprobs: int | None = None  # None: 5 (legacy) / 0 (bool, see mlx_lm.server quirk)
+    retry: RetryPolicy = RetryPolicy()
 
 
 @dataclass(frozen=True)

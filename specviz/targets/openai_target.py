@@ -16,7 +16,7 @@ from specviz.targets.capabilities import Capabilities, TargetOptions, describe, 
 from specviz.targets.logprob_checks import Position, check_echoed, check_generated
 from specviz.targets.secrets import api_key_from_env, safe_url
 from specviz.targets.token_map import TokenMapper
-from specviz.targets.transport import CompletionsClient, RetryHook, RetryPolicy
+from specviz.targets.transport import CompletionsClient, RetryHook
 
 # mlx_lm.server's name for the model it was started with.
 MLX_DEFAULT_MODEL = "default_model"
@@ -70,7 +70,6 @@ class OpenAITarget:
         *,
         model: str | None = None,
         options: TargetOptions = TargetOptions(),
-        retry: RetryPolicy = RetryPolicy(),
         api_key: str | None = None,
         eos_token_ids: set[int] | frozenset[int] = frozenset(),
         sleep: Callable[[float], None] = time.sleep,
@@ -79,7 +78,7 @@ class OpenAITarget:
         self.options = options
         self.tokenizer = tokenizer
         self.mapper = TokenMapper(tokenizer)
-        self.client = CompletionsClient(base_url, api_key or api_key_from_env(), retry, sleep=sleep)
+        self.client = CompletionsClient(base_url, api_key or api_key_from_env(), options.retry, sleep=sleep)
         self.model = model or MLX_DEFAULT_MODEL
         eos = set(eos_token_ids) | set(getattr(tokenizer, "eos_token_ids", None) or ())
         if getattr(tokenizer, "eos_token_id", None) is not None:
