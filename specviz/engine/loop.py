@@ -1,0 +1,285 @@
+"""The generation loop: a generator yielding one verified round at a time.
+
+``generate_rounds`` drives drafter and target; it records nothing itself. Each ``Round``
+carries the events of that round (``draft_token``, ``verify``, ``round_metrics``) ready to
+be logged, plus the ids it appended and their statuses for streaming.
+
+K shrinks near ``max_tokens`` (a round can produce K + 1 tokens), and EOS inside an accepted
+prefix ends the run right there: later positions get no verdict and no count.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any, Callable, Iterator
+
+import mlx.core as mx
+import numpy as np
+
+from specviz.engine.drafters import Draft, DraftContext, Drafter
+from specviz.engine.metrics import RoundCounts, RunMetrics
+from specviz.engine.rejection import Decision, decide_exact_match, decide_full, decide_topk
+from specviz.engine.sampling import SamplingParams, make_rng, make_transform, trace_logprobs
+from specviz.engine.target import ScoreRequest, Target
+from specviz.events import DraftToken, Error, RoundMetrics, TopToken, Verify
+
+
+@dataclass
+class EngineConfig:
+    k: int = 4
+    max_tokens: int = 256
+    sampling: SamplingParams = field(default_factory=SamplingParams)
+    eos_token_ids: frozenset[int] = frozenset()
+    n_top: int = 5  # alternatives recorded per position (0 = none)
+
+
+@dataclass
+class Round:
+    index: int
+    tokens: list[int]  # ids appended to the output this round
+    statuses: list[str]  # per appended id: accepted | resampled | bonus
+    events: list[Any]  # DraftToken..., Verify..., RoundMetrics, in order
+    counts: RoundCounts
+    finish_reason: str | None = None  # "eos" | "max_tokens" when this round ends the run
+
+
+class TokenText:
+    """id -> text of that id alone (for events); cached per tokenizer."""
+
+    def __init__(self, tokenizer: Any) -> None:
+        hf = getattr(tokenizer, "_tokenizer", tokenizer)
+
+        @lru_cache(maxsize=65536)
+        def piece(token_id: int) -> str:
+            try:
+                return hf.decode([token_id], clean_up_tokenization_spaces=False)
+            except TypeError:
+                return hf.decode([token_id])
+
+        self.piece = piece
+
+    def __call__(self, token_id: int | None) -> str:
+        return "" if token_id is None else self.piece(int(token_id))
+
+
+Decide = Callable[..., Decision]
+
+
+def generate_rounds(
+    target: Target,
+    drafter: Drafter | None,
+    prompt_ids: list[int],
+    config: EngineConfig,
+    *,
+    metrics: RunMetrics | None = None,
+    emit: Callable[[Error], None] | None = None,
+    decide: Decide = decide_full,
+    text: TokenText | None = None,
+) -> Iterator[Round]:
+    """Run speculative decoding (or, with ``drafter=None`` / ``k=0``, autoregressive
+    decoding) and yield each verified round. Call ``target.prefill`` / ``drafter.prefill``
+    first (the caller times it). ``metrics`` is updated in place before each yield."""
+    metrics = metrics if metrics is not None else RunMetrics()
+    text = text or TokenText(target.tokenizer)
+    params = config.sampling
+    rng = make_rng(params.seed)
+    transform = make_transform(params)
+    dctx = DraftContext(params, transform, rng, target.vocab_size, config.n_top)
+    context = list(prompt_ids)
+    produced = 0
+    k_max = config.k if drafter is not None else 0
+    capability = target.capability
+    index = 0
+    while produced < config.max_tokens:
+        t0 = time.perf_counter()
+        k = max(0, min(k_max, config.max_tokens - produced - 1))
+        draft = drafter.propose(context, k, dctx) if k > 0 and drafter is not None else Draft()
+        t1 = time.perf_counter()
+        request = ScoreRequest(round=index, sampling=params, n_top=config.n_top, emit=emit or _drop)
+        scores = target.score(context, draft.tokens, request)
+        t2 = time.perf_counter()
+
+        trace = None
+        if capability == "full":
+            p = transform(scores.logits)
+            decision = decide(draft.tokens, draft.q, p, rng)
+            trace = _full_trace(scores.logits, params, decision, config.n_top)
+        elif capability == "topk":
+            decision = decide_topk(
+                draft.tokens, draft.q, scores.draft_logprobs or [], scores.top or [], scores.generated, params, rng
+            )
+        else:
+            decision = decide_exact_match(draft.tokens, scores.generated or [])
+
+        # Apply the decision up to EOS / max_tokens.
+        tokens: list[int] = []
+        statuses: list[str] = []
+        steps = []
+        finish = None
+        for step in decision.steps:
+            steps.append(step)
+            tokens.append(step.token)
+            statuses.append("bonus" if step.draft_token is None else ("accepted" if step.accepted else "resampled"))
+            if step.token in config.eos_token_ids:
+                finish = "eos"
+                break
+            if produced + len(tokens) >= config.max_tokens:
+                finish = "max_tokens"
+                break
+        accepted = sum(1 for s in steps if s.draft_token is not None and s.accepted)
+        tested = sum(1 for s in steps if s.draft_token is not None)
+        events: list[Any] = []
+        for i, tok in enumerate(draft.tokens):
+            events.append(
+                DraftToken(
+                    round=index,
+                    position=i,
+                    token_id=tok,
+                    token_text=text(tok),
+                    logprob=draft.logprobs[i] if i < len(draft.logprobs) else None,
+                    entropy=draft.entropies[i] if i < len(draft.entropies) else None,
+                    top=[TopToken(t, text(t), lp) for t, lp in draft.tops[i]] if i < len(draft.tops) else [],
+                    draft_ms=draft.ms[i] if i < len(draft.ms) else 0.0,
+                )
+            )
+        for j, step in enumerate(steps):
+            events.extend(_verify_events(index, step, trace, j, scores, capability, text, config.n_top, draft.logprobs))
+        context.extend(tokens)
+        produced += len(tokens)
+        t3 = time.perf_counter()
+        counts = RoundCounts(
+            drafted=len(draft.tokens),
+            tested=tested,
+            accepted=accepted,
+            produced=len(tokens),
+            draft_ms=(t1 - t0) * 1e3,
+            verify_ms=(t2 - t1) * 1e3,
+            sample_ms=(t3 - t2) * 1e3,
+            round_ms=(t3 - t0) * 1e3,
+            overlaps=[s.overlap for s in steps if s.draft_token is not None and s.overlap is not None],
+        )
+        metrics.add(counts)
+        events.append(
+            RoundMetrics(
+                round=index,
+                drafted=counts.drafted,
+                tested=counts.tested,
+                accepted=counts.accepted,
+                produced=counts.produced,
+                draft_ms=counts.draft_ms,
+                verify_ms=counts.verify_ms,
+                sample_ms=counts.sample_ms,
+                round_ms=counts.round_ms,
+                alpha=(sum(counts.overlaps) / len(counts.overlaps)) if counts.overlaps else None,
+                **metrics.round_fields(),
+            )
+        )
+        if finish is None and produced >= config.max_tokens:
+            finish = "max_tokens"
+        yield Round(index, tokens, statuses, events, counts, finish)
+        index += 1
+        if finish is not None:
+            return
+
+
+def _drop(event: Error) -> None:
+    return None
+
+
+@dataclass
+class _Trace:
+    """Recorded numbers per decided position of a full-distribution round."""
+
+    draft_lp: list[float | None]
+    final_lp: list[float]
+    entropy: list[float]
+    top: list[list[tuple[int, float]]]
+
+
+def _full_trace(logits: Any, params: SamplingParams, decision: Decision, n_top: int) -> _Trace:
+    n = len(decision.steps)
+    lp = trace_logprobs(logits[:n], params)
+    finals = mx.array([s.token for s in decision.steps], mx.uint32)
+    drafts = mx.array([s.draft_token if s.draft_token is not None else s.token for s in decision.steps], mx.uint32)
+    final_lp = mx.take_along_axis(lp, finals[:, None], axis=-1)[:, 0]
+    draft_lp = mx.take_along_axis(lp, drafts[:, None], axis=-1)[:, 0]
+    entropy = -(mx.exp(lp) * lp).sum(axis=-1)
+    parts = [final_lp, draft_lp, entropy]
+    if n_top > 0:
+        kk = min(n_top, lp.shape[-1])
+        idx = mx.argpartition(-lp, kth=kk - 1, axis=-1)[:, :kk]
+        vals = mx.take_along_axis(lp, idx, axis=-1)
+        parts += [idx, vals]
+    mx.eval(parts)
+    tops: list[list[tuple[int, float]]] = [[] for _ in range(n)]
+    if n_top > 0:
+        idx_np, vals_np = np.asarray(parts[3]), np.asarray(parts[4])
+        for r in range(n):
+            order = np.argsort(-vals_np[r], kind="stable")
+            tops[r] = list(zip(idx_np[r][order].tolist(), vals_np[r][order].tolist()))
+    d = np.asarray(draft_lp).tolist()
+    return _Trace(
+        draft_lp=[d[r] if s.draft_token is not None else None for r, s in enumerate(decision.steps)],
+        final_lp=np.asarray(final_lp).tolist(),
+        entropy=np.asarray(entropy).tolist(),
+        top=tops,
+    )
+
+
+def _verify_events(index, step, trace, j, scores, capability, text, n_top, draft_logprobs) -> list[Verify]:
+    top: list[TopToken] = []
+    target_lp = final_lp = entropy = None
+    if trace is not None:
+        top = [TopToken(t, text(t), lp) for t, lp in trace.top[j]]
+        target_lp = trace.draft_lp[j] if step.draft_token is not None else trace.final_lp[j]
+        final_lp = trace.final_lp[j]
+        entropy = trace.entropy[j]
+    elif scores.top and j < len(scores.top):
+        top = [TopToken(t, text(t), lp) for t, lp in scores.top[j][:n_top]]
+        known = dict(scores.top[j])
+        if capability == "topk" and scores.draft_logprobs and step.draft_token is not None:
+            target_lp = scores.draft_logprobs[j]
+        elif capability == "generate" and scores.generated_logprobs and j < len(scores.generated_logprobs):
+            # the target's own token at j is generated[j] == step.token
+            final_lp = scores.generated_logprobs[j]
+            if step.draft_token is not None and step.accepted:
+                target_lp = final_lp
+        if final_lp is None:
+            final_lp = known.get(step.token)
+        if target_lp is None and step.draft_token is not None:
+            target_lp = known.get(step.draft_token)
+    draft_lp = draft_logprobs[step.position] if step.draft_token is not None and step.position < len(draft_logprobs) else None
+    common = dict(
+        round=index,
+        position=step.position,
+        target_entropy=entropy,
+        top=top,
+        exact=step.exact,
+    )
+    if step.draft_token is None:
+        return [
+            Verify(status="bonus", token_id=step.token, token_text=text(step.token),
+                   target_logprob=final_lp, final_logprob=final_lp, **common)
+        ]
+    shared = dict(
+        draft_token_id=step.draft_token,
+        draft_token_text=text(step.draft_token),
+        draft_logprob=draft_lp,
+        target_logprob=target_lp,
+        acceptance_prob=step.acceptance_prob,
+        u=step.u,
+    )
+    if step.accepted:
+        return [Verify(status="accepted", token_id=step.token, token_text=text(step.token),
+                       final_logprob=final_lp, **shared, **common)]
+    return [
+        Verify(status="rejected", token_id=step.token, token_text=text(step.token),
+               final_logprob=final_lp, **shared, **common),
+        Verify(status="resampled", token_id=step.token, token_text=text(step.token),
+               final_logprob=final_lp, **shared, **common),
+    ]
+
+
+__all__ = ["EngineConfig", "Round", "TokenText", "generate_rounds"]

@@ -1,0 +1,444 @@
+"""Recording runs: configuration -> ``run_started``, rounds -> events, outcome -> ``run_finished``.
+
+    from specviz.engine import Engine, RunOptions
+    engine = Engine.from_specs(target="bundled", drafter="ngram")
+    result = engine.record("Explain speculative decoding.", RunOptions(k=4), traces="traces")
+    print(result.text, result.finished.tau, result.run_id)
+
+Failures keep every event logged before them: a ``TargetError`` (remote target gave up or
+answered inconsistently) is logged as an ``error`` event and ends the run ``failed``;
+Ctrl-C ends it ``interrupted`` with its counts; both return a ``RunResult`` (status in
+``result.finished.status``). Any other exception is logged, ends the run ``failed`` and
+is re-raised.
+"""
+
+from __future__ import annotations
+
+import platform
+import statistics
+import time
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import mlx.core as mx
+import numpy as np
+
+from specviz.engine.drafters import ModelDrafter
+from specviz.engine.local import EngineError, LocalTarget
+from specviz.engine.loop import EngineConfig, Round, TokenText, generate_rounds
+from specviz.engine.metrics import RoundCounts, RunMetrics
+from specviz.engine.sampling import SamplingParams
+from specviz.engine.target import RULE_FOR_CAPABILITY, ScoreRequest, TargetError
+from specviz.events import DraftToken, Error, RoundMetrics, RunFinished, RunStarted, TopToken, Verify
+
+METHODS = ("speculative", "autoregressive", "mlx-lm")
+OnText = Callable[[str, str], None]  # (text piece, status of the token that completed it)
+
+
+@dataclass
+class RunOptions:
+    method: str = "speculative"
+    k: int = 4
+    max_tokens: int = 256
+    temperature: float = 0.0
+    top_p: float = 1.0
+    top_k: int = 0
+    seed: int | None = None
+    eos_token_ids: tuple[int, ...] = ()  # added to the tokenizer's EOS ids
+    n_top: int = 5  # alternatives recorded per position
+    chat_template: bool = True  # wrap the prompt as one user turn when the tokenizer has a template
+    baseline: bool = True  # find (store) or estimate autoregressive tokens/s for speedup
+    tags: dict[str, str] = field(default_factory=dict)
+
+    def sampling(self) -> SamplingParams:
+        return SamplingParams(self.temperature, self.top_p, self.top_k, self.seed)
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    path: Path | None
+    started: RunStarted
+    finished: RunFinished
+    text: str
+    token_ids: list[int]
+    error: str | None = None
+
+
+class Detokenizer:
+    """Streaming text that always concatenates to ``decode(all ids)``: a piece is released
+    only while the full decode extends what was released and does not end mid-character."""
+
+    def __init__(self, tokenizer: Any) -> None:
+        self._hf = getattr(tokenizer, "_tokenizer", tokenizer)
+        self.ids: list[int] = []
+        self.released = ""
+
+    def _decode(self) -> str:
+        return self._hf.decode(self.ids, skip_special_tokens=False)
+
+    def add(self, token_id: int) -> str:
+        self.ids.append(token_id)
+        text = self._decode()
+        if text.endswith("\ufffd") or not text.startswith(self.released):
+            return ""
+        piece, self.released = text[len(self.released) :], text
+        return piece
+
+    def finish(self) -> str:
+        text = self._decode()
+        piece = text[len(self.released) :] if text.startswith(self.released) else ""
+        self.released = text
+        return piece
+
+    @property
+    def text(self) -> str:
+        return self._decode()
+
+
+def output_text(hf: Any, ids: list[int], eos: frozenset[int]) -> str:
+    """The text of an output: decode of the ids, without a final EOS token."""
+    if ids and ids[-1] in eos:
+        ids = ids[:-1]
+    return hf.decode(ids, skip_special_tokens=False) if ids else ""
+
+
+def versions() -> dict[str, str]:
+    out = {}
+    for dist in ("specviz", "mlx", "mlx-lm", "numpy", "msgspec", "transformers", "openai"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def host() -> str:
+    return f"{platform.node()} ({platform.system()} {platform.machine()}, Python {platform.python_version()})"
+
+
+class Engine:
+    """A target and a drafter (or none), loaded once, recording any number of runs."""
+
+    def __init__(self, target: Any, drafter: Any = None, *, target_spec: str | None = None, drafter_spec: str | None = None):
+        self.target = target
+        self.drafter = drafter
+        self.target_spec = target_spec or target.spec
+        self.drafter_spec = drafter_spec or (drafter.spec if drafter is not None else "none")
+        self.text = TokenText(target.tokenizer)
+        self._baseline_estimate: float | None = None
+        self._eos: frozenset[int] = frozenset()
+
+    @classmethod
+    def from_specs(cls, target: str = "bundled", drafter: str = "ngram", *, target_model: str | None = None) -> "Engine":
+        from specviz.engine.specs import build
+
+        t, d = build(target, drafter, target_model=target_model)
+        return cls(t, d, target_spec=t.spec if not isinstance(t, LocalTarget) else target, drafter_spec=d.spec if d else "none")
+
+    # -- prompt ---------------------------------------------------------------------
+    def encode_prompt(self, prompt: str, chat_template: bool = True) -> tuple[list[int], str]:
+        tok = self.target.tokenizer
+        if chat_template and getattr(tok, "chat_template", None):
+            messages = [{"role": "user", "content": prompt}]
+            text = tok.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+            ids = tok.apply_chat_template(messages, add_generation_prompt=True)
+            return list(ids), text
+        return list(tok.encode(prompt)), prompt
+
+    # -- config ---------------------------------------------------------------------
+    def _check(self, options: RunOptions) -> None:
+        if options.method not in METHODS:
+            raise EngineError(f"unknown method {options.method!r}: use one of {', '.join(METHODS)}")
+        if options.k < 1 and options.method != "autoregressive":
+            raise EngineError(f"-k must be >= 1 for {options.method}, got {options.k}")
+        if options.max_tokens < 1:
+            raise EngineError(f"--max-tokens must be >= 1, got {options.max_tokens}")
+        if options.method == "speculative" and self.drafter is None:
+            raise EngineError("speculative decoding needs a drafter (use --method autoregressive for none)")
+        if options.method == "mlx-lm":
+            if not isinstance(self.target, LocalTarget) or not isinstance(self.drafter, ModelDrafter):
+                raise EngineError("--method mlx-lm needs a local target and a model drafter (mlx:<repo> or layerskip:N)")
+        try:
+            options.sampling()
+        except ValueError as exc:
+            raise EngineError(str(exc)) from exc
+
+    def acceptance_rule(self, method: str) -> str:
+        if method == "autoregressive":
+            return "none"
+        if method == "mlx-lm":
+            return "exact-match"
+        return RULE_FOR_CAPABILITY[self.target.capability]
+
+    def started_event(self, prompt: str, options: RunOptions) -> RunStarted:
+        self._check(options)
+        ids, prompt_text = self.encode_prompt(prompt, options.chat_template)
+        auto = options.method == "autoregressive"
+        drafter = self.drafter if not auto else None
+        tags = {"n_top": str(options.n_top), **options.tags}
+        return RunStarted(
+            prompt=prompt,
+            prompt_text=prompt_text,
+            prompt_token_ids=ids,
+            drafter="none" if auto else self.drafter_spec,
+            target=self.target_spec,
+            target_model=self.target.model_name,
+            draft_model=getattr(drafter, "model_name", "") or "",
+            k=0 if auto else options.k,
+            temperature=options.temperature,
+            top_p=options.top_p,
+            top_k=options.top_k,
+            max_tokens=options.max_tokens,
+            seed=options.seed,
+            method=options.method,
+            acceptance_rule=self.acceptance_rule(options.method),
+            eos_token_ids=sorted(set(self.target.eos_token_ids) | set(options.eos_token_ids)),
+            versions=versions(),
+            host=host(),
+            tags=tags,
+        )
+
+    # -- recording ------------------------------------------------------------------
+    def record(self, prompt: str, options: RunOptions | None = None, *, traces: str | Path = "traces",
+               flush: Any = "round", on_text: OnText | None = None, recording: Any = None) -> RunResult:
+        """Run and record one generation into ``traces``; ``recording="null"`` records
+        nothing (same engine work, ``NullRecording``: for benchmarks)."""
+        options = options or RunOptions()
+        started = self.started_event(prompt, options)
+        if recording == "null":
+            from specviz.recording import NullRecording
+
+            rec = NullRecording(traces, started)
+        else:
+            from specviz.recording import open_run
+
+            rec = open_run(traces, started, flush=flush)
+        return self._drive(rec, started, options, on_text, traces if recording != "null" else None)
+
+    def _drive(self, rec: Any, started: RunStarted, options: RunOptions, on_text: OnText | None,
+               traces: str | Path | None = None) -> RunResult:
+        self._eos = frozenset(started.eos_token_ids)
+        metrics = RunMetrics()
+        detok = Detokenizer(self.target.tokenizer)
+        output: list[int] = []
+        t_start = time.perf_counter()
+        prefill_ms = 0.0
+        status, reason, error = "completed", "max_tokens", None
+
+        def emit(event: Error) -> None:
+            rec.log(event)
+
+        try:
+            ids = list(started.prompt_token_ids)
+            t0 = time.perf_counter()
+            if options.method != "mlx-lm":
+                self.target.prefill(ids)
+                if self.drafter is not None and options.method == "speculative":
+                    self.drafter.prefill(ids)
+            prefill_ms = (time.perf_counter() - t0) * 1e3
+            if options.baseline and options.method != "autoregressive":
+                metrics.baseline_tokens_per_s, metrics.baseline_estimated = self._baseline(started, ids, traces)
+            config = EngineConfig(
+                k=started.k,
+                max_tokens=options.max_tokens,
+                sampling=options.sampling(),
+                eos_token_ids=frozenset(started.eos_token_ids),
+                n_top=options.n_top,
+            )
+            if options.method == "mlx-lm":
+                rounds = mlx_lm_rounds(self.target, self.drafter, ids, config, metrics=metrics, text=self.text)
+            else:
+                drafter = self.drafter if options.method == "speculative" else None
+                rounds = generate_rounds(self.target, drafter, ids, config, metrics=metrics, emit=emit, text=self.text)
+            for rnd in rounds:
+                for event in rnd.events:
+                    rec.log(event)
+                output.extend(rnd.tokens)
+                if on_text is not None:
+                    for tok, st in zip(rnd.tokens, rnd.statuses):
+                        if tok in started.eos_token_ids:
+                            continue  # the stop itself is not text
+                        piece = detok.add(tok)
+                        if piece:
+                            on_text(piece, st)
+                if rnd.finish_reason:
+                    reason = rnd.finish_reason
+        except KeyboardInterrupt:
+            status, reason = "interrupted", "interrupted"
+        except TargetError as exc:
+            status, reason, error = "failed", "error", str(exc)
+            rec.log(Error(where="target", message=error, retryable=False, round=metrics.rounds))
+        except BaseException as exc:
+            message = f"{type(exc).__name__}: {exc}".strip()
+            rec.log(Error(where="engine", message=message, round=metrics.rounds))
+            rec.finish(self._finished(metrics, output, "failed", "error", t_start, prefill_ms))
+            raise
+        if on_text is not None:
+            tail = detok.finish() if output else ""
+            if tail:
+                on_text(tail, "accepted")
+        finished = self._finished(metrics, output, status, reason, t_start, prefill_ms)
+        path = rec.finish(finished)
+        return RunResult(rec.run_id, path, started, finished, finished.output_text, output, error)
+
+    def _finished(self, metrics: RunMetrics, output: list[int], status: str, reason: str, t_start: float, prefill_ms: float) -> RunFinished:
+        hf = getattr(self.target.tokenizer, "_tokenizer", self.target.tokenizer)
+        return RunFinished(
+            status=status,
+            finish_reason=reason,
+            wall_ms=(time.perf_counter() - t_start) * 1e3,
+            prefill_ms=prefill_ms,
+            output_text=output_text(hf, output, self._eos),
+            output_token_ids=list(output),
+            **metrics.run_fields(),
+        )
+
+    # -- baseline -------------------------------------------------------------------
+    def _baseline(self, started: RunStarted, ids: list[int], traces: str | Path | None) -> tuple[float | None, bool]:
+        stored = stored_baseline(started, traces) if traces is not None else None
+        if stored:
+            return stored, False
+        if self._baseline_estimate is None and isinstance(self.target, LocalTarget):
+            self._baseline_estimate = estimate_baseline(self.target, ids)
+        return self._baseline_estimate, True
+
+
+def stored_baseline(started: RunStarted, traces: str | Path) -> float | None:
+    """tokens/s of the newest completed autoregressive run of the same target and prompt."""
+    try:
+        from specviz.store import list_runs
+
+        for run in list_runs(traces):
+            s, f = run.started, run.finished
+            if (f is not None and f.status == "completed" and s.method == "autoregressive"
+                    and s.target == started.target and s.target_model == started.target_model
+                    and s.prompt_token_ids == started.prompt_token_ids and f.tokens_per_s):
+                return float(f.tokens_per_s)
+    except Exception:  # a damaged store must not stop a recording
+        return None
+    return None
+
+
+def estimate_baseline(target: LocalTarget, ids: list[int], repeats: int = 3) -> float:
+    """Autoregressive tokens/s estimated from timed single-token target steps (median)."""
+    request = ScoreRequest(round=-1, sampling=SamplingParams())
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        target.score(ids, [], request)
+        times.append(time.perf_counter() - t)
+    return 1.0 / statistics.median(times)
+
+
+# -- mlx_lm's own speculative decoding, recorded in the same schema ---------------------
+class _Spy:
+    """The target model as mlx_lm sees it, remembering its last input (the round's drafts)."""
+
+    def __init__(self, model: Any) -> None:
+        self._model = model
+        self.last: mx.array | None = None
+
+    def __call__(self, inputs: mx.array, cache: Any = None, **kw: Any) -> mx.array:
+        self.last = inputs
+        return self._model(inputs, cache=cache, **kw)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._model, name)
+
+
+def mlx_lm_rounds(target: LocalTarget, drafter: ModelDrafter, prompt_ids: list[int], config: EngineConfig,
+                  *, metrics: RunMetrics, text: TokenText) -> Iterator[Round]:
+    """``mlx_lm.generate.speculative_generate_step`` with the same model pair, as Rounds.
+
+    mlx_lm accepts by exact match (the target's own sample must equal the draft) and
+    evaluates lazily, so only round time is measured (draft/verify split unknown) and the
+    drafter's q is not available. Prefill happens inside round 0.
+    """
+    from mlx_lm.generate import speculative_generate_step
+    from mlx_lm.models.cache import make_prompt_cache
+    from mlx_lm.sample_utils import make_sampler
+
+    s = config.sampling
+    if s.seed is not None:
+        mx.random.seed(s.seed)
+    sampler = make_sampler(temp=s.temperature, top_p=s.top_p, top_k=s.top_k)
+    spy = _Spy(target.model)
+    draft_model = drafter.state.model
+    cache = make_prompt_cache(target.model) + make_prompt_cache(draft_model)
+    gen = speculative_generate_step(
+        mx.array(prompt_ids, mx.uint32), spy, draft_model, num_draft_tokens=config.k,
+        max_tokens=config.max_tokens, sampler=sampler, prompt_cache=cache,
+    )
+    produced = 0
+    index = 0
+    pending: list[tuple[int, Any, bool]] = []
+    t_round = time.perf_counter()
+    num_draft = min(config.max_tokens, config.k)
+    drafts: list[int] | None = None
+    try:
+        for tok, logprobs, from_draft in gen:
+            if drafts is None:
+                drafts = np.asarray(spy.last[0]).tolist()[-num_draft:] if num_draft else []
+            tok = int(tok)
+            pending.append((tok, logprobs, from_draft))
+            is_eos = tok in config.eos_token_ids
+            if from_draft and not is_eos and produced + len(pending) < config.max_tokens:
+                continue
+            finish = "eos" if is_eos else ("max_tokens" if produced + len(pending) >= config.max_tokens else None)
+            rnd = _mlx_round(index, pending, drafts, num_draft, text, config.n_top, t_round, metrics, finish)
+            produced += len(rnd.tokens)
+            yield rnd
+            if finish:
+                return
+            index += 1
+            pending, drafts = [], None
+            num_draft = min(config.max_tokens - produced, config.k)
+            t_round = time.perf_counter()
+    finally:
+        gen.close()
+
+
+def _mlx_round(index, pending, drafts, num_draft, text, n_top, t_round, metrics, finish) -> Round:
+    events: list[Any] = [DraftToken(round=index, position=i, token_id=d, token_text=text(d)) for i, d in enumerate(drafts)]
+    tokens, statuses = [], []
+    accepted = 0
+    for pos, (tok, logprobs, from_draft) in enumerate(pending):
+        lp = logprobs.reshape(-1)
+        top: list[TopToken] = []
+        if n_top > 0:
+            idx = np.asarray(mx.argpartition(-lp, kth=n_top - 1)[:n_top])
+            vals = np.asarray(lp)[idx]
+            order = np.argsort(-vals)
+            top = [TopToken(int(idx[o]), text(int(idx[o])), float(vals[o])) for o in order]
+        final_lp = float(lp[tok].item())
+        tokens.append(tok)
+        if from_draft:
+            accepted += 1
+            statuses.append("accepted")
+            events.append(Verify(round=index, position=pos, status="accepted", token_id=tok, token_text=text(tok),
+                                 draft_token_id=tok, draft_token_text=text(tok), target_logprob=final_lp,
+                                 final_logprob=final_lp, top=top))
+        elif pos < num_draft:
+            d = drafts[pos]
+            statuses.append("resampled")
+            common = dict(round=index, position=pos, token_id=tok, token_text=text(tok), draft_token_id=d,
+                          draft_token_text=text(d), target_logprob=float(lp[d].item()), final_logprob=final_lp, top=top)
+            events.append(Verify(status="rejected", **common))
+            events.append(Verify(status="resampled", **common))
+        else:
+            statuses.append("bonus")
+            events.append(Verify(round=index, position=pos, status="bonus", token_id=tok, token_text=text(tok),
+                                 target_logprob=final_lp, final_logprob=final_lp, top=top))
+    tested = accepted + (1 if statuses and statuses[-1] == "resampled" else 0)
+    round_ms = (time.perf_counter() - t_round) * 1e3
+    counts = RoundCounts(drafted=len(drafts), tested=tested, accepted=accepted, produced=len(tokens), round_ms=round_ms)
+    metrics.add(counts)
+    events.append(RoundMetrics(round=index, drafted=counts.drafted, tested=tested, accepted=accepted,
+                               produced=len(tokens), round_ms=round_ms, **metrics.round_fields()))
+    return Round(index, tokens, statuses, events, counts, finish)
+
+
+__all__ = ["Engine", "RunOptions", "RunResult", "Detokenizer", "METHODS", "estimate_baseline", "stored_baseline", "mlx_lm_rounds"]
