@@ -278,32 +278,35 @@ def make_compare_latency_figure(states: dict[str, ReplayState]) -> go.Figure:
 # -- SQL ------------------------------------------------------------------------------
 
 
-def make_auto_figure(df) -> go.Figure | None:
+def numeric_columns(df) -> list[str]:
+    return [c for c in df.columns if str(df[c].dtype).startswith(("int", "uint", "float", "Int", "Float", "UInt"))]
+
+
+def make_auto_figure(df, y: str | None = None) -> go.Figure | None:
     """A chart guessed from a query result (a pandas DataFrame); None when nothing fits.
 
-    The first non-numeric column (else the first column) is x and numeric columns are y;
-    with two label columns and a number, the second label column splits bars by colour
-    (acceptance by K × temperature).
+    x is the first non-numeric column (else the first column); y is `y` or the first
+    other numeric column. With a second label column, it splits the bars by colour
+    (acceptance by K × temperature). Long numeric x gives a line instead of bars.
     """
     if df is None or len(df) == 0 or len(df.columns) < 2:
         return None
-    numeric = [c for c in df.columns if str(df[c].dtype).startswith(("int", "uint", "float", "Int", "Float", "UInt"))]
+    numeric = numeric_columns(df)
     labels = [c for c in df.columns if c not in numeric]
     x = labels[0] if labels else df.columns[0]
-    ys = [c for c in numeric if c != x][:4]
+    ys = [c for c in numeric if c != x]
     if not ys:
         return None
+    y = y if y in ys else ys[0]
     df = df.head(2000)
-    traces = []
     if len(labels) >= 2:
-        for key, part in df.groupby(labels[1], sort=True, dropna=False):
-            traces.append(dict(type="bar", name=f"{labels[1]}={key}", x=part[x].astype(str), y=part[ys[0]]))
-        return _figure(traces, f"{ys[0]} by {x} and {labels[1]}", height=360, barmode="group")
-    # Two numeric columns (e.g. k and acceptance): the first is a category unless it is long.
+        traces = [dict(type="bar", name=f"{labels[1]}={key}", x=part[x].astype(str), y=part[y])
+                  for key, part in df.groupby(labels[1], sort=True, dropna=False)]
+        return _figure(traces, f"{y} by {x} and {labels[1]}", height=360, barmode="group",
+                       xaxis=dict(type="category", title=dict(text=str(x))), yaxis=dict(title=dict(text=str(y))))
     line = x in numeric and len(df) > 20
     xs = df[x] if line else df[x].astype(str)
-    for y in ys:
-        traces.append(dict(type="scatter", name=y, x=xs, y=df[y], mode="lines+markers") if line
-                      else dict(type="bar", name=y, x=xs, y=df[y]))
-    return _figure(traces, ", ".join(map(str, ys)) + f" by {x}", height=360, barmode="group",
-                   xaxis=dict(type="linear" if line else "category", title=dict(text=str(x))))
+    trace = dict(type="scatter", mode="lines+markers") if line else dict(type="bar")
+    return _figure([dict(trace, name=str(y), x=xs, y=df[y])], f"{y} by {x}", height=360,
+                   xaxis=dict(type="linear" if line else "category", title=dict(text=str(x))),
+                   yaxis=dict(title=dict(text=str(y))))

@@ -130,3 +130,20 @@ def synthetic_events(
                          tau=total / max(1, rounds), tokens_per_s=total / (elapsed_ms / 1e3),
                          output_text=text))
     return events
+
+
+def record_synthetic(traces, *, finish: bool = True, upto: int | None = None, flush="round", **kw):
+    """Write a synthetic run through the recording API; returns its run id, or with
+    finish=False the open Recording (a live run) after `upto` events."""
+    from specviz.recording import open_run
+
+    events = synthetic_events(finished=True, **kw)
+    rec = open_run(traces, events[0], flush=flush)
+    body = events[1:-1] if upto is None else events[1:upto]
+    for ev in body:
+        rec.log(ev)
+    if not finish:
+        rec.flush()
+        return rec
+    rec.finish(events[-1])
+    return rec.run_id

@@ -1,0 +1,174 @@
+"""Where the viewer gets runs from: the trace store, behind Streamlit's caches.
+
+Everything here goes through the store's public API (``specviz.store``) and SQL
+connection factory (``specviz.sql``), so the viewer reads exactly what ``specviz runs``,
+``specviz import`` and ``specviz sql`` read, with the same validation and guarantees.
+
+Caching: a run is keyed by its source and a *version* (the sizes and mtimes of its files),
+so a live run being appended to is re-read on the next refresh while a finished one is
+folded once and shared by every session (``st.cache_resource``: the index is read-only
+after it is built, and large enough that copying it per rerun would cost more than the
+scrub step itself).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import streamlit as st
+
+from specviz.replay import ReplayIndex, build_index
+
+RUN_COLUMNS = ("run_id", "status", "live", "started", "prompt", "drafter", "target", "k", "temperature",
+               "method", "rounds", "produced", "acceptance_rate", "speedup")
+
+
+class ViewerError(Exception):
+    """Anything wrong with a run or file, worded for the page (shown with st.error)."""
+
+
+def _store():
+    import specviz.store as store
+
+    return store
+
+
+def trace_error_types() -> tuple[type[BaseException], ...]:
+    return (_store().TraceError, ViewerError)
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a run's events come from: the traces directory, or one opened file."""
+
+    path: str  # the directory or the file
+    run_id: str  # a full id or unique prefix
+
+    def version(self) -> tuple:
+        """Changes whenever the run's files do (sizes and mtimes): the cache key's moving part."""
+        p = Path(self.path)
+        if p.is_file():
+            files = [p]
+        else:
+            files = list(p.glob(f"date=*/run-{self.run_id}*.parquet")) + list(p.glob(f"_live/run-{self.run_id}*"))
+        out = []
+        for f in sorted(files):
+            try:
+                s = f.stat()
+            except OSError:
+                continue
+            out.append((str(f), s.st_size, s.st_mtime_ns))
+        return tuple(out)
+
+
+def _row(run) -> dict:
+    """A listed run (store.RunSummary) as a flat dict for tables and filters."""
+    started, finished = run.started, run.finished
+    return {
+        "run_id": run.run_id,
+        "status": run.status,
+        "live": run.live,
+        "started": dt.datetime.fromtimestamp(started.t_wall_ns / 1e9) if started.t_wall_ns else None,
+        "prompt": started.prompt,
+        "drafter": started.drafter,
+        "target": started.target_model or started.target,
+        "k": started.k,
+        "temperature": started.temperature,
+        "method": started.method,
+        "rounds": finished.rounds if finished else None,
+        "produced": finished.produced if finished else None,
+        "acceptance_rate": finished.acceptance_rate if finished else None,
+        "speedup": finished.speedup if finished else None,
+    }
+
+
+@st.cache_data(ttl=2, max_entries=8, show_spinner=False)
+def list_runs(traces_dir: str) -> list[dict]:
+    """Every run in the directory, finished and live. Re-listed at most every 2 s."""
+    if not Path(traces_dir).is_dir():
+        return []
+    return [_row(r) for r in _store().list_runs(traces_dir)]
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def _load_index(source: Source, version: tuple) -> ReplayIndex:
+    events = _store().read_events(source.path, source.run_id)
+    if not events:
+        raise ViewerError(f"run {source.run_id} has no events")
+    return build_index(events)
+
+
+def load_index(source: Source) -> ReplayIndex:
+    """The folded run. Raises TraceError / ViewerError with a message for the page."""
+    try:
+        return _load_index(source, source.version())
+    except trace_error_types():
+        raise
+    except Exception as exc:  # a hostile file must not take the page down with a traceback
+        raise ViewerError(f"could not read run {source.run_id} from {source.path}: {type(exc).__name__}: {exc}") from exc
+
+
+def open_file(path: str | os.PathLike) -> tuple[str, list[str]]:
+    """Validate a trace file the way `specviz import` does; returns (path, its run ids).
+
+    Parquet traces: footer and run metadata checked by ``store.inspect_file``; a live
+    ``.jsonl`` log is decoded. Every run is then read in full, so a file whose footer is
+    fine but whose rows are not fails here, with a message, not later in a panel.
+    """
+    store = _store()
+    p = Path(path)
+    if not p.is_file():
+        raise ViewerError(f"no such file: {p}")
+    try:
+        if p.suffix == ".jsonl":
+            ids = sorted({e.run_id for e in store.read_events(str(p))})
+        else:
+            ids = list(store.inspect_file(p).run_ids)
+        for run_id in ids:
+            if not store.read_events(str(p), run_id):
+                raise ViewerError(f"{p.name}: run {run_id} has no events")
+    except trace_error_types():
+        raise
+    except Exception as exc:
+        raise ViewerError(f"{p.name} is not a readable trace: {type(exc).__name__}: {exc}") from exc
+    if not ids:
+        raise ViewerError(f"{p.name} holds no runs")
+    return str(p), ids
+
+
+def _dir_version(traces_dir: str) -> tuple:
+    """The published trace files and their mtimes: SQL views are built over a file list."""
+    files = sorted(Path(traces_dir).glob("date=*/run-*.parquet"))
+    return tuple((f.name, f.stat().st_mtime_ns) for f in files if f.exists())
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def _sql_connection(traces_dir: str, version: tuple):
+    from specviz.sql import connect
+
+    return connect(traces_dir)
+
+
+def sql_connection(traces_dir: str):
+    """The store's locked-down DuckDB connection (``specviz.sql.connect``), rebuilt when
+    runs are published. Shared across sessions; every query takes its own cursor."""
+    return _sql_connection(traces_dir, _dir_version(traces_dir))
+
+
+@st.cache_data(ttl=5, max_entries=32, show_spinner=False)
+def run_sql(traces_dir: str, query: str, max_rows: int = 100_000):
+    """A user query through ``specviz.sql.query`` (the same refusals as `specviz sql`),
+    as a pandas DataFrame. Cached briefly: presets are re-run often."""
+    import pandas as pd
+
+    from specviz.sql import query as sql_query
+
+    cur = sql_connection(traces_dir).cursor()  # DuckDB connections are not shared across threads
+    try:
+        result = sql_query(cur, query, max_rows=max_rows)
+    finally:
+        cur.close()
+    return pd.DataFrame.from_records(result.rows, columns=result.columns)

@@ -1,0 +1,64 @@
+"""Compare: two runs side by side — texts aligned with the first divergence marked,
+acceptance per round and per position, latency. Deep link: ``?runs=a,b``."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from viewer import data, figures, session
+from viewer.text import colored_html, first_divergence
+
+session.init()
+ss = st.session_state
+st.header("Compare")
+
+link = session.consume_link("runs")
+if link:
+    ss.compare = [r for r in link.split(",") if r][:2]
+
+if len(ss.compare) != 2:
+    runs = data.list_runs(session.traces_dir())
+    ids = [r["run_id"] for r in runs] + list(ss.opened)
+    chosen = st.multiselect("Two runs to compare", ids, max_selections=2, key="compare_pick")
+    if len(chosen) != 2:
+        st.info("Choose two runs here or on the Runs page.")
+        st.stop()
+    ss.compare = list(chosen)
+
+states = {}
+for tag, run_id in zip("AB", ss.compare):
+    try:
+        index = data.load_index(data.Source(session.source_path(run_id), run_id))
+    except data.trace_error_types() as exc:
+        st.error(f"Cannot read run `{run_id}`: {exc}")
+        st.stop()
+    states[f"{tag} {run_id[:8]}"] = index.state(index.n_events - 1)
+session.set_link(runs=",".join(ss.compare))
+
+(name_a, a), (name_b, b) = states.items()
+div = first_divergence(a.commits, b.commits)
+if div is None:
+    st.success(f"Identical outputs ({len(a.commits)} tokens).")
+else:
+    st.warning(f"Outputs diverge at token {div} (marked ▶).")
+
+cols = st.columns(2)
+for col, (name, state) in zip(cols, states.items()):
+    s = state.index.started
+    m = state.latest_metrics
+    with col:
+        st.subheader(f"`{name}`")
+        if s is not None:
+            st.caption(f"{s.method} · drafter `{s.drafter or '—'}` · K={s.k} · T={s.temperature:g} · "
+                       f"{'live' if state.index.live else 'finished'}")
+        c1, c2, c3 = st.columns(3)
+        c1.metric("Tokens", len(state.commits))
+        c2.metric("Acceptance", "—" if m is None or m.acceptance_cumulative is None else f"{m.acceptance_cumulative:.0%}")
+        c3.metric("Speedup", "—" if m is None or m.speedup is None else f"{m.speedup:.2f}×")
+        with st.container(height=220, key=f"cmp_text_{name}"):
+            st.html(colored_html(state.commits, mark_at=div, memo=state.index.memo))
+
+st.plotly_chart(figures.make_compare_acceptance_figure(states), key="cmp_acceptance")
+c1, c2 = st.columns(2)
+c1.plotly_chart(figures.make_compare_position_figure(states), key="cmp_position")
+c2.plotly_chart(figures.make_compare_latency_figure(states), key="cmp_latency")

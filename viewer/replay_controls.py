@@ -1,0 +1,95 @@
+"""The Replay page's scrub controls: round and event sliders, steps, play/pause, speed.
+
+Controls only move ``st.session_state.pos`` (through callbacks, which run before the
+script, so the panels drawn in the same run already show the new position). Sliders
+are re-seeded from ``pos`` before they are drawn so every control agrees.
+"""
+
+from __future__ import annotations
+
+import time
+import streamlit as st
+
+from specviz.replay import ReplayIndex
+
+# Playback rates against the recorded clock; "real time" replays gaps as they happened.
+SPEEDS = {"real time": 1.0, "2×": 2.0, "5×": 5.0, "20×": 20.0, "100×": 100.0}
+TICK_S = 0.5  # how often play / live-follow redraws
+
+
+def clamp(value: int, lo: int, hi: int) -> int:
+    return max(lo, min(hi, value))
+
+
+def _goto(pos: int) -> None:
+    st.session_state.pos = pos
+    st.session_state.playing = False
+
+
+def _on_round(index: ReplayIndex) -> None:
+    _goto(index.round_end(st.session_state.scrub_round))
+
+
+def _on_event() -> None:
+    _goto(st.session_state.scrub_event)
+
+
+def _step_round(index: ReplayIndex, delta: int) -> None:
+    """To the end of the previous / next round (or the first / last event past the ends)."""
+    ss = st.session_state
+    rnd = index.event_round[ss.pos]
+    at_end = index.round_end(rnd) == ss.pos
+    target = rnd + delta if (delta > 0 or at_end) else rnd - 1
+    if target < 0:
+        _goto(0)
+    elif target > (index.rounds[-1] if index.rounds else -1):
+        _goto(index.n_events - 1)
+    else:
+        _goto(index.round_end(target))
+
+
+def _anchor_clock(index: ReplayIndex) -> None:
+    """Playback maps wall time since this moment onto the trace's clock from `pos`."""
+    ss = st.session_state
+    ss.play_wall_t0 = time.monotonic()
+    ss.play_trace_t0 = index.event_time[ss.pos]
+
+
+def _toggle_play(index: ReplayIndex) -> None:
+    ss = st.session_state
+    if ss.playing:
+        ss.playing = False
+        return
+    if ss.pos >= index.n_events - 1 and not index.live:
+        ss.pos = 0  # play from the start when at the end
+    ss.playing = True
+    _anchor_clock(index)
+
+
+def _on_speed(index: ReplayIndex) -> None:
+    if st.session_state.playing:
+        _anchor_clock(index)
+
+
+def render_controls(index: ReplayIndex) -> None:
+    ss = st.session_state
+    last = index.n_events - 1
+    max_round = index.rounds[-1] if index.rounds else 0
+    ss.scrub_round = clamp(index.event_round[ss.pos], 0, max_round)
+    ss.scrub_event = ss.pos
+    if max_round > 0:
+        st.slider("Round", 0, max_round, key="scrub_round", on_change=_on_round, args=(index,))
+    if last > 0:
+        st.slider("Event", 0, last, key="scrub_event", on_change=_on_event,
+                  help="Finer than rounds: every draft, verdict and metrics event.")
+    row = st.columns([1, 1, 1, 1, 1, 1, 1.4, 1.6, 1.6], vertical_alignment="bottom")
+    row[0].button("⏮", key="btn_start", help="First event", on_click=_goto, args=(0,))
+    row[1].button("◀◀", key="btn_prev_round", help="Previous round", on_click=_step_round, args=(index, -1))
+    row[2].button("◀", key="btn_prev_event", help="Previous event", on_click=_goto, args=(max(0, ss.pos - 1),))
+    row[3].button("▶", key="btn_next_event", help="Next event", on_click=_goto, args=(min(last, ss.pos + 1),))
+    row[4].button("▶▶", key="btn_next_round", help="Next round", on_click=_step_round, args=(index, 1))
+    row[5].button("⏭", key="btn_end", help="Last event", on_click=_goto, args=(last,))
+    row[6].button("Pause" if ss.playing else "Play", key="btn_play", type="primary", on_click=_toggle_play, args=(index,))
+    row[7].selectbox("Speed", list(SPEEDS), key="speed", on_change=_on_speed, args=(index,))
+    if index.live:
+        row[8].toggle("Follow live", key="follow", help="Jump to each new event as the run records it.")
