@@ -136,14 +136,19 @@ def test_a_server_that_shifts_echo_is_not_trusted_for_scoring(fake_server, token
 
 
 @pytest.mark.parametrize("fake_server", [BOOL], indirect=True)
-def test_mlx_first_alternative_quirk_is_caught(fake_server, tokenizer):
-    forced = make_target(fake_server, tokenizer, options=TargetOptions(top_logprobs=3))
-    forced.connect()
-    fake_server.faults = ["first-alternative"]
-    with pytest.raises(InconsistentLogprobs, match="other tokens than it sampled"):
-        forced.verify(*context_and_draft(tokenizer))
+def test_mlx_first_alternative_quirk_is_read_off_the_text(fake_server, tokenizer):
     # auto asks mlx-style servers for top_logprobs 0, where ids and logprobs are right
     assert make_target(fake_server, tokenizer).connect().top_logprobs == 0
+    forced = make_target(fake_server, tokenizer, options=TargetOptions(top_logprobs=3))
+    forced.connect()
+    context, draft = context_and_draft(tokenizer)
+    fake_server.faults = ["first-alternative"]
+    result = forced.verify(context, draft)
+    assert [p.token_id for p in result.target_tokens] == fake_server.continuation[: len(draft) + 1]
+    assert all(p.logprob == -0.25 and p.top[0].id == p.token_id for p in result.target_tokens)
+    fake_server.faults = ["first-alternative-outside"]
+    with pytest.raises(InconsistentLogprobs, match="other tokens than it sampled"):
+        forced.verify(context, draft)
 
 
 def test_api_key_never_reaches_an_error_or_event(fake_server, tokenizer):

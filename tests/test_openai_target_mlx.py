@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from servers.fixtures import bundled_path, mlx_server_url, tokenizer  # noqa: F401  (fixtures)
-from specviz.targets import OpenAITarget, TargetError, TargetOptions
+from specviz.targets import OpenAITarget, TargetOptions
 
 # The chat template's default system prompt is long; a bare turn keeps every call cheap.
 PROMPT = "<|im_start|>user\nWhat is the capital of France?<|im_end|>\n<|im_start|>assistant\n"
@@ -57,12 +57,18 @@ def test_server_logprobs_match_the_in_process_model(target, tokenizer, model):
         assert position.logprob == pytest.approx(logprob, abs=2e-3)
 
 
-def test_mlx_top_logprobs_quirk_is_refused_not_recorded(mlx_server_url, tokenizer):
+def test_mlx_top_logprobs_quirk_is_read_off_the_text(mlx_server_url, tokenizer, model):
     # Measured: with top_logprobs > 0 mlx_lm.server 0.32 reports the first entry of its
-    # unsorted top-k instead of the sampled token; the probe's text check sees it.
+    # unsorted top-k instead of the sampled token ("L" for "The" at this prompt's start).
     forced = OpenAITarget(mlx_server_url, tokenizer, options=TargetOptions(top_logprobs=3))
-    with pytest.raises(TargetError, match="other tokens than it sampled"):
-        forced.connect()
+    context = tokenizer.encode(PROMPT, add_special_tokens=False)
+    result = forced.verify(context, [0] * 4, temperature=0.0)
+    expected = greedy_with_logprobs(model, context, 5)
+    assert [p.token_id for p in result.target_tokens] == [t for t, _ in expected]
+    for position, (token, logprob) in zip(result.target_tokens, expected):
+        assert position.logprob == pytest.approx(logprob, abs=2e-3)
+        assert position.top[0].id == token and len(position.top) == 3
+    forced.close()
 
 
 def test_greedy_speculative_loop_through_the_server_equals_greedy_decoding(target, tokenizer, model):

@@ -10,7 +10,8 @@ Two formats reach ``/v1/completions``:
   "top_logprobs": [{"id", "token", "logprob"}]}]}``. Here the sampled token may fall
   outside the top-k, so it must be there only when it ranks above the weakest
   alternative. mlx_lm.server 0.32 with ``top_logprobs`` > 0 reports the first (unsorted)
-  alternative instead of the sampled token; the text check below catches that.
+  alternative instead of the sampled token; the sampled tokens are then read off the text
+  (``sampled_from_text``), and where that is impossible the text check fails the round.
 
 Each failed check raises ``InconsistentLogprobs`` naming the position and what disagreed.
 """
@@ -23,6 +24,7 @@ from typing import Any
 
 from specviz.events import TopToken
 from specviz.targets.errors import InconsistentLogprobs, MalformedResponse, TokenMappingError
+from specviz.targets.sampled_from_text import sampled_from_text
 from specviz.targets.token_map import TokenMapper
 
 # Servers round logprobs (float32 on the wire, JSON float formatting); 1e-3 nats is far
@@ -155,22 +157,34 @@ def check_generated(
             f"finish_reason is 'length' but there are {len(raws)} positions, not {max_tokens}"
         )
     ids = [mapper.resolve(r.token, r.token_id) for r in raws]
+    if not strict and raws[0].top and not _spells(ids, text, mapper, eos_ids):
+        # mlx_lm.server's mislabelled top-k replies (see sampled_from_text): read the sampled
+        # tokens off the text; the result is checked like any other reply below.
+        reading = sampled_from_text(raws, text, mapper, eos_ids)
+        if reading is not None:
+            raws = [_Raw(None, t, lp, r.top) for r, (t, lp) in zip(raws, reading)]
+            ids = [t for t, _ in reading]
     _check_text(ids, text, mapper, eos_ids)
     return [_check_position(i, r, t, mapper, strict) for i, (r, t) in enumerate(zip(raws, ids))]
 
 
-def _check_text(ids: list[int], text: str, mapper: TokenMapper, eos_ids: frozenset[int]) -> None:
+def _spells(ids: list[int], text: str, mapper: TokenMapper, eos_ids: frozenset[int]) -> bool:
     # Servers leave a final EOS out of the text (mlx_lm.server, vLLM), so compare without it.
     visible = ids[:-1] if ids and ids[-1] in eos_ids else ids
     decoded = mapper.decode(visible)
     joined = "".join(mapper.piece(i) for i in visible)
     # mlx_lm's BPE streaming detokenizer drops one leading space of a completion; the ids,
     # not the text, are what specviz keeps, so that presentation difference is allowed.
-    if text not in (decoded, joined) and " " + text != decoded:
+    return text in (decoded, joined) or " " + text in (decoded, joined)
+
+
+def _check_text(ids: list[int], text: str, mapper: TokenMapper, eos_ids: frozenset[int]) -> None:
+    if not _spells(ids, text, mapper, eos_ids):
         raise InconsistentLogprobs(
-            f"the tokens in the logprobs spell {decoded!r} but the returned text is {text!r}: "
-            "the server reported other tokens than it sampled (mlx_lm.server does this when "
-            "top_logprobs > 0; use --target-top-logprobs 0)"
+            f"the tokens in the logprobs spell {mapper.decode(ids)!r} but the returned text is "
+            f"{text!r}: the server reported other tokens than it sampled (mlx_lm.server does "
+            "this when top_logprobs > 0 and the sampled token is outside its top-k; use "
+            "--target-top-logprobs 0)"
         )
 
 

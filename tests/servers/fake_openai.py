@@ -16,7 +16,7 @@ from typing import Any
 
 FAULTS = (
     "ok", "timeout", "500", "429", "malformed", "wrong-length", "absent", "mismatch",
-    "shift", "first-alternative", "leak-key",
+    "shift", "first-alternative", "first-alternative-outside", "leak-key",
 )
 # What the fake "model" says after any prompt, forever: a plain sentence, cycled.
 CONTINUATION = " Paris is the capital of France, and Rome is the capital of Italy."
@@ -118,10 +118,12 @@ class FakeCompletionsServer:
             elif fault == "shift":  # llama.cpp's Python server: echoed logprobs one position off
                 lp["token_logprobs"] = lp["token_logprobs"][1:] + [-0.25]
                 lp["top_logprobs"] = lp["top_logprobs"][1:] + [lp["top_logprobs"][-1]]
-        elif lp is not None and fault == "first-alternative":  # mlx_lm.server 0.32, top_logprobs > 0
+        elif lp is not None and fault.startswith("first-alternative"):  # mlx_lm.server 0.32, top_logprobs > 0
             for entry in lp["content"]:
                 first = entry["top_logprobs"][-1]  # unsorted top-k: a not-sampled token first
                 entry.update(id=first["id"], token=first["token"], logprob=first["logprob"])
+                if fault == "first-alternative-outside":  # sampled at T > 0 from outside the top-k
+                    entry["top_logprobs"] = entry["top_logprobs"][1:]
         return 200, json.dumps(payload).encode(), {}
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
