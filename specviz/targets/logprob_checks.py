@@ -104,8 +104,8 @@ def parse_logprobs(choice: dict[str, Any]) -> tuple[list[_Raw], bool]:
     return _legacy(lp), True
 
 
-def _check_position(i: int, raw: _Raw, token_id: int, mapper: TokenMapper, strict: bool) -> Position:
-    where = f"position {i} (token {mapper.piece(token_id)!r})"
+def _check_position(label: str, raw: _Raw, token_id: int, mapper: TokenMapper, strict: bool) -> Position:
+    where = f"{label} (token {mapper.piece(token_id)!r})"
     if not _is_logprob(raw.logprob):
         raise InconsistentLogprobs(f"{where}: logprob {raw.logprob!r} is not a finite number <= 0")
     top: list[TopToken] = []
@@ -133,7 +133,7 @@ def _check_position(i: int, raw: _Raw, token_id: int, mapper: TokenMapper, stric
         if strict or logprob > weakest + LOGPROB_TOL:
             raise InconsistentLogprobs(
                 f"{where}: the sampled token (logprob {logprob:.4f}) is absent from its own top-k "
-                f"alternatives {[t.text for t in top]}"
+                f"alternatives {[name if name is not None else alt_id for name, alt_id, _ in raw.top]}"
             )
     return Position(token_id, logprob, tuple(top))
 
@@ -165,7 +165,7 @@ def check_generated(
             raws = [_Raw(None, t, lp, r.top) for r, (t, lp) in zip(raws, reading)]
             ids = [t for t, _ in reading]
     _check_text(ids, text, mapper, eos_ids)
-    return [_check_position(i, r, t, mapper, strict) for i, (r, t) in enumerate(zip(raws, ids))]
+    return [_check_position(f"position {i}", r, t, mapper, strict) for i, (r, t) in enumerate(zip(raws, ids))]
 
 
 def _spells(ids: list[int], text: str, mapper: TokenMapper, eos_ids: frozenset[int]) -> bool:
@@ -194,11 +194,13 @@ def check_echoed(
     *,
     prompt_ids: list[int],
     bos_id: int | None = None,
+    draft_start: int = 0,
 ) -> tuple[list[Position], list[Position]]:
     """(prompt positions, generated positions) of an ``echo`` request, aligned and checked.
 
     Alignment is checked against the prompt ids we sent: a server that re-tokenized the
     prompt differently, or shifted its prompt logprobs by a position, fails here.
+    Messages name draft positions from ``draft_start`` (the context length) on.
     """
     raws, strict = parse_logprobs(choice)
     ids = [mapper.resolve(r.token, r.token_id) for r in raws]
@@ -219,6 +221,8 @@ def check_echoed(
         if i == 0 and raw.logprob is None:
             positions.append(Position(token_id, None))  # nothing precedes the first token
             continue
-        positions.append(_check_position(i, raw, token_id, mapper, strict))
+        j = i - skip - draft_start
+        label = f"position {j}" if j >= 0 else f"context token {i - skip} of {draft_start}"
+        positions.append(_check_position(label, raw, token_id, mapper, strict))
     body = positions[skip:]
     return body[: len(prompt_ids)], body[len(prompt_ids) :]

@@ -13,6 +13,7 @@ from typing import Any, Callable
 
 from specviz.events import AcceptanceRule, Error
 from specviz.targets.capabilities import Capabilities, TargetOptions, describe, first_choice, probe
+from specviz.targets.errors import TargetError
 from specviz.targets.logprob_checks import Position, check_echoed, check_generated
 from specviz.targets.secrets import api_key_from_env, safe_url
 from specviz.targets.token_map import TokenMapper
@@ -173,44 +174,57 @@ class OpenAITarget:
         emit: Emit | None = None,
     ) -> RemoteVerification:
         caps = self.connect(emit)
-        sampling: dict[str, Any] = {"model": self.model, "temperature": temperature, "top_p": top_p}
+        params: dict[str, Any] = {"model": self.model, "temperature": temperature, "top_p": top_p}
         if seed is not None:
             # A different seed per round: one fixed seed would correlate every round's samples.
-            sampling["seed"] = (seed + round) % 2**31
-        extra = {"top_k": top_k} if top_k > 0 else {}
-        hook = _hook(emit, round)
+            params["seed"] = (seed + round) % 2**31
+        if top_k > 0:
+            params["extra_body"] = {"top_k": top_k}
         start = time.perf_counter()
-        if caps.scores_prompt:
-            ids = context_ids + draft_ids
-            params = caps.score_params(ids if caps.prompt_as_ids else self.mapper.decode(ids))
-            body = self.client.create(hook, **_merge(params, sampling, extra))
-            prompt, generated = check_echoed(first_choice(body), self.mapper, prompt_ids=ids, bos_id=self.bos_id)
-            scores = tuple(prompt[len(context_ids):])
-            targets, stopped = tuple(generated), not generated
-        else:
-            max_tokens = len(draft_ids) + 1
-            params = caps.generate_params(self.mapper.decode(context_ids), max_tokens)
-            body = self.client.create(hook, **_merge(params, sampling, extra))
-            choice = first_choice(body)
-            positions = check_generated(choice, self.mapper, max_tokens=params["max_tokens"], eos_ids=self.eos_ids)
-            ended = choice.get("finish_reason") != "length" and len(positions) <= max_tokens
-            scores, targets = (), tuple(positions[:max_tokens])  # overshoot tokens are not used
-            stopped = ended or targets[-1].token_id in self.eos_ids
-            if stopped and positions[-1].token_id not in self.eos_ids and self.eos_ids:
-                # The server stopped but left its EOS out: the stop itself is the target's
-                # decision at the next position, so it is recorded as that token (logprob unknown).
-                targets += (Position(min(self.eos_ids), None),)
+        try:
+            call = self._score if caps.scores_prompt else self._generate
+            scores, targets, stopped = call(caps, context_ids, draft_ids, params, _hook(emit, round))
+        except TargetError as exc:
+            exc.args = (f"round {round}: {exc}",)  # the engine shows this message as it is
+            raise
         return RemoteVerification(caps.rule, scores, targets, stopped, (time.perf_counter() - start) * 1e3)
+
+    def _score(self, caps: Capabilities, context: list[int], draft: list[int], params: dict[str, Any],
+               hook: RetryHook | None) -> tuple[tuple[Position, ...], tuple[Position, ...], bool]:
+        ids = context + draft
+        request = caps.score_params(ids if caps.prompt_as_ids else self.mapper.decode(ids))
+        body = self.client.create(hook, **_merge(request, params))
+        prompt, generated = check_echoed(
+            first_choice(body), self.mapper, prompt_ids=ids, bos_id=self.bos_id, draft_start=len(context)
+        )
+        return tuple(prompt[len(context):]), tuple(generated), not generated
+
+    def _generate(self, caps: Capabilities, context: list[int], draft: list[int], params: dict[str, Any],
+                  hook: RetryHook | None) -> tuple[tuple[Position, ...], tuple[Position, ...], bool]:
+        wanted = len(draft) + 1
+        request = caps.generate_params(self.mapper.decode(context), wanted)
+        choice = first_choice(self.client.create(hook, **_merge(request, params)))
+        positions = check_generated(choice, self.mapper, max_tokens=request["max_tokens"], eos_ids=self.eos_ids)
+        targets = tuple(positions[:wanted])  # overshoot tokens are not used
+        if targets[-1].token_id in self.eos_ids:
+            return (), targets, True
+        if choice.get("finish_reason") != "length" and len(positions) < wanted and self.eos_ids:
+            # The server stopped but left its EOS out: stopping is the target's decision at
+            # the next position, recorded as its EOS token (logprob unknown).
+            return (), targets + (Position(min(self.eos_ids), None),), True
+        return (), targets, False
 
 
 def _top(position: Position) -> list[tuple[int, float]]:
     return [(t.id, t.logprob) for t in position.top]
 
 
-def _merge(params: dict[str, Any], sampling: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
-    merged = {**params, **sampling}
+def _merge(request: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+    """Request shape plus sampling parameters, with both ``extra_body`` dicts kept."""
+    extra = {**request.get("extra_body", {}), **params.get("extra_body", {})}
+    merged = {**request, **params}
     if extra:
-        merged["extra_body"] = {**params.get("extra_body", {}), **extra}
+        merged["extra_body"] = extra
     return merged
 
 
