@@ -13,7 +13,7 @@
     as event 0, flushed at once so listings show the live run with its configuration.
     flush: "event" (every event), "round" (default: whenever a round_metrics,
     run_finished or error event is logged), an int N (every N events) or "close"
-    (only at finish). Whatever the policy, the buffer is written once it holds 4 MiB.
+    (only at finish). "close" and N still write at least every 100,000 events.
     Flushed means handed to the OS: it survives the process being killed. fsync=True
     also forces it to disk at every flush, for power loss, at a cost per flush.
 ``Recording.run_id``      16 hex chars; commands accept any unique prefix.
@@ -44,15 +44,15 @@ import msgspec
 
 from specviz.events import Error, Event, RoundMetrics, RunFinished, RunStarted
 from specviz.store.layout import TraceError, new_run_id, parquet_path
-from specviz.store.livelog import LogWriter, read_log
-from specviz.store.parquet_file import log_to_parquet
+from specviz.store.livelog import LogWriter
+from specviz.store.parquet_file import events_to_parquet
 from specviz.store.totals import finished_from_events
 
 FlushPolicy = Literal["event", "round", "close"] | int
 
 _ENCODER = msgspec.json.Encoder()
-_ROUND_END = (RoundMetrics, RunFinished, Error)
-_MAX_BUFFER = 4 << 20
+_ROUND_END = frozenset((RoundMetrics, RunFinished, Error))
+_MAX_PENDING = 100_000
 
 
 class Recording:
@@ -69,9 +69,13 @@ class Recording:
         self.finished: RunFinished | None = None
         self.path: Path | None = None
         self._policy = flush
-        self._every = flush if isinstance(flush, int) else 0
+        # "close" still writes every _MAX_PENDING events so the log stays bounded in RAM.
+        self._every = flush if isinstance(flush, int) else _MAX_PENDING
         self._buf = bytearray()
-        self._seq = 0
+        # Every event of the run stays here until finish() converts them to Parquet
+        # column by column; the log is only read back after a crash.
+        self._events: list[Event] = []
+        self._flushed = 0
         mono = time.monotonic_ns()
         # One clock read per event: wall time is the monotonic clock shifted to the epoch.
         self._wall_offset = time.time_ns() - mono
@@ -80,36 +84,35 @@ class Recording:
         self.flush()
 
     def log(self, event: Event) -> Event:
-        seq = self._seq
-        self._seq = seq + 1
-        event.seq = seq
+        events = self._events
+        event.seq = len(events)
+        event.run_id = self.run_id
         if not event.t_mono_ns:
             event.t_mono_ns = time.monotonic_ns()
         if not event.t_wall_ns:
             event.t_wall_ns = event.t_mono_ns + self._wall_offset
-        # run_id is the same on every line and lives in the file name: encode it empty
-        # (omitted as a default), then set it on the caller's object.
-        event.run_id = ""
-        buf = self._buf
-        _ENCODER.encode_into(event, buf, -1)
-        buf.append(10)
-        event.run_id = self.run_id
+        events.append(event)
         policy = self._policy
         if policy == "round":
             if type(event) in _ROUND_END:
                 self.flush()
-        elif policy == "event" or (self._every and self._seq % self._every == 0):
-            self.flush()
-        if len(buf) > _MAX_BUFFER:
+        elif policy == "event" or len(events) - self._flushed >= self._every:
             self.flush()
         return event
 
     def flush(self) -> None:
-        if self._buf:
-            if self._writer.fd is None:
-                raise TraceError(f"run {self.run_id} is already finished")
-            self._writer.write(self._buf)
-            self._buf.clear()
+        """Append every event not yet in the log, as one line (a JSON array)."""
+        events = self._events
+        if len(events) == self._flushed:
+            return
+        if self._writer.fd is None:
+            raise TraceError(f"run {self.run_id} is already finished")
+        buf = self._buf
+        buf.clear()
+        _ENCODER.encode_into(events[self._flushed :], buf)
+        buf.append(10)
+        self._writer.write(buf)
+        self._flushed = len(events)
 
     def finish(self, finished: RunFinished) -> Path:
         """Log run_finished, publish the run as Parquet, remove the log; returns the file."""
@@ -122,14 +125,13 @@ class Recording:
         self.finished = finished
         final = parquet_path(self.traces, self.run_id, self.started.t_wall_ns)
         # On failure the log stays, locked until this process exits, then recoverable.
-        self.path = log_to_parquet(self._writer.path, final, self.run_id, self.started, finished)
+        self.path = events_to_parquet(self._events, final, self.started, finished)
         self._writer.remove()
+        self._events = []
         return self.path
 
-    def _finish_from_log(self, status: str, reason: str) -> Path:
-        self.flush()
-        events, _ = read_log(self._writer.path)
-        return self.finish(finished_from_events(events, status=status, finish_reason=reason))
+    def _finish_from_events(self, status: str, reason: str) -> Path:
+        return self.finish(finished_from_events(self._events, status=status, finish_reason=reason))
 
     def __enter__(self) -> "Recording":
         return self
@@ -138,13 +140,13 @@ class Recording:
         if self.finished is not None:
             return None
         if exc_type is None:
-            self._finish_from_log("completed", "closed")
+            self._finish_from_events("completed", "closed")
         elif issubclass(exc_type, KeyboardInterrupt):
-            self._finish_from_log("interrupted", "interrupted")
+            self._finish_from_events("interrupted", "interrupted")
         else:
             message = f"{exc_type.__name__}: {exc}".strip().rstrip(":")
             self.log(Error(where="recording", message=message))
-            self._finish_from_log("failed", "error")
+            self._finish_from_events("failed", "error")
         return None
 
 
@@ -154,7 +156,7 @@ def open_run(traces: str | os.PathLike, started: RunStarted, *, flush: FlushPoli
 
 
 class NullRecording:
-    """The Recording API doing no I/O: fills seq and clocks, keeps nothing."""
+    """The Recording API doing no I/O: fills run_id and seq, keeps nothing."""
 
     def __init__(self, traces: str | os.PathLike | None = None, started: RunStarted | None = None, **_: object):
         self.run_id = new_run_id()

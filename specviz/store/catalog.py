@@ -21,7 +21,7 @@ from specviz.store.livelog import is_live, read_log
 from specviz.store.parquet_file import TraceFile, inspect_file, read_parquet_events
 from specviz.store.recovery import Problem, recover
 
-_FIRST_LINE = msgspec.json.Decoder(RunStarted)
+_FIRST_LINE = msgspec.json.Decoder(tuple[RunStarted])
 
 
 class RunSummary(msgspec.Struct, kw_only=True):
@@ -91,7 +91,7 @@ def _live_summary(path: Path) -> RunSummary | None:
         first = f.readline()
     if not first.endswith(b"\n"):
         return None  # not even the config is flushed yet
-    started = _FIRST_LINE.decode(first)
+    (started,) = _FIRST_LINE.decode(first)  # open_run flushes run_started alone
     started.run_id = run_id_of(path)
     live = is_live(path)
     return RunSummary(run_id=started.run_id, status="recording" if live else "interrupted", live=live, path=path, started=started)

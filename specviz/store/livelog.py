@@ -1,8 +1,9 @@
 """The append-only log a run is recorded into before it becomes Parquet.
 
-One JSON object per line (msgspec's encoding of the event, ``run_id`` left out because the
-file name carries it). Appends go straight to the file descriptor with ``O_APPEND``, so
-after a crash the file holds every flushed line and at most one torn line at the end.
+One line per flush: a JSON array of the events logged since the previous flush, as
+msgspec encodes them (``jq -c '.[]'`` shows them one by one). Appends go straight to
+the file descriptor with ``O_APPEND``, so after a crash the file holds every flushed line
+and at most one torn line at the end.
 
 The writer holds an exclusive ``flock`` for the life of the run. The kernel drops it when
 the process dies, however it dies, so "can I take the lock?" is exactly "is the writer
@@ -21,8 +22,8 @@ import msgspec
 from specviz.events import AnyEvent
 from specviz.store.layout import TraceError, live_dir, log_path, run_id_of
 
-_LINES = msgspec.json.Decoder(list[AnyEvent])
-_LINE = msgspec.json.Decoder(AnyEvent)
+_LINES = msgspec.json.Decoder(list[list[AnyEvent]])
+_LINE = msgspec.json.Decoder(list[AnyEvent])
 
 
 class LogWriter:
@@ -68,22 +69,24 @@ class LogWriter:
 def decode_log(data: bytes, run_id: str) -> tuple[list, bool]:
     """Events in a log's bytes, and whether anything at the end had to be dropped.
 
-    Only the last line can be torn (appends are sequential); everything before the
-    first undecodable line is kept.
+    Each line is one flush (a JSON array of events). Only the last line can be torn
+    (appends are sequential); everything before the first undecodable line is kept.
     """
     body, _, tail = data.rpartition(b"\n")
     torn = bool(tail.strip())
-    lines = body.split(b"\n") if body else []
-    try:
-        events = _LINES.decode(b"[" + b",".join(lines) + b"]") if lines else []
-    except msgspec.DecodeError:
-        events = []
-        for line in lines:
-            try:
-                events.append(_LINE.decode(line))
-            except msgspec.DecodeError:
-                torn = True
-                break
+    events: list = []
+    if body:
+        try:
+            for batch in _LINES.decode(b"[" + body.replace(b"\n", b",") + b"]"):
+                events.extend(batch)
+        except msgspec.DecodeError:
+            events = []
+            for line in body.split(b"\n"):
+                try:
+                    events.extend(_LINE.decode(line))
+                except msgspec.DecodeError:
+                    torn = True
+                    break
     for ev in events:
         ev.run_id = run_id
     return events, torn

@@ -1,4 +1,4 @@
-"""Trace files: a run's log becomes one self-contained zstd Parquet file, and back.
+"""Trace files: a run's events become one self-contained zstd Parquet file, and back.
 
 File-level key-value metadata makes a single file meaningful on its own:
 
@@ -7,22 +7,31 @@ File-level key-value metadata makes a single file meaningful on its own:
                              per run in the file (exports may hold several runs)
     specviz.run_config       JSON of the run_started event (single-run files)
 
-Rows are the wide event table of ``columns.py`` in (run_id, seq) order. The conversion
-runs inside DuckDB (multi-threaded NDJSON reader, no per-row Python).
+Rows are the wide event table of ``columns.py``. Each event kind is written as its own
+row group, in seq order within it: columns of other kinds are then long null runs that
+cost nothing, and a query for one kind (``runs`` reads only run_started/run_finished)
+skips the other row groups by their statistics. Order by (run_id, seq) for event order.
+
+The conversion is columnar: ``msgspec.structs.astuple`` + a transpose per kind, then Arrow
+arrays and pyarrow's writer, with delta encoding for the monotone integers and
+byte-stream-split for floats (model outputs are float32 values; their zero low bytes
+then compress away).
 """
 
 from __future__ import annotations
 
+import gc
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import duckdb
 import msgspec
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from specviz.events import EVENT_TYPES, SCHEMA_MAJOR, SCHEMA_VERSION, RunFinished, RunStarted
-from specviz.store.columns import COLUMNS, Column, event_from_row, sql_literal
+from specviz.store.columns import COLUMNS, TOP_TYPE, event_from_row
 from specviz.store.layout import TraceError, check_run_id, publish, temp_name
 
 KEY_VERSION = "specviz.schema_version"
@@ -32,44 +41,71 @@ KEY_CONFIG = "specviz.run_config"
 _TYPES = {cls.__struct_config__.tag: cls for cls in EVENT_TYPES}
 _JSON = msgspec.json.Encoder()
 _RUNS = msgspec.json.Decoder(list[dict])
+_astuple = msgspec.structs.astuple
 
-# Delta encodings for the monotone integers and byte-stream-split for floats make the
-# typical event a few bytes; DuckDB picks them with Parquet format v2.
-COPY_OPTIONS = "FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 3, PARQUET_VERSION v2, ROW_GROUP_SIZE 1000000"
-
-
-def _quote(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
+_SCALARS = {"BIGINT": pa.int64(), "DOUBLE": pa.float64(), "VARCHAR": pa.string(), "BOOLEAN": pa.bool_()}
+_TOP = pa.list_(pa.struct([("id", pa.int64()), ("text", pa.string()), ("logprob", pa.float64())]))
 
 
-def _select_expr(col: Column, run_id: str) -> str:
-    if col.name == "run_id":
-        return f"{_quote(run_id)} AS run_id"
-    name = f'"{col.name}"'
-    expr = name
-    if col.json_type == "JSON":
-        # TopToken is array_like in the log: [id, text, logprob].
-        expr = (
-            f"list_transform(from_json({name}, '[\"JSON\"]'), "
-            "lambda x: {'id': (x->>0)::BIGINT, 'text': x->>1, 'logprob': (x->>2)::DOUBLE})"
-        )
-    if col.defaults:
-        # Fields at their default are omitted from the log (omit_defaults); Parquet
-        # stores the value itself so SQL never has to know the defaults.
-        whens = " ".join(
-            f"WHEN {_quote(kind)} THEN coalesce({expr}, {sql_literal(value)}::{col.sql_type})"
-            for kind, value in col.defaults.items()
-        )
-        expr = f"CASE kind {whens} ELSE {expr} END"
-    return f"{expr} AS {name}"
+def _arrow_type(sql_type: str) -> pa.DataType:
+    if sql_type == TOP_TYPE:
+        return _TOP
+    if sql_type.startswith("MAP("):
+        k, v = sql_type[4:-1].split(", ")
+        return pa.map_(_SCALARS[k], _SCALARS[v])
+    if sql_type.endswith("[]"):
+        return pa.list_(_SCALARS[sql_type[:-2]])
+    return _SCALARS[sql_type]
 
 
-def _log_columns_sql() -> str:
-    return "{" + ", ".join(f"{_quote(c.name)}: {_quote(c.json_type)}" for c in COLUMNS.values() if c.name != "run_id") + "}"
+SCHEMA = pa.schema([pa.field(c.name, _arrow_type(c.sql_type)) for c in COLUMNS.values()])
+_DELTA = ("seq", "t_mono_ns", "t_wall_ns")
+_FLOATS = [f.name for f in SCHEMA if pa.types.is_floating(f.type)]
+WRITE_OPTIONS = dict(
+    compression="zstd",
+    compression_level=3,
+    use_dictionary=[f.name for f in SCHEMA if f.name not in _DELTA and f.name not in _FLOATS],
+    column_encoding={**{n: "DELTA_BINARY_PACKED" for n in _DELTA}, **{n: "BYTE_STREAM_SPLIT" for n in _FLOATS}},
+    write_statistics=["kind", "run_id", "seq", "round"],
+)
 
 
-def _kv_sql(entries: dict[str, str]) -> str:
-    return "{" + ", ".join(f"{_quote(k)}: {_quote(v)}" for k, v in entries.items()) + "}"
+def _top_array(values: tuple) -> pa.Array:
+    # Flat child arrays plus offsets: no Python object per TopToken on the Arrow side.
+    offsets = [0]
+    ids, texts, logprobs = [], [], []
+    for tops in values:
+        for t in tops:
+            ids.append(t.id)
+            texts.append(t.text)
+            logprobs.append(t.logprob)
+        offsets.append(len(ids))
+    child = pa.StructArray.from_arrays(
+        [pa.array(ids, pa.int64()), pa.array(texts, pa.string()), pa.array(logprobs, pa.float64())], fields=list(_TOP.value_type)
+    )
+    return pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), child)
+
+
+def _kind_table(cls: type, events: list, run_id: str) -> pa.Table:
+    n = len(events)
+    names = [f.name for f in msgspec.structs.fields(cls)]
+    columns = dict(zip(names, zip(*map(_astuple, events))))
+    arrays = []
+    for field in SCHEMA:
+        values = columns.get(field.name)
+        if field.name == "kind":
+            arrays.append(pa.repeat(pa.scalar(cls.__struct_config__.tag), n))
+        elif field.name == "run_id":
+            arrays.append(pa.repeat(pa.scalar(run_id), n))
+        elif values is None:
+            arrays.append(pa.nulls(n, field.type))
+        elif field.type == _TOP:
+            arrays.append(_top_array(values))
+        elif pa.types.is_map(field.type):
+            arrays.append(pa.array([list(d.items()) for d in values], field.type))
+        else:
+            arrays.append(pa.array(values, field.type))
+    return pa.Table.from_arrays(arrays, schema=SCHEMA)
 
 
 def run_entry(started: RunStarted, finished: RunFinished) -> dict:
@@ -83,31 +119,57 @@ def kv_metadata(entries: list[dict]) -> dict[str, str]:
     return kv
 
 
-def log_to_parquet(log: Path, final: Path, run_id: str, started: RunStarted, finished: RunFinished) -> Path:
-    """Convert a complete log (ending in run_finished) to ``final``, published atomically."""
-    check_run_id(run_id)
-    exprs = ", ".join(_select_expr(c, run_id) for c in COLUMNS.values())
-    kv = kv_metadata([run_entry(started, finished)])
+def write_tables(tables: list[pa.Table], final: Path, kv: dict[str, str], *, exclusive: bool = False) -> Path:
+    """Write row groups to a temp file beside ``final`` and publish it atomically.
+
+    exclusive: refuse (FileExistsError) rather than replace an existing ``final``.
+    """
     try:
         final.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise TraceError(f"cannot write traces into {final.parent}: {e.strerror}") from None
     tmp = temp_name(final)
-    sql = (
-        f"COPY (SELECT {exprs} FROM read_ndjson({_quote(str(log))}, columns={_log_columns_sql()}, "
-        f"format='newline_delimited', maximum_object_size=1073741824)) "
-        f"TO {_quote(str(tmp))} ({COPY_OPTIONS}, KV_METADATA {_kv_sql(kv)})"
-    )
-    con = duckdb.connect(config={"autoinstall_known_extensions": False})
     try:
-        con.execute(sql)
-        publish(tmp, final)
-    except (duckdb.Error, OSError) as e:
-        tmp.unlink(missing_ok=True)
-        raise TraceError(f"could not write {final}: {_one_line(e)}") from None
+        schema = tables[0].schema.with_metadata(kv) if tables else SCHEMA.with_metadata(kv)
+        with pq.ParquetWriter(tmp, schema, **WRITE_OPTIONS) as writer:
+            for t in tables:
+                writer.write_table(t.replace_schema_metadata(kv), row_group_size=1 << 22)
+        if exclusive:
+            os.link(tmp, final)  # link() never overwrites
+        else:
+            publish(tmp, final)
+    except FileExistsError:
+        raise
+    except OSError as e:
+        raise TraceError(f"could not write {final}: {e.strerror or e}") from None
     finally:
-        con.close()
+        tmp.unlink(missing_ok=True)
     return final
+
+
+@contextmanager
+def _gc_paused():
+    # The transpose allocates a tuple per event; with a million live events the cyclic
+    # collector would rescan them all on every few thousand allocations (5x slower).
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def events_to_parquet(events: list, final: Path, started: RunStarted, finished: RunFinished) -> Path:
+    """Write one run's events (seq order, run_started first) to ``final`` atomically."""
+    run_id = check_run_id(started.run_id)
+    with _gc_paused():
+        buckets: dict[type, list] = {cls: [] for cls in EVENT_TYPES}
+        for ev in events:
+            buckets[type(ev)].append(ev)
+        tables = [_kind_table(cls, evs, run_id) for cls, evs in buckets.items() if evs]
+        del buckets
+    return write_tables(tables, final, kv_metadata([run_entry(started, finished)]))
 
 
 def _one_line(e: BaseException) -> str:

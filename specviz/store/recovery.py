@@ -10,16 +10,11 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import msgspec
-
 from specviz.events import RunFinished, RunStarted
-from specviz.store.layout import TraceError, live_dir, log_files, parquet_path, run_id_of, temp_name
+from specviz.store.layout import TraceError, live_dir, log_files, parquet_path, run_id_of
 from specviz.store.livelog import AbandonedLog, decode_log
-from specviz.store.parquet_file import log_to_parquet
+from specviz.store.parquet_file import events_to_parquet
 from specviz.store.totals import finished_from_events
-
-_ENCODER = msgspec.json.Encoder()
-
 
 @dataclass
 class Problem:
@@ -32,16 +27,6 @@ class RecoveryReport:
     recovered: list[tuple[str, Path, int, bool]] = field(default_factory=list)  # run id, file, events kept, torn tail dropped
     live: list[str] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
-
-
-def _reencode(events: list) -> bytes:
-    out = bytearray()
-    for ev in events:
-        run_id, ev.run_id = ev.run_id, ""
-        _ENCODER.encode_into(ev, out, -1)
-        out.append(10)
-        ev.run_id = run_id
-    return bytes(out)
 
 
 def _recover_one(claim: AbandonedLog, traces: Path, report: RecoveryReport) -> None:
@@ -73,18 +58,11 @@ def _recover_one(claim: AbandonedLog, traces: Path, report: RecoveryReport) -> N
         finished.t_mono_ns = last.t_mono_ns
         finished.t_wall_ns = last.t_wall_ns
         events.append(finished)
-    clean = temp_name(claim.path)
     try:
-        clean.write_bytes(_reencode(events))
-        log_to_parquet(clean, final, run_id, started, finished)
-    except OSError as e:
-        report.problems.append(Problem(claim.path, f"cannot recover: {e.strerror}"))
-        return
+        events_to_parquet(events, final, started, finished)
     except TraceError as e:
         report.problems.append(Problem(claim.path, f"cannot recover: {e}"))
         return
-    finally:
-        clean.unlink(missing_ok=True)
     claim.remove()
     report.recovered.append((run_id, final, len(events), torn))
 

@@ -12,28 +12,23 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from specviz.store.catalog import resolve, scan
-from specviz.store.layout import TraceError, check_run_id, parquet_path, publish, temp_name
-from specviz.store.parquet_file import COPY_OPTIONS, _kv_sql, _one_line, _quote, inspect_file, kv_metadata
+from specviz.store.layout import TraceError, check_run_id, parquet_path
+from specviz.store.parquet_file import SCHEMA, _one_line, inspect_file, kv_metadata, write_tables
 from specviz.store.recovery import Problem
 
 
-def _copy_runs(sources: list[Path], run_ids: list[str], entries: list[dict], out: Path) -> None:
-    files = "[" + ", ".join(_quote(str(p)) for p in sources) + "]"
-    ids = ", ".join(_quote(check_run_id(r)) for r in run_ids)
-    sql = (
-        f"COPY (SELECT * FROM read_parquet({files}, union_by_name=true) WHERE run_id IN ({ids}) "
-        f"ORDER BY run_id, seq) TO {_quote(str(out))} ({COPY_OPTIONS}, KV_METADATA {_kv_sql(kv_metadata(entries))})"
-    )
-    con = duckdb.connect(config={"autoinstall_known_extensions": False})
+def _read_runs(source: Path, run_ids: list[str]) -> pa.Table:
+    """Rows of the given runs, every page read (so corruption shows up here, not later)."""
     try:
-        con.execute(sql)
-    except duckdb.Error as e:
-        raise TraceError(f"cannot read {', '.join(map(str, sources))}: {_one_line(e)}") from None
-    finally:
-        con.close()
+        table = pq.read_table(source, filters=[("run_id", "in", run_ids)])
+    except Exception as e:  # pyarrow's errors for damaged pages vary by codec and encoding
+        raise TraceError(f"{source}: cannot read rows (corrupt or truncated: {_one_line(e)})") from None
+    # Conform to this version's columns; columns a newer minor added are kept.
+    return pa.concat_tables([SCHEMA.empty_table(), table], promote_options="permissive")
 
 
 def export_runs(traces: str | os.PathLike, run_ids: list[str], out: str | os.PathLike) -> Path:
@@ -57,15 +52,12 @@ def export_runs(traces: str | os.PathLike, run_ids: list[str], out: str | os.Pat
         raise TraceError(f"{out} is a directory; give a file name")
     if not out.parent.exists() or not os.access(out.parent, os.W_OK):
         raise TraceError(f"cannot write {out}: directory {out.parent} is missing or not writable")
-    tmp = temp_name(out)
-    try:
-        _copy_runs(sorted({s.path for s in picked}), [s.run_id for s in picked], entries, tmp)
-        publish(tmp, out)
-    except OSError as e:
-        raise TraceError(f"cannot write {out}: {e.strerror}") from None
-    finally:
-        tmp.unlink(missing_ok=True)
-    return out
+    by_file: dict[Path, list[str]] = {}
+    for s in picked:
+        by_file.setdefault(s.path, []).append(s.run_id)
+    tables = [_read_runs(path, ids) for path, ids in by_file.items()]
+    table = pa.concat_tables(tables, promote_options="permissive")
+    return write_tables([table], out, kv_metadata(entries))
 
 
 @dataclass
@@ -101,26 +93,16 @@ def import_files(traces: str | os.PathLike, files: list[str | os.PathLike]) -> I
                 continue
             final = parquet_path(traces, run_id, int(entry["run_started"].get("t_wall_ns", 0)))
             try:
-                final.parent.mkdir(parents=True, exist_ok=True)
-            except OSError as e:
-                raise TraceError(f"cannot write into {traces}: {e.strerror}") from None
-            tmp = temp_name(final)
-            try:
-                _copy_runs([src], [run_id], [entry], tmp)
-                if inspect_file(tmp).num_rows == 0:
+                table = _read_runs(src, [run_id])
+                if table.num_rows == 0:
                     raise TraceError(f"{src}: no rows for run {run_id}")
-                # link() refuses to overwrite: a concurrent import of the same run loses cleanly.
-                os.link(tmp, final)
+                write_tables([table], final, kv_metadata([entry]), exclusive=True)
             except FileExistsError:
                 report.problems.append(Problem(src, f"{src}: run {run_id} is already in {traces}; not imported"))
                 continue
             except TraceError as e:
                 report.problems.append(Problem(src, str(e)))
                 continue
-            except OSError as e:
-                raise TraceError(f"cannot write into {traces}: {e.strerror}") from None
-            finally:
-                tmp.unlink(missing_ok=True)
             existing[run_id] = final
             report.imported.append((run_id, final))
     return report

@@ -1,0 +1,172 @@
+"""Trace store benchmark: recording throughput, bytes per event, cross-run aggregate time.
+
+    uv run python bench/bench_store.py                 # all three figures
+    uv run python bench/bench_store.py --events 2000000 --runs 1000 --run-events 10000 --top 0
+
+Synthetic events shaped like the engine's: rounds of K=4 draft_token events, their
+verify verdicts (accepted / rejected+resampled / bonus) and one round_metrics. Model
+numbers (logprobs, entropies, probabilities) are float32 values, as the models produce
+them; timings are float64. ``--top N`` adds N top-k alternatives to every draft and
+verify event.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import shutil
+import struct
+import tempfile
+import time
+from pathlib import Path
+
+import pyarrow as pa
+
+from specviz.events import DraftToken, RoundMetrics, RunFinished, RunStarted, TopToken, Verify
+from specviz.recording import NullRecording, open_run
+from specviz.sql import connect
+
+WORDS = [f" w{i}" for i in range(2000)]
+
+
+def f32(x: float) -> float:
+    return struct.unpack("f", struct.pack("f", x))[0]
+
+
+def synthetic_events(n: int, *, k: int = 4, top: int = 0, seed: int = 0) -> list:
+    rng = random.Random(seed)
+    events: list = []
+    rnd = 0
+    while len(events) < n:
+        drafts = []
+        for pos in range(k):
+            tid = rng.randrange(len(WORDS))
+            alts = [TopToken(a, WORDS[a], f32(-rng.random() * 5)) for a in rng.sample(range(len(WORDS)), top)]
+            drafts.append(tid)
+            events.append(
+                DraftToken(round=rnd, position=pos, token_id=tid, token_text=WORDS[tid], logprob=f32(-rng.random() * 3),
+                           entropy=f32(rng.random() * 4), top=alts, draft_ms=round(rng.uniform(0.1, 0.4), 3))
+            )
+        for pos, tid in enumerate(drafts):
+            p, q, u = f32(-rng.random() * 3), f32(-rng.random() * 3), f32(rng.random())
+            accept = u < 0.75
+            alts = [TopToken(a, WORDS[a], f32(-rng.random() * 5)) for a in rng.sample(range(len(WORDS)), top)]
+            common = dict(round=rnd, position=pos, draft_token_id=tid, draft_token_text=WORDS[tid], draft_logprob=q,
+                          target_logprob=p, acceptance_prob=f32(min(1.0, 2.718 ** (p - q))), target_entropy=f32(rng.random() * 4), u=u, top=alts)
+            if accept:
+                events.append(Verify(status="accepted", token_id=tid, token_text=WORDS[tid], final_logprob=p, **common))
+            else:
+                new = rng.randrange(len(WORDS))
+                events.append(Verify(status="rejected", token_id=new, token_text=WORDS[new], final_logprob=p, **common))
+                events.append(Verify(status="resampled", token_id=new, token_text=WORDS[new], final_logprob=p, **common))
+                break
+        else:
+            b = rng.randrange(len(WORDS))
+            events.append(Verify(round=rnd, position=k, status="bonus", token_id=b, token_text=WORDS[b], final_logprob=f32(-rng.random())))
+        events.append(RoundMetrics(round=rnd, drafted=k, tested=k, accepted=3, produced=4, draft_ms=1.2, verify_ms=round(rng.uniform(5, 9), 3),
+                                   sample_ms=0.1, round_ms=round(rng.uniform(7, 11), 3), acceptance_rolling=f32(rng.random()),
+                                   acceptance_cumulative=f32(rng.random()), total_tokens=4 * (rnd + 1), tokens_per_s=f32(rng.uniform(20, 40))))
+        rnd += 1
+    return events[:n]
+
+
+def started(k: int = 4, temperature: float = 0.7) -> RunStarted:
+    return RunStarted(prompt="Explain speculative decoding.", drafter="ngram:3", target="bundled", k=k, temperature=temperature,
+                      max_tokens=512, method="speculative", acceptance_rule="rejection-sampling", versions={"specviz": "0.1.0"})
+
+
+def finished(n: int) -> RunFinished:
+    return RunFinished(status="completed", finish_reason="max_tokens", rounds=n // 10, drafted=n, tested=n, accepted=n * 3 // 4,
+                       produced=n, acceptance_rate=0.75, tokens_per_s=30.0, speedup=1.8)
+
+
+def bench_recording(n: int, top: int, flush) -> None:
+    events = synthetic_events(n, top=top)
+    null = NullRecording(None, started())
+    t0 = time.perf_counter()
+    for ev in events:
+        null.log(ev)
+    t_null = time.perf_counter() - t0
+    for ev in events:
+        ev.seq = ev.t_mono_ns = ev.t_wall_ns = 0
+
+    pa.array([0.0])  # pyarrow imports pandas on its first conversion: a one-off per process, not per run
+    with tempfile.TemporaryDirectory() as d:
+        t0 = time.perf_counter()
+        rec = open_run(d, started(), flush=flush)
+        for ev in events:
+            rec.log(ev)
+        t_log = time.perf_counter() - t0
+        path = rec.finish(finished(n))
+        total = time.perf_counter() - t0
+        size = path.stat().st_size
+    print(f"recording ({n:,} events, top-k {top}, flush={flush!r}):")
+    print(f"  recording off (NullRecording.log)  {n / t_null:>12,.0f} events/s")
+    print(f"  log() into the live log           {n / t_log:>12,.0f} events/s")
+    print(f"  log() + finish() to Parquet       {n / total:>12,.0f} events/s   ({total:.2f} s)")
+    print(f"  on disk                           {size / n:>12.2f} bytes/event ({size:,} bytes)")
+    print(f"  load average while measuring      {os.getloadavg()[0]:>12.2f} (2 cores)")
+
+
+def bench_aggregate(runs: int, per_run: int, keep: Path | None) -> None:
+    d = Path(keep) if keep else Path(tempfile.mkdtemp(prefix="specviz-bench-"))
+    template = synthetic_events(per_run)
+    t0 = time.perf_counter()
+    if not any(d.glob("date=*/run-*.parquet")):
+        for i in range(runs):
+            rec = open_run(d, started(k=(2, 4, 6, 8)[i % 4], temperature=(0.0, 0.7, 1.0)[i % 3]), flush="close")
+            for ev in template:
+                ev.seq = ev.t_mono_ns = ev.t_wall_ns = 0
+                rec.log(ev)
+            rec.finish(finished(per_run))
+    t_write = time.perf_counter() - t0
+    queries = {
+        "acceptance by k, temperature (runs)": "SELECT k, temperature, avg(acceptance_rate) AS acc, count(*) AS n FROM runs GROUP BY ALL ORDER BY ALL",
+        "acceptance by k, temperature (verifications)": (
+            "SELECT r.k, r.temperature, avg((v.status = 'accepted')::INT) AS acc, count(*) AS n FROM verifications v "
+            "JOIN runs r USING (run_id) WHERE v.status <> 'bonus' GROUP BY ALL ORDER BY ALL"
+        ),
+        "events by kind (all rows)": "SELECT kind, count(*) FROM events GROUP BY ALL",
+    }
+    t0 = time.perf_counter()
+    con = connect(d)
+    t_connect = time.perf_counter() - t0
+    n_events = con.sql("SELECT count(*) FROM events").fetchone()[0]
+    print(f"aggregate over {runs:,} runs / {n_events:,} events ({d}; written in {t_write:.1f} s):")
+    print(f"  connect (validate footers, views)  {t_connect:.3f} s")
+    for name, sql in queries.items():
+        best = min(_timed(con, sql) for _ in range(3))
+        print(f"  {name:<45} {best:.3f} s")
+    t0 = time.perf_counter()
+    con = connect(d)
+    con.sql(queries["acceptance by k, temperature (runs)"]).fetchall()
+    print(f"  connect + runs query, footers cached {time.perf_counter() - t0:.3f} s")
+    if not keep:
+        shutil.rmtree(d)
+
+
+def _timed(con, sql: str) -> float:
+    t0 = time.perf_counter()
+    con.sql(sql).fetchall()
+    return time.perf_counter() - t0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--events", type=int, default=1_000_000, help="events for the recording figure")
+    ap.add_argument("--top", type=int, default=0, help="top-k alternatives per draft/verify event")
+    ap.add_argument("--flush", default="round", help="flush policy: event, round, close or N")
+    ap.add_argument("--runs", type=int, default=1000, help="runs for the aggregate figure (0 skips it)")
+    ap.add_argument("--run-events", type=int, default=10_000, help="events per run for the aggregate figure")
+    ap.add_argument("--keep", help="directory to keep (and reuse) the aggregate traces in")
+    args = ap.parse_args()
+    flush = int(args.flush) if args.flush.isdigit() else args.flush
+    if args.events:
+        bench_recording(args.events, args.top, flush)
+    if args.runs:
+        bench_aggregate(args.runs, args.run_events, Path(args.keep) if args.keep else None)
+
+
+if __name__ == "__main__":
+    main()

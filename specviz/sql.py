@@ -1,0 +1,175 @@
+"""Read-only DuckDB SQL over a trace directory (or one trace file).
+
+    from specviz.sql import connect, query
+    con = connect("traces")                      # views: runs events drafts verifications rounds tokens errors
+    result = query(con, "SELECT k, avg(acceptance_rate) FROM runs GROUP BY k")
+    result.columns, result.rows                  # or con.sql(...) for trusted, internal queries
+
+``connect(source, *, recover_logs=True) -> duckdb.DuckDBPyConnection``
+    source: a trace directory (abandoned logs are recovered first; bad files are skipped,
+    `open_views` also returns them as problems) or a single Parquet trace file
+    (validated like ``specviz import``). The connection cannot reach anything
+    outside the source: ``enable_external_access=false`` with only the source allowed,
+    no extension loading, and ``lock_configuration=true`` so no query can undo it.
+``query(con, sql) -> QueryResult``
+    runs one user-written statement and refuses anything but a query (SELECT, WITH,
+    VALUES, DESCRIBE, SUMMARIZE, EXPLAIN...): CREATE, INSERT, COPY, ATTACH, SET, PRAGMA,
+    INSTALL... get a one-line TraceError, as do malformed SQL and reading other files.
+
+The views are documented column by column in docs/store.md; columns are only ever added.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+import duckdb
+
+from specviz.store.catalog import scan
+from specviz.store.columns import FIELDS_BY_KIND, empty_relation_sql
+from specviz.store.layout import TraceError
+from specviz.store.parquet_file import TraceFile, inspect_file
+from specviz.store.recovery import Problem
+
+_BASE = ("run_id", "seq")
+_CLOCKS = ("t_mono_ns", "t_wall_ns")
+
+
+def _kind_view(kind: str, extra: str = "") -> str:
+    fields = [f for f in FIELDS_BY_KIND[kind] if f not in _BASE + _CLOCKS]
+    cols = ", ".join(f'"{c}"' for c in (*_BASE, *fields, *_CLOCKS))
+    return f"SELECT {cols}{extra} FROM events WHERE kind = '{kind}'"
+
+
+def _runs_view() -> str:
+    started = [f for f in FIELDS_BY_KIND["run_started"] if f not in _BASE + _CLOCKS]
+    finished = [f for f in FIELDS_BY_KIND["run_finished"] if f not in _BASE + _CLOCKS + ("status",)]
+    cols = ", ".join([f's."{c}"' for c in started] + [f'f."{c}"' for c in finished])
+    return (
+        "SELECT s.run_id, coalesce(f.status, 'interrupted') AS status, "
+        "make_timestamp(s.t_wall_ns // 1000) AS started_at, "
+        "make_timestamp(f.t_wall_ns // 1000) AS finished_at, "
+        "strftime(make_timestamp(s.t_wall_ns // 1000), '%Y-%m-%d') AS date, "
+        "f.seq + 1 AS n_events, "
+        f"{cols} "
+        "FROM (SELECT * FROM events WHERE kind = 'run_started') s "
+        "LEFT JOIN (SELECT * FROM events WHERE kind = 'run_finished') f USING (run_id)"
+    )
+
+
+# Committed tokens in output order: a rejection's `rejected` row is not output (its
+# `resampled` row at the same position is); positions after it were never decided.
+_TOKENS = (
+    "SELECT run_id, (row_number() OVER (PARTITION BY run_id ORDER BY seq) - 1)::BIGINT AS token_index, "
+    "round, position, token_id, token_text, status, final_logprob AS logprob, "
+    "draft_token_id, acceptance_prob, seq "
+    "FROM events WHERE kind = 'verify' AND status IN ('accepted', 'resampled', 'bonus')"
+)
+
+VIEWS: dict[str, str] = {
+    "runs": _runs_view(),
+    "drafts": _kind_view("draft_token"),
+    "verifications": _kind_view("verify"),
+    "rounds": _kind_view("round_metrics"),
+    "tokens": _TOKENS,
+    "errors": _kind_view("error"),
+}
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _events_sql(files: list[Path]) -> str:
+    empty = empty_relation_sql()
+    if not files:
+        return empty
+    listed = "[" + ", ".join(_quote(str(p)) for p in files) + "]"
+    # The typed empty relation first fixes column order and types and supplies columns
+    # older files lack (schema minors only add columns).
+    return f"({empty}) UNION ALL BY NAME (SELECT * FROM read_parquet({listed}, union_by_name = true))"
+
+
+@dataclass
+class Opened:
+    """What `open_views` found: the connection plus files skipped as unreadable."""
+
+    con: duckdb.DuckDBPyConnection
+    files: list[TraceFile]
+    problems: list[Problem] = field(default_factory=list)
+
+
+def open_views(source: str | os.PathLike, *, recover_logs: bool = True) -> Opened:
+    """`connect`, also returning the files used and the problems met (bad files skipped)."""
+    source = Path(source).resolve()
+    if source.is_file():
+        files = [inspect_file(source)]
+        problems: list[Problem] = []
+        allow = ("allowed_paths", [str(source)])
+    else:
+        listing = scan(source, recover_logs=recover_logs)
+        files, problems = listing.files, listing.problems
+        allow = ("allowed_directories", [str(source) + os.sep])
+    con = duckdb.connect(":memory:", config={"autoload_known_extensions": False, "autoinstall_known_extensions": False})
+    try:
+        # Order matters: the allow-list can only be set while external access is still on,
+        # and the lock comes last so no later statement can loosen any of it.
+        con.execute(f"SET {allow[0]} = $1", [allow[1]])
+        con.execute("SET enable_external_access = false")
+        con.execute(f"CREATE VIEW events AS {_events_sql([f.path for f in files])}")
+        for name, sql in VIEWS.items():
+            con.execute(f"CREATE VIEW {name} AS {sql}")
+        con.execute("SET lock_configuration = true")
+    except duckdb.Error as e:
+        con.close()
+        raise TraceError(f"cannot open traces in {source}: {_one_line(e)}") from None
+    return Opened(con, files, problems)
+
+
+def connect(source: str | os.PathLike, *, recover_logs: bool = True) -> duckdb.DuckDBPyConnection:
+    """A locked-down DuckDB connection with the trace views; see the module docstring."""
+    return open_views(source, recover_logs=recover_logs).con
+
+
+@dataclass
+class QueryResult:
+    columns: list[str]
+    types: list[str]
+    rows: list[tuple]
+
+
+_ALLOWED = {"SELECT", "EXPLAIN"}
+
+
+def _one_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
+
+
+def query(con: duckdb.DuckDBPyConnection, sql: str, *, max_rows: int | None = None) -> QueryResult:
+    """Run one read-only statement written by a user; TraceError for anything else."""
+    try:
+        statements = con.extract_statements(sql)
+    except duckdb.Error as e:
+        raise TraceError(f"malformed SQL: {_one_line(e)}") from None
+    if not statements:
+        raise TraceError("empty query")
+    if len(statements) > 1:
+        raise TraceError("one statement at a time, please")
+    kind = statements[0].type.name
+    if kind not in _ALLOWED:
+        raise TraceError(f"only read-only queries are allowed; {kind} statements are refused")
+    try:
+        cur = con.execute(sql)
+        rows = cur.fetchmany(max_rows) if max_rows is not None else cur.fetchall()
+        columns = [d[0] for d in cur.description or []]
+        types = [str(d[1]) for d in cur.description or []]
+    except duckdb.PermissionException as e:
+        raise TraceError(f"refused: queries may read only the trace views ({_one_line(e)})") from None
+    except duckdb.Error as e:
+        raise TraceError(f"{type(e).__name__.removesuffix('Exception')} error: {_one_line(e)}") from None
+    return QueryResult(columns, types, rows)
+
+
+__all__ = ["connect", "open_views", "query", "QueryResult", "Opened", "VIEWS"]
