@@ -1,3 +1,256 @@
-"""Commands of this module are registered on the root group by recorder.cli."""
+"""Commands that read and move traces: runs, show, sql, export, import, recover.
 
-COMMANDS: list = []
+The library raises `TraceError` with a one-line message; `_errors` turns it into a
+`click.ClickException` here, at the boundary, so users never see a traceback.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import functools
+import io
+from pathlib import Path
+
+import click
+import msgspec
+
+from specviz.events import RunFinished, RunStarted, Verify
+from specviz.sql import open_views, query
+from specviz.store import TraceError, export_runs, import_files, read_events, recover, resolve, scan
+
+FORMATS = click.Choice(["table", "csv", "json"])
+STATUS_COLOURS = {"accepted": "green", "resampled": "yellow", "bonus": "blue"}
+_JSON = msgspec.json.Encoder()
+
+
+def _errors(fn):
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except TraceError as e:
+            raise click.ClickException(str(e)) from None
+        except OSError as e:
+            raise click.ClickException(f"{e.filename or ''}: {e.strerror or e}".lstrip(": ")) from None
+
+    return wrapper
+
+
+def _traces(ctx: click.Context) -> Path:
+    return Path((ctx.obj or {}).get("traces", "traces"))
+
+
+def _warn(problems) -> None:
+    for p in problems:
+        click.echo(f"warning: {p.message}", err=True)
+
+
+def _cell(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, dt.datetime):
+        return value.isoformat(sep=" ", timespec="seconds")
+    return str(value)
+
+
+def _render(columns: list[str], rows: list[tuple], fmt: str, *, width: int = 48) -> str:
+    if fmt == "json":
+        return _JSON.encode([dict(zip(columns, r)) for r in rows]).decode()
+    if fmt == "csv":
+        out = io.StringIO()
+        w = csv.writer(out, lineterminator="\n")
+        w.writerow(columns)
+        w.writerows([["" if v is None else v for v in r] for r in rows])
+        return out.getvalue().rstrip("\n")
+    cells = [[_cell(v).replace("\n", "\\n")[:width] for v in r] for r in rows]
+    widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
+    line = lambda vals: "  ".join(v.ljust(w) for v, w in zip(vals, widths)).rstrip()  # noqa: E731
+    return "\n".join([line(columns), line(["-" * w for w in widths])] + [line(r) for r in cells])
+
+
+def _when(ns: int) -> str:
+    return dt.datetime.fromtimestamp(ns / 1e9).strftime("%Y-%m-%d %H:%M") if ns else ""
+
+
+def _pct(x: float | None) -> str:
+    return "" if x is None else f"{x:.0%}"
+
+
+@click.command("runs")
+@click.option("--status", type=click.Choice(["completed", "failed", "interrupted", "recording"]), help="Only runs with this status.")
+@click.option("--method", help="Only runs with this method (speculative, autoregressive, mlx-lm).")
+@click.option("--drafter", help="Only runs whose drafter spec contains this text.")
+@click.option("--target", help="Only runs whose target spec or model contains this text.")
+@click.option("-k", "k", type=int, help="Only runs with this draft length K.")
+@click.option("--prompt", "prompt_text", help="Only runs whose prompt contains this text (case-insensitive).")
+@click.option("-n", "--limit", type=int, default=50, show_default=True, help="Show at most this many runs (0: all).")
+@click.option("--format", "fmt", type=FORMATS, default="table", show_default=True, help="Output format.")
+@click.pass_context
+@_errors
+def runs_cmd(ctx, status, method, drafter, target, k, prompt_text, limit, fmt):
+    """List runs, newest first (live runs show as `recording`)."""
+    listing = scan(_traces(ctx))
+    _warn(listing.problems)
+    rows = []
+    for s in listing.runs:
+        st, fin = s.started, s.finished
+        if (status and s.status != status) or (method and st.method != method) or (k is not None and st.k != k):
+            continue
+        if drafter and drafter not in st.drafter:
+            continue
+        if target and target not in st.target and target not in st.target_model:
+            continue
+        if prompt_text and prompt_text.lower() not in st.prompt.lower():
+            continue
+        rows.append(
+            (
+                s.run_id if fmt != "table" else s.run_id[:12],
+                _when(st.t_wall_ns) if fmt == "table" else dt.datetime.fromtimestamp(st.t_wall_ns / 1e9, dt.timezone.utc).isoformat(),
+                s.status,
+                st.method,
+                st.drafter,
+                st.target,
+                st.k,
+                st.temperature,
+                fin.produced if fin else None,
+                (_pct(fin.acceptance_rate) if fmt == "table" else fin.acceptance_rate) if fin else None,
+                (round(fin.tokens_per_s, 1) if fin.tokens_per_s is not None else None) if fin else None,
+                (round(fin.speedup, 2) if fin.speedup is not None else None) if fin else None,
+                st.prompt if fmt != "table" else st.prompt.replace("\n", " ")[:40],
+            )
+        )
+        if limit and len(rows) >= limit:
+            break
+    columns = ["run", "started", "status", "method", "drafter", "target", "k", "temp", "tokens", "acceptance", "tok/s", "speedup", "prompt"]
+    if not rows and fmt == "table":
+        click.echo(f"no runs in {_traces(ctx)}" + (" match" if listing.runs else ""), err=True)
+        return
+    click.echo(_render(columns, rows, fmt))
+
+
+def _coloured_output(events: list, finished: RunFinished | None) -> str:
+    committed = [e for e in events if isinstance(e, Verify) and e.status in STATUS_COLOURS]
+    if not committed:
+        return finished.output_text if finished else ""
+    return "".join(click.style(e.token_text, fg=STATUS_COLOURS[e.status]) for e in committed)
+
+
+@click.command("show")
+@click.argument("run")
+@click.option("--color/--no-color", default=None, help="Colour the output text (default: when writing to a terminal).")
+@click.pass_context
+@_errors
+def show_cmd(ctx, run, color):
+    """Show a run's configuration, totals and output, coloured by how each token was produced.
+
+    RUN is a run id or any unique prefix of one.
+    """
+    traces = _traces(ctx)
+    summary = resolve(traces, run)
+    events = read_events(traces, summary.run_id)
+    st: RunStarted = events[0] if events and isinstance(events[0], RunStarted) else summary.started
+    fin = next((e for e in reversed(events) if isinstance(e, RunFinished)), None)
+    lines = [
+        f"run         {summary.run_id}  ({summary.status})",
+        f"started     {_when(st.t_wall_ns)}   events {len(events)}   file {summary.path}",
+        f"method      {st.method}   acceptance rule {st.acceptance_rule}",
+        f"drafter     {st.drafter or '-'}{'  (' + st.draft_model + ')' if st.draft_model else ''}",
+        f"target      {st.target or '-'}{'  (' + st.target_model + ')' if st.target_model else ''}",
+        f"sampling    k={st.k} temperature={st.temperature} top_p={st.top_p} top_k={st.top_k} max_tokens={st.max_tokens} seed={st.seed}",
+        f"prompt      {st.prompt}",
+    ]
+    if fin is not None:
+        tps = f"{fin.tokens_per_s:.1f}" if fin.tokens_per_s is not None else "-"
+        speed = f"{fin.speedup:.2f}x" if fin.speedup is not None else "-"
+        lines.append(
+            f"result      {fin.status} ({fin.finish_reason or '-'}): {fin.produced} tokens in {fin.rounds} rounds, "
+            f"acceptance {_pct(fin.acceptance_rate) or '-'} ({fin.accepted}/{fin.tested}), {tps} tok/s, speedup {speed}"
+        )
+    errors = [e for e in events if e.__struct_config__.tag == "error"]
+    for e in errors[:5]:
+        lines.append(f"error       [{e.where}] {e.message}")
+    if len(errors) > 5:
+        lines.append(f"            ... and {len(errors) - 5} more errors")
+    click.echo("\n".join(lines))
+    legend = " ".join(click.style(s, fg=c) for s, c in STATUS_COLOURS.items())
+    click.echo(f"\noutput      ({legend})", color=color)
+    click.echo(_coloured_output(events, fin), color=color)
+
+
+@click.command("sql")
+@click.argument("query_text", metavar="QUERY")
+@click.option("--format", "fmt", type=FORMATS, default="table", show_default=True, help="Output format.")
+@click.option("--max-rows", type=int, default=None, help="Print at most this many rows.")
+@click.pass_context
+@_errors
+def sql_cmd(ctx, query_text, fmt, max_rows):
+    """Run a read-only SQL query over the trace views.
+
+    \b
+    Views: runs, events, drafts, verifications, rounds, tokens, errors.
+    Example:
+      specviz sql "SELECT k, temperature, avg(acceptance_rate) FROM runs GROUP BY ALL"
+    """
+    opened = open_views(_traces(ctx))
+    _warn(opened.problems)
+    try:
+        result = query(opened.con, query_text, max_rows=max_rows)
+    finally:
+        opened.con.close()
+    click.echo(_render(result.columns, result.rows, fmt, width=60))
+
+
+@click.command("export")
+@click.argument("runs", nargs=-1, required=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True, help="File to write (Parquet).")
+@click.pass_context
+@_errors
+def export_cmd(ctx, runs, output):
+    """Write one or more runs (ids or unique prefixes) into one shareable Parquet file."""
+    path = export_runs(_traces(ctx), list(runs), output)
+    click.echo(f"exported {len(set(runs))} run(s) to {path} ({path.stat().st_size:,} bytes)")
+
+
+@click.command("import")
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.pass_context
+@_errors
+def import_cmd(ctx, files):
+    """Validate trace files and copy their runs into the trace directory.
+
+    Runs already present are refused; each bad file is reported and the others imported.
+    """
+    report = import_files(_traces(ctx), list(files))
+    for run_id, path in report.imported:
+        click.echo(f"imported {run_id} -> {path}")
+    if report.problems:
+        for p in report.problems:
+            click.echo(f"Error: {p.message}", err=True)
+        ctx.exit(1)
+
+
+@click.command("recover")
+@click.pass_context
+@_errors
+def recover_cmd(ctx):
+    """Turn logs left by crashed recordings into traces marked `interrupted`.
+
+    Logs of runs still being recorded by a live process are left alone.
+    """
+    report = recover(_traces(ctx))
+    for run_id, path, n, torn in report.recovered:
+        click.echo(f"recovered {run_id}: {n} events{' (torn last write dropped)' if torn else ''} -> {path}")
+    for run_id in report.live:
+        click.echo(f"skipped {run_id}: still being recorded")
+    if not report.recovered and not report.live and not report.problems:
+        click.echo("nothing to recover")
+    if report.problems:
+        for p in report.problems:
+            click.echo(f"Error: {p.path}: {p.message}", err=True)
+        ctx.exit(1)
+
+
+COMMANDS: list = [runs_cmd, show_cmd, sql_cmd, export_cmd, import_cmd, recover_cmd]
