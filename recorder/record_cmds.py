@@ -1,3 +1,270 @@
-"""Commands of this module are registered on the root group by recorder.cli."""
+"""`specviz record` and `specviz sweep`: live generations, recorded event by event.
 
-COMMANDS: list = []
+Commands of this module are registered on the root group by recorder.cli.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import json
+from pathlib import Path
+from typing import Any, Callable
+
+import click
+
+COLORS = {"accepted": "green", "resampled": "yellow", "bonus": "blue"}
+METHOD_CHOICES = ("speculative", "autoregressive", "mlx-lm")
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    from specviz.engine import EngineError, TargetError
+    from specviz.store import TraceError
+
+    return (EngineError, TargetError, TraceError)
+
+
+def model_options(f: Callable) -> Callable:
+    """Options shared by record and sweep: which models."""
+    for decorator in reversed([
+        click.option("--target", "target", envvar="SPECVIZ_TARGET", default="bundled", show_default=True,
+                     help="Target model: bundled, mlx:<repo or path>, or openai:<base URL> (env SPECVIZ_TARGET)."),
+        click.option("--target-model", envvar="SPECVIZ_TARGET_MODEL", default=None,
+                     help="Model name on an openai: server (env SPECVIZ_TARGET_MODEL)."),
+        click.option("--max-tokens", type=click.IntRange(1), envvar="SPECVIZ_MAX_TOKENS", default=256, show_default=True,
+                     help="Stop after this many generated tokens (env SPECVIZ_MAX_TOKENS)."),
+        click.option("--top-p", type=click.FloatRange(0, 1, min_open=True), envvar="SPECVIZ_TOP_P", default=1.0,
+                     show_default=True, help="Nucleus sampling mass; 1 = off (env SPECVIZ_TOP_P)."),
+        click.option("--top-k", type=click.IntRange(0), envvar="SPECVIZ_TOP_K", default=0, show_default=True,
+                     help="Sample among the k most likely tokens; 0 = off (env SPECVIZ_TOP_K)."),
+        click.option("--seed", type=int, envvar="SPECVIZ_SEED", default=None,
+                     help="Random seed; with a local target a re-run reproduces the tokens (env SPECVIZ_SEED)."),
+        click.option("--eos-token-id", "eos_token_ids", type=int, multiple=True, envvar="SPECVIZ_EOS_TOKEN_IDS",
+                     help="Extra token id that ends generation, besides the tokenizer's EOS; repeatable "
+                          "(env SPECVIZ_EOS_TOKEN_IDS, space-separated)."),
+        click.option("--flush", envvar="SPECVIZ_FLUSH", default="round", show_default=True,
+                     help="When events reach the trace log: event, round, close, or every N events (env SPECVIZ_FLUSH)."),
+        click.option("--n-top", type=click.IntRange(0, 20), envvar="SPECVIZ_N_TOP", default=5, show_default=True,
+                     help="Alternatives recorded per position (env SPECVIZ_N_TOP)."),
+        click.option("--no-chat-template", is_flag=True, envvar="SPECVIZ_NO_CHAT_TEMPLATE",
+                     help="Feed the prompt as raw text instead of one chat user turn (env SPECVIZ_NO_CHAT_TEMPLATE)."),
+    ]):
+        f = decorator(f)
+    return f
+
+
+def _flush_policy(value: str) -> Any:
+    if value in ("event", "round", "close"):
+        return value
+    if value.isdigit() and int(value) > 0:
+        return int(value)
+    raise click.BadParameter("use event, round, close or a positive integer", param_hint="--flush")
+
+
+def read_prompts(path: str) -> list[str]:
+    """One prompt per line, or JSONL objects with a "prompt" field; blank lines skipped."""
+    prompts = []
+    for n, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+        line = line.strip()
+        if not line:
+            continue
+        if line.startswith("{"):
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise click.ClickException(f"{path}:{n}: invalid JSON ({exc.msg})") from exc
+            if not isinstance(obj.get("prompt"), str):
+                raise click.ClickException(f"{path}:{n}: a JSON line needs a string \"prompt\" field")
+            prompts.append(obj["prompt"])
+        else:
+            prompts.append(line)
+    if not prompts:
+        raise click.ClickException(f"{path}: no prompts")
+    return prompts
+
+
+@functools.lru_cache(maxsize=16)
+def _engine(target: str, drafter: str, target_model: str | None):
+    from specviz.engine import Engine
+
+    return Engine.from_specs(target, drafter, target_model=target_model)
+
+
+def _load_engine(target: str, drafter: str, target_model: str | None, method: str):
+    from specviz.models import bundled
+
+    if "bundled" in (target,) and not bundled.is_converted():
+        click.echo("Converting the bundled model into an MLX-LM directory (once)...", err=True)
+    return _engine(target, "none" if method == "autoregressive" else drafter, target_model)
+
+
+def summary_line(result) -> str:
+    f = result.finished
+    parts = [f"{f.produced} tokens"]
+    if f.tau is not None and f.rounds:
+        parts.append(f"τ {f.tau:.2f}")
+    if f.acceptance_rate is not None:
+        parts.append(f"acceptance {f.acceptance_rate:.0%}")
+    if f.tokens_per_s:
+        parts.append(f"{f.tokens_per_s:.1f} tok/s")
+    if f.speedup is not None:
+        parts.append(f"speedup {f.speedup:.2f}×" + (" (baseline estimated)" if f.baseline_estimated else ""))
+    status = "" if f.status == "completed" else f" [{f.status}]"
+    return " · ".join(parts) + f" · run {result.run_id}{status}"
+
+
+@click.command("record")
+@click.argument("prompt", required=False)
+@click.option("--drafter", envvar="SPECVIZ_DRAFTER", default="ngram", show_default=True,
+              help="Drafter: ngram[:N], layerskip:N, mlx:<repo or path> (env SPECVIZ_DRAFTER).")
+@click.option("-k", "k", type=click.IntRange(1), envvar="SPECVIZ_K", default=4, show_default=True,
+              help="Draft tokens per round (env SPECVIZ_K).")
+@click.option("--temperature", type=click.FloatRange(0), envvar="SPECVIZ_TEMPERATURE", default=0.0, show_default=True,
+              help="Sampling temperature; 0 = greedy (env SPECVIZ_TEMPERATURE).")
+@click.option("--method", type=click.Choice(METHOD_CHOICES), envvar="SPECVIZ_METHOD", default="speculative",
+              show_default=True, help="speculative, autoregressive (target alone) or mlx-lm (its own speculative decoding) (env SPECVIZ_METHOD).")
+@click.option("--prompts", "prompts_file", type=click.Path(exists=True, dir_okay=False), envvar="SPECVIZ_PROMPTS",
+              help="Record a batch: one prompt per line, or JSONL with a \"prompt\" field (env SPECVIZ_PROMPTS).")
+@model_options
+@click.pass_context
+def record_command(ctx, prompt, drafter, k, temperature, method, prompts_file, target, target_model, max_tokens,
+                   top_p, top_k, seed, eos_token_ids, flush, n_top, no_chat_template) -> None:
+    """Generate from PROMPT, recording every draft, verify and metric event.
+
+    \b
+    Examples:
+      specviz record "Explain speculative decoding in two sentences."
+      specviz record "Summarise: ..." --drafter ngram:3 -k 6 --temperature 0.7 --seed 1
+      specviz record "Hi" --method autoregressive
+      specviz record --prompts prompts.jsonl
+    """
+    from specviz.engine import RunOptions
+
+    if (prompt is None) == (prompts_file is None):
+        raise click.UsageError("give a PROMPT or --prompts FILE (not both)")
+    traces = (ctx.obj or {}).get("traces", "traces")
+    policy = _flush_policy(flush)
+    options = RunOptions(method=method, k=k, max_tokens=max_tokens, temperature=temperature, top_p=top_p,
+                         top_k=top_k, seed=seed, eos_token_ids=tuple(eos_token_ids), n_top=n_top,
+                         chat_template=not no_chat_template)
+    try:
+        engine = _load_engine(target, drafter, target_model, method)
+        if prompt is not None:
+            result = engine.record(prompt, options, traces=traces, flush=policy,
+                                   on_text=lambda piece, status: click.echo(click.style(piece, fg=COLORS.get(status)), nl=False))
+            click.echo()
+            _report(result)
+            return
+        prompts = read_prompts(prompts_file)
+        results = []
+        with click.progressbar(prompts, label="Recording", file=click.get_text_stream("stderr")) as bar:
+            for p in bar:
+                result = engine.record(p, options, traces=traces, flush=policy)
+                results.append(result)
+                if result.finished.status == "interrupted":
+                    break
+        for result in results:
+            click.echo(summary_line(result))
+        _exit_for(results[-1])
+    except _user_errors() as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def _report(result) -> None:
+    click.echo(summary_line(result), err=False)
+    _exit_for(result)
+
+
+def _exit_for(result) -> None:
+    if result.finished.status == "failed":
+        raise click.ClickException(f"run {result.run_id} failed: {result.error or result.finished.finish_reason}")
+    if result.finished.status == "interrupted":
+        raise click.exceptions.Exit(130)
+
+
+def _csv(kind: type, label: str) -> Callable:
+    def convert(ctx, param, value):
+        if value is None:
+            return None
+        try:
+            items = [kind(v.strip()) for v in str(value).split(",") if v.strip()]
+        except ValueError as exc:
+            raise click.BadParameter(f"comma-separated {label} expected, got {value!r}") from exc
+        if not items:
+            raise click.BadParameter(f"at least one {label} expected")
+        return items
+
+    return convert
+
+
+@click.command("sweep")
+@click.argument("prompt", required=False)
+@click.option("--prompts", "prompts_file", type=click.Path(exists=True, dir_okay=False), envvar="SPECVIZ_PROMPTS",
+              help="Prompts to sweep: one per line, or JSONL with a \"prompt\" field (env SPECVIZ_PROMPTS).")
+@click.option("--drafter", "drafters", envvar="SPECVIZ_SWEEP_DRAFTERS", default="ngram", show_default=True,
+              callback=_csv(str, "drafter specs"), help="Comma-separated drafters (env SPECVIZ_SWEEP_DRAFTERS).")
+@click.option("-k", "ks", envvar="SPECVIZ_SWEEP_K", default="2,4,8", show_default=True,
+              callback=_csv(int, "integers"), help="Comma-separated K values (env SPECVIZ_SWEEP_K).")
+@click.option("--temperature", "temperatures", envvar="SPECVIZ_SWEEP_TEMPERATURES", default="0", show_default=True,
+              callback=_csv(float, "numbers"), help="Comma-separated temperatures (env SPECVIZ_SWEEP_TEMPERATURES).")
+@click.option("--method", "methods", envvar="SPECVIZ_SWEEP_METHODS", default="speculative", show_default=True,
+              callback=_csv(str, "methods"), help="Comma-separated methods: speculative, mlx-lm (env SPECVIZ_SWEEP_METHODS).")
+@click.option("--baseline/--no-baseline", envvar="SPECVIZ_SWEEP_BASELINE", default=True, show_default=True,
+              help="First record one autoregressive run per prompt and temperature, so speedups are measured (env SPECVIZ_SWEEP_BASELINE).")
+@model_options
+@click.pass_context
+def sweep_command(ctx, prompt, prompts_file, drafters, ks, temperatures, methods, baseline, target, target_model,
+                  max_tokens, top_p, top_k, seed, eos_token_ids, flush, n_top, no_chat_template) -> None:
+    """Record a grid of runs (drafter × K × temperature × method) for cross-run SQL.
+
+    \b
+    Example:
+      specviz sweep "Rewrite: ..." -k 2,4,8 --temperature 0,0.7 --drafter ngram,layerskip:8
+    """
+    from specviz.engine import RunOptions, parse_drafter
+
+    if (prompt is None) == (prompts_file is None):
+        raise click.UsageError("give a PROMPT or --prompts FILE (not both)")
+    for m in methods:
+        if m not in METHOD_CHOICES:
+            raise click.BadParameter(f"unknown method {m!r}", param_hint="--method")
+    if any(k < 1 for k in ks):
+        raise click.BadParameter("K must be >= 1", param_hint="-k")
+    if any(t < 0 for t in temperatures):
+        raise click.BadParameter("temperatures must be >= 0", param_hint="--temperature")
+    traces = (ctx.obj or {}).get("traces", "traces")
+    policy = _flush_policy(flush)
+    prompts = [prompt] if prompt is not None else read_prompts(prompts_file)
+
+    def options(method: str, k: int, t: float) -> RunOptions:
+        return RunOptions(method=method, k=k, max_tokens=max_tokens, temperature=t, top_p=top_p, top_k=top_k,
+                          seed=seed, eos_token_ids=tuple(eos_token_ids), n_top=n_top,
+                          chat_template=not no_chat_template, tags={"sweep": "1"})
+
+    try:
+        for d in drafters:
+            parse_drafter(d)
+        jobs: list[tuple[str, str, RunOptions]] = []
+        if baseline:
+            jobs += [("none", p, options("autoregressive", 1, t)) for p in prompts for t in temperatures]
+        jobs += [(d, p, options(m, k, t)) for d, m, k, t, p in itertools.product(drafters, methods, ks, temperatures, prompts)]
+        results = []
+        with click.progressbar(jobs, label="Sweeping", file=click.get_text_stream("stderr"),
+                               item_show_func=lambda j: f"{j[0]} {j[2].method} k={j[2].k} T={j[2].temperature}" if j else "") as bar:
+            for d, p, opts in bar:
+                engine = _load_engine(target, d, target_model, opts.method)
+                result = engine.record(p, opts, traces=traces, flush=policy)
+                results.append(result)
+                if result.finished.status == "interrupted":
+                    break
+    except _user_errors() as exc:
+        raise click.ClickException(str(exc)) from exc
+    for r in results:
+        s = r.started
+        label = f"{s.method:<14} {s.drafter:<14} k={s.k:<2} T={s.temperature:<4}"
+        click.echo(f"{label} {summary_line(r)}")
+    if results and results[-1].finished.status == "interrupted":
+        raise click.exceptions.Exit(130)
+
+
+COMMANDS: list = [record_command, sweep_command]

@@ -39,13 +39,13 @@ class CachedModel:
         self.cache = make_prompt_cache(self.model)
         self.ids = []
 
-    def _sync(self, context: list[int]) -> list[int]:
+    def _sync(self, context: list[int], n_feed: int = 1) -> list[int]:
         """Trim the cache to the common prefix with ``context``; return the ids still to feed.
 
-        At least one id is always left to feed (the logits come from feeding it).
+        At least ``n_feed`` ids are always left to feed (logits come from the fed ids).
         """
         ids = self.ids
-        limit = min(len(ids), len(context) - 1)
+        limit = max(0, min(len(ids), len(context) - n_feed))
         common = 0
         while common < limit and ids[common] == context[common]:
             common += 1
@@ -69,10 +69,10 @@ class CachedModel:
 
     def forward(self, context: list[int], n_logits: int) -> mx.array:
         """Logits (n_logits, V) for the last ``n_logits`` positions of ``context`` (evaluated)."""
-        todo = self._sync(context)
+        todo = self._sync(context, n_logits)
         if len(todo) > PREFILL_STEP + n_logits:
             self.prefill(context[: len(context) - n_logits + 1])
-            todo = self._sync(context)
+            todo = self._sync(context, n_logits)
         logits = self.model(mx.array(todo, mx.uint32)[None], cache=self.cache)[0, -n_logits:, :]
         mx.eval(logits)
         self.ids.extend(todo)

@@ -83,6 +83,8 @@ def load_mlx(source: str) -> tuple[Any, Any, str]:
         path = Path(source).expanduser()
         name = source
         if not path.exists():
+            if source.startswith(("/", ".", "~")) or source.count("/") != 1:
+                raise EngineError(f"no MLX-LM model directory at {source!r} (and it is not a Hugging Face repo id)")
             path = source  # a hub repo id; mlx_lm downloads (or finds it in the HF cache)
     try:
         model, tokenizer = mlx_lm.load(str(path))
