@@ -52,7 +52,7 @@ def nodes(fig: dict, name: str) -> int:
 
 
 def test_runs_page_lists_filters_and_opens_replay(traces):
-    at = open_page(traces, "pages/runs.py")
+    at = open_page(traces, "views/runs.py")
     table = at.dataframe[0].value
     assert {traces["a"], traces["b"], traces["live"].run_id} <= set(table["run_id"])
     assert table.loc[table["run_id"] == traces["live"].run_id, "live"].item()
@@ -68,7 +68,7 @@ def test_runs_page_lists_filters_and_opens_replay(traces):
 def test_runs_page_reports_corrupt_file_and_keeps_listing(traces, tmp_path):
     bad = tmp_path / "bad.parquet"
     bad.write_bytes(b"PAR1 this is not a parquet file")
-    at = open_page(traces, "pages/runs.py")
+    at = open_page(traces, "views/runs.py")
     at.text_input(key="open_path").input(str(bad)).run()
     at.button(key="open_btn").click().run()
     assert not at.exception
@@ -77,7 +77,7 @@ def test_runs_page_reports_corrupt_file_and_keeps_listing(traces, tmp_path):
 
 
 def test_replay_scrub_shows_state_at_position(traces):
-    at = open_page(traces, "pages/replay.py", run=traces["a"], tree_window=48)
+    at = open_page(traces, "views/replay.py", run=traces["a"], tree_window=48)
     index = build_index(read_events(traces["dir"], traces["a"]))
     at.slider(key="scrub_round").set_value(7).run()
     pos = at.session_state["pos"]
@@ -101,7 +101,7 @@ def test_replay_scrub_shows_state_at_position(traces):
 
 
 def test_replay_deep_link_opens_the_same_moment(traces):
-    at = open_page(traces, "pages/replay.py", query={"run": traces["b"][:6], "seq": "40"})
+    at = open_page(traces, "views/replay.py", query={"run": traces["b"][:6], "seq": "40"})
     assert at.session_state["pos"] == 40
     assert at.slider(key="scrub_event").value == 40
     timeline = figure(at, "fig_timeline")
@@ -110,7 +110,7 @@ def test_replay_deep_link_opens_the_same_moment(traces):
 
 def test_replay_follows_a_live_run(traces):
     rec = traces["live"]
-    at = open_page(traces, "pages/replay.py", run=rec.run_id)
+    at = open_page(traces, "views/replay.py", run=rec.run_id)
     first = at.session_state["pos"]
     assert any("live run" in c.value for c in at.caption)
     for ev in synthetic_events(rounds=30, k=4, seed=3)[60:80]:
@@ -121,19 +121,19 @@ def test_replay_follows_a_live_run(traces):
 
 
 def test_replay_unknown_run_is_an_error_not_a_crash(traces):
-    at = open_page(traces, "pages/replay.py", run="ffffffff")
+    at = open_page(traces, "views/replay.py", run="ffffffff")
     assert any("Cannot replay" in e.value for e in at.error)
 
 
 def test_compare_marks_divergence(traces):
-    at = open_page(traces, "pages/compare.py", compare=[traces["a"], traces["b"]])
+    at = open_page(traces, "views/compare.py", compare=[traces["a"], traces["b"]])
     assert any("diverge" in w.value for w in at.warning)
     assert len(at.get("plotly_chart")) == 3
     assert at.query_params["runs"] == f"{traces['a']},{traces['b']}"
 
 
 def test_sql_presets_chart_and_refusal(traces):
-    at = open_page(traces, "pages/sql.py")
+    at = open_page(traces, "views/sql.py")
     at.selectbox(key="sql_preset").select("Per-position survival").run()
     df = at.dataframe[0].value
     assert list(df["position"]) == ["0", "1", "2", "3"]

@@ -82,14 +82,24 @@ def render_controls(index: ReplayIndex) -> None:
     if last > 0:
         st.slider("Event", 0, last, key="scrub_event", on_change=_on_event,
                   help="Finer than rounds: every draft, verdict and metrics event.")
-    row = st.columns([1, 1, 1, 1, 1, 1, 1.4, 1.6, 1.6], vertical_alignment="bottom")
-    row[0].button("⏮", key="btn_start", help="First event", on_click=_goto, args=(0,))
-    row[1].button("◀◀", key="btn_prev_round", help="Previous round", on_click=_step_round, args=(index, -1))
-    row[2].button("◀", key="btn_prev_event", help="Previous event", on_click=_goto, args=(max(0, ss.pos - 1),))
-    row[3].button("▶", key="btn_next_event", help="Next event", on_click=_goto, args=(min(last, ss.pos + 1),))
-    row[4].button("▶▶", key="btn_next_round", help="Next round", on_click=_step_round, args=(index, 1))
-    row[5].button("⏭", key="btn_end", help="Last event", on_click=_goto, args=(last,))
-    row[6].button("Pause" if ss.playing else "Play", key="btn_play", type="primary", on_click=_toggle_play, args=(index,))
-    row[7].selectbox("Speed", list(SPEEDS), key="speed", on_change=_on_speed, args=(index,))
+    # Material icons ship with Streamlit's frontend; plain Unicode media glyphs are missing
+    # from many system fonts (Debian's chromium drew them as boxes).
+    # A horizontal container sizes each control to its content (columns truncated labels).
+    bar = st.container(horizontal=True, vertical_alignment="bottom", key="scrub_bar")
+    row = [bar] * 9
+    row[0].button("Start", icon=":material/first_page:", key="btn_start", help="First event", on_click=_goto, args=(0,))
+    row[1].button("Round", icon=":material/fast_rewind:", key="btn_prev_round", help="Previous round",
+                  on_click=_step_round, args=(index, -1))
+    row[2].button("Event", icon=":material/chevron_left:", key="btn_prev_event", help="Previous event",
+                  on_click=_goto, args=(max(0, ss.pos - 1),))
+    row[3].button("Event", icon=":material/chevron_right:", icon_position="right", key="btn_next_event",
+                  help="Next event", on_click=_goto, args=(min(last, ss.pos + 1),))
+    row[4].button("Round", icon=":material/fast_forward:", icon_position="right", key="btn_next_round",
+                  help="Next round", on_click=_step_round, args=(index, 1))
+    row[5].button("End", icon=":material/last_page:", icon_position="right", key="btn_end", help="Last event",
+                  on_click=_goto, args=(last,))
+    row[6].button("Pause" if ss.playing else "Play", icon=":material/pause:" if ss.playing else ":material/play_arrow:",
+                  key="btn_play", type="primary", on_click=_toggle_play, args=(index,))
+    row[7].selectbox("Speed", list(SPEEDS), key="speed", on_change=_on_speed, args=(index,), width=140)
     if index.live:
         row[8].toggle("Follow live", key="follow", help="Jump to each new event as the run records it.")
