@@ -203,3 +203,28 @@ def test_cli_options_have_help_and_environment_defaults(monkeypatch):
     assert result.exit_code == 0, result.output
     assert "mode='generate'" in result.output and "top_logprobs=3" in result.output and "attempts=2" in result.output
     assert all(p.help for p in show.params)
+
+
+def test_engine_records_retries_then_fails_the_run_keeping_its_events(fake_server, tokenizer, tmp_path):
+    from specviz.engine import Engine, RunOptions
+    from specviz.engine.drafters import NgramDrafter
+    from specviz.store import read_events
+
+    target = make_target(fake_server, tokenizer)
+    engine = Engine(target, NgramDrafter(2))
+    prompt = "Paris is the capital of France, and Rome is the capital of Italy. Say it again."
+    started = engine.started_event(prompt, RunOptions(k=3, max_tokens=64, baseline=False))  # probes
+    fake_server.faults = ["ok", "429", "ok", "mismatch"]  # round 0 fine, round 1 retried once, round 2 broken
+    result = engine.record(prompt, RunOptions(k=3, max_tokens=64, baseline=False), traces=tmp_path)
+    assert started.acceptance_rule == "rejection-sampling-topk"
+    events = read_events(result.path)
+    kinds = [e.__struct_config__.tag for e in events]
+    assert kinds[0] == "run_started" and kinds[-1] == "run_finished"
+    retry, failure = [e for e in events if isinstance(e, Error)]
+    assert (retry.retryable, retry.attempt, retry.round) == (True, 1, 1) and "HTTP 429" in retry.message
+    assert not failure.retryable and failure.message.startswith("round 2: ") and "disagrees" in failure.message
+    assert result.finished.status == "failed" and result.finished.finish_reason == "error"
+    assert sum(1 for e in events if e.__struct_config__.tag == "round_metrics") == 2  # rounds 0 and 1 kept
+    assert events[0].target == target.spec == fake_server.url.replace("http", "openai:http", 1)
+    assert_no_leak(*(msgspec.json.encode(e) for e in events))
+    assert SECRET.encode() not in result.path.read_bytes()

@@ -1,7 +1,7 @@
 """The OpenAI-compatible target against a real mlx_lm.server running the bundled model.
 
-The server's numbers are compared with the same model run in-process, and a greedy
-speculative loop through the server must reproduce greedy in-process decoding.
+The server's numbers are compared with the same model run in-process, and a greedy run
+recorded through the engine against the server must reproduce greedy in-process decoding.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ PROMPT = "<|im_start|>user\nWhat is the capital of France?<|im_end|>\n<|im_start
 
 @pytest.fixture(scope="module")
 def model(bundled_path):
-    from mlx_lm import load
+    from specviz.engine.specs import load_mlx
 
-    return load(str(bundled_path))[0]
+    return load_mlx("bundled")[0]  # the engine's cached copy: one model in memory, not two
 
 
 def greedy_with_logprobs(model, ids: list[int], n: int) -> list[tuple[int, float]]:
@@ -71,26 +71,25 @@ def test_mlx_top_logprobs_quirk_is_read_off_the_text(mlx_server_url, tokenizer, 
     forced.close()
 
 
-def test_greedy_speculative_loop_through_the_server_equals_greedy_decoding(target, tokenizer, model):
-    """Drive score() as the engine does, with a drafter that is right, then wrong, in turns."""
-    from specviz.engine.sampling import SamplingParams
-    from specviz.engine.target import ScoreRequest
+def test_record_a_run_against_the_server(mlx_server_url, model, tmp_path):
+    """specviz record's path end to end: probe, rounds, trace file; greedy output = greedy target."""
+    from specviz.engine import Engine, RunOptions
+    from specviz.store import read_events
 
-    context = tokenizer.encode(PROMPT, add_special_tokens=False)
-    reference = [t for t, _ in greedy_with_logprobs(model, context, 12)]
-    eos = next((i + 1 for i, t in enumerate(reference) if t in target.eos_token_ids), len(reference))
-    reference = reference[:eos]  # greedy decoding stops at EOS
-    output: list[int] = []
-    rounds = 0
-    while len(output) < len(reference):
-        truth = reference[len(output) : len(output) + 3]
-        wrong = rounds % 2 == 1 and len(truth) > 1
-        draft = truth[:1] + [(truth[1] + 1) % 49152] + truth[2:] if wrong else truth
-        generated = target.score(context + output, draft, ScoreRequest(round=rounds, sampling=SamplingParams())).generated
-        accepted = 0
-        while accepted < min(len(draft), len(generated)) and draft[accepted] == generated[accepted]:
-            accepted += 1
-        output += draft[:accepted] + generated[accepted : accepted + 1]  # correction or bonus
-        assert accepted == (1 if wrong else len(draft))
-        rounds += 1
-    assert output == reference
+    engine = Engine.from_specs(target=f"openai:{mlx_server_url}", drafter="ngram:2")
+    prompt = "Repeat exactly: the cat sat on the mat, the cat sat on the mat."
+    result = engine.record(prompt, RunOptions(k=3, max_tokens=16, baseline=False), traces=tmp_path)
+    engine.target.close()
+    events = read_events(result.path)
+    started, finished = events[0], events[-1]
+    assert finished.status == "completed", result.error
+    assert (started.acceptance_rule, started.target) == ("exact-match", f"openai:{mlx_server_url}")
+    expected = [t for t, _ in greedy_with_logprobs(model, started.prompt_token_ids, len(result.token_ids))]
+    assert result.token_ids == expected
+    verifies = [e for e in events if e.__struct_config__.tag == "verify"]
+    assert verifies and all(v.target_logprob is None or v.target_logprob <= 0 for v in verifies)
+    # exact-match: nothing after a rejection in a round was scored, so nothing is recorded there
+    for round_index in {v.round for v in verifies}:
+        statuses = [v.status for v in verifies if v.round == round_index]
+        if "rejected" in statuses:
+            assert statuses[statuses.index("rejected") + 1 :] == ["resampled"]

@@ -50,7 +50,7 @@ class FakeCompletionsServer:
     # -- what a well-behaved server would answer -------------------------------------
 
     def piece(self, token_id: int) -> str:
-        return self.tok.decode([token_id])
+        return self.tok._tokenizer.decode([token_id], clean_up_tokenization_spaces=False)
 
     def _alternatives(self, token_id: int) -> list[tuple[int, float]]:
         # The sampled token is the most likely; two neighbours in id space follow.
@@ -68,7 +68,7 @@ class FakeCompletionsServer:
         prompt_ids = list(prompt) if isinstance(prompt, list) else self.tok.encode(prompt, add_special_tokens=False)
         generated = [self.continuation[i % len(self.continuation)] for i in range(body.get("max_tokens", 16))]
         ids = prompt_ids + generated if body.get("echo") else generated
-        text = self.tok.decode(ids)
+        text = self.tok._tokenizer.decode(ids, clean_up_tokenization_spaces=False)
         choice: dict[str, Any] = {"index": 0, "text": text, "finish_reason": "length"}
         if self.style == "legacy":
             choice["logprobs"] = self._legacy(ids, echo=bool(body.get("echo")))
