@@ -48,26 +48,27 @@ def test_probe_picks_exact_match_with_boolean_logprobs(target):
     assert (caps.rule, caps.style, caps.top_logprobs, target.capability) == ("exact-match", "bool", 0, "generate")
 
 
-def test_server_logprobs_match_the_in_process_model(target, tokenizer, model):
+def verify_against_in_process(target, tokenizer, model, k: int):
+    """A greedy verify call whose tokens and logprobs must equal the in-process model's."""
     context = tokenizer.encode(PROMPT, add_special_tokens=False)
-    result = target.verify(context, [0] * 5, temperature=0.0)
-    expected = greedy_with_logprobs(model, context, 6)
+    result = target.verify(context, [0] * k, temperature=0.0)
+    expected = greedy_with_logprobs(model, context, k + 1)
     assert [p.token_id for p in result.target_tokens] == [t for t, _ in expected]
     for position, (_, logprob) in zip(result.target_tokens, expected):
         assert position.logprob == pytest.approx(logprob, abs=2e-3)
+    return result
+
+
+def test_server_logprobs_match_the_in_process_model(target, tokenizer, model):
+    verify_against_in_process(target, tokenizer, model, k=5)
 
 
 def test_mlx_top_logprobs_quirk_is_read_off_the_text(mlx_server_url, tokenizer, model):
     # Measured: with top_logprobs > 0 mlx_lm.server 0.32 reports the first entry of its
     # unsorted top-k instead of the sampled token ("L" for "The" at this prompt's start).
     forced = OpenAITarget(mlx_server_url, tokenizer, options=TargetOptions(top_logprobs=3))
-    context = tokenizer.encode(PROMPT, add_special_tokens=False)
-    result = forced.verify(context, [0] * 4, temperature=0.0)
-    expected = greedy_with_logprobs(model, context, 5)
-    assert [p.token_id for p in result.target_tokens] == [t for t, _ in expected]
-    for position, (token, logprob) in zip(result.target_tokens, expected):
-        assert position.logprob == pytest.approx(logprob, abs=2e-3)
-        assert position.top[0].id == token and len(position.top) == 3
+    result = verify_against_in_process(forced, tokenizer, model, k=4)
+    assert all(p.top[0].id == p.token_id and len(p.top) == 3 for p in result.target_tokens)
     forced.close()
 
 
