@@ -228,3 +228,11 @@ def test_engine_records_retries_then_fails_the_run_keeping_its_events(fake_serve
     assert events[0].target == target.spec == fake_server.url.replace("http", "openai:http", 1)
     assert_no_leak(*(msgspec.json.encode(e) for e in events))
     assert SECRET.encode() not in result.path.read_bytes()
+
+
+def test_model_name_comes_from_a_one_model_list_else_mlx_default(fake_server, tokenizer):
+    assert OpenAITarget(fake_server.url, tokenizer).model == "default_model"  # the fake has no list
+    fake_server.models = ["org/served-model"]
+    assert OpenAITarget(fake_server.url, tokenizer).model == "org/served-model"
+    fake_server.models = ["a", "b"]
+    assert OpenAITarget(fake_server.url, tokenizer).model_name == "default_model"

@@ -16,7 +16,7 @@ from specviz.targets.transport import RetryPolicy
 
 _OPTIONS = [
     click.option("--target-model", envvar="SPECVIZ_TARGET_MODEL", default=None, metavar="NAME",
-                 help="Model name the openai: server serves (mlx_lm.server: default_model)."),
+                 help="Model the openai: server serves [default: the one its /v1/models lists, else default_model]."),
     click.option("--target-mode", envvar="SPECVIZ_TARGET_MODE", default="auto", show_default=True,
                  type=click.Choice(["auto", "score", "generate"]),
                  help="score: echo prompt logprobs, rule rejection-sampling-topk; generate: the "

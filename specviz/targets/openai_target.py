@@ -80,7 +80,7 @@ class OpenAITarget:
         self.tokenizer = tokenizer
         self.mapper = TokenMapper(tokenizer)
         self.client = CompletionsClient(base_url, api_key or api_key_from_env(), options.retry, sleep=sleep)
-        self.model = model or MLX_DEFAULT_MODEL
+        self._model = model  # None: asked of the server on first use (see ``model``)
         eos = set(eos_token_ids) | set(getattr(tokenizer, "eos_token_ids", None) or ())
         if getattr(tokenizer, "eos_token_id", None) is not None:
             eos.add(tokenizer.eos_token_id)
@@ -93,6 +93,15 @@ class OpenAITarget:
         return f"openai:{self.base_url}"
 
     # -- specviz.engine.target.Target ----------------------------------------------------
+
+    @property
+    def model(self) -> str:
+        if self._model is None:
+            # A server that lists exactly one model serves that one (vLLM, llama.cpp); else
+            # mlx_lm.server's name for the model it was started with.
+            listed = self.client.list_models()
+            self._model = listed[0] if len(listed) == 1 else MLX_DEFAULT_MODEL
+        return self._model
 
     @property
     def model_name(self) -> str:

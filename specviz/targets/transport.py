@@ -72,6 +72,18 @@ class CompletionsClient:
             base_url=base_url, api_key=api_key, max_retries=0, timeout=policy.timeout_s
         )
 
+    def list_models(self) -> list[str]:
+        """Model ids from ``GET /models``; [] when the server has no usable list.
+
+        Best effort by design (mlx_lm.server 0.32 answers 200 with an empty body when it has
+        no Hugging Face cache), so any failure means "no list", never a failed run.
+        """
+        try:
+            page = self._client.models.list(timeout=min(self.policy.timeout_s, 10.0))
+            return [m.id for m in page.data if isinstance(getattr(m, "id", None), str)]
+        except Exception:
+            return []
+
     def close(self) -> None:
         self._client.close()
 

@@ -30,6 +30,7 @@ class FakeCompletionsServer:
         self.delay_s = delay_s  # how long "timeout" stalls (longer than the client's timeout)
         self.faults: list[str] = []
         self.requests: list[dict[str, Any]] = []
+        self.models: list[str] | None = None  # GET /v1/models answers 404 while None
         self.continuation = tokenizer.encode(CONTINUATION, add_special_tokens=False)
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._httpd.daemon_threads = True
@@ -132,6 +133,17 @@ class FakeCompletionsServer:
         class Handler(BaseHTTPRequestHandler):
             def log_message(self, *args: object) -> None:  # keep pytest output clean
                 pass
+
+            def do_GET(self) -> None:
+                if server.models is None or not self.path.endswith("/models"):
+                    self.send_error(404)
+                    return
+                raw = json.dumps({"object": "list", "data": [{"id": m, "object": "model"} for m in server.models]}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(raw)))
+                self.end_headers()
+                self.wfile.write(raw)
 
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
