@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import itertools
 import json
+import sys
 from pathlib import Path
 from typing import Any, Callable
 
@@ -157,7 +158,7 @@ def record_command(ctx, prompt, drafter, k, temperature, method, prompts_file, t
             return
         prompts = read_prompts(prompts_file)
         results = []
-        with click.progressbar(prompts, label="Recording", file=click.get_text_stream("stderr")) as bar:
+        with click.progressbar(prompts, label="Recording", file=sys.stderr) as bar:
             for p in bar:
                 result = engine.record(p, options, traces=traces, flush=policy)
                 results.append(result)
@@ -249,7 +250,7 @@ def sweep_command(ctx, prompt, prompts_file, drafters, ks, temperatures, methods
             jobs += [("none", p, options("autoregressive", 1, t)) for p in prompts for t in temperatures]
         jobs += [(d, p, options(m, k, t)) for d, m, k, t, p in itertools.product(drafters, methods, ks, temperatures, prompts)]
         results = []
-        with click.progressbar(jobs, label="Sweeping", file=click.get_text_stream("stderr"),
+        with click.progressbar(jobs, label="Sweeping", file=sys.stderr,
                                item_show_func=lambda j: f"{j[0]} {j[2].method} k={j[2].k} T={j[2].temperature}" if j else "") as bar:
             for d, p, opts in bar:
                 engine = _load_engine(target, d, target_model, opts.method)

@@ -7,14 +7,14 @@ from mlx_lm.models import llama
 
 
 class TinyTokenizer:
-    """Token i is the letter chr(97 + i); EOS is the last id."""
+    """Token i is the letter chr(97 + i); EOS is the last id (or none: ``eos=False``)."""
 
     chat_template = None
 
-    def __init__(self, vocab_size: int) -> None:
+    def __init__(self, vocab_size: int, eos: bool = True) -> None:
         self.vocab_size = vocab_size
-        self.eos_token_id = vocab_size - 1
-        self.eos_token_ids = {vocab_size - 1}
+        self.eos_token_id = vocab_size - 1 if eos else None
+        self.eos_token_ids = {vocab_size - 1} if eos else set()
 
     def encode(self, text: str) -> list[int]:
         return [min(ord(c) - 97, self.vocab_size - 2) % (self.vocab_size - 1) for c in text]
