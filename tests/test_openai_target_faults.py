@@ -102,12 +102,13 @@ def test_backoff_grows_and_respects_its_bound():
     assert policy.delay(1, retry_after=2.0) == 2.0 and policy.delay(1, retry_after=60) == 3.0
 
 
-def test_malformed_json_fails_without_retrying(fake_server, tokenizer):
+@pytest.mark.parametrize(("fault", "message"), [("malformed", "not JSON"), ("error-body", "model overloaded")])
+def test_malformed_replies_fail_without_retrying(fake_server, tokenizer, fault, message):
     target = make_target(fake_server, tokenizer)
     target.connect()
     events: list[Error] = []
-    fake_server.faults = ["malformed"]
-    with pytest.raises(MalformedResponse, match="not JSON"):
+    fake_server.faults = [fault]
+    with pytest.raises(MalformedResponse, match=message):
         target.verify(*context_and_draft(tokenizer), emit=events.append)
     assert events == []
 
@@ -119,6 +120,8 @@ def test_malformed_json_fails_without_retrying(fake_server, tokenizer):
         ("absent", r"position 4 \(token ' Paris'\): the sampled token .* is absent from its own top-k"),
         ("mismatch", r"position 4 .* disagrees with its own top-k entry"),
         ("shift", r"context token 0 of 11 .* absent from its own top-k"),
+        ("no-logprobs", "returned no logprobs"),
+        ("positive", r"position 4 .* logprob 0.5 is not a finite number <= 0"),
     ],
 )
 def test_inconsistent_logprobs_fail_the_round(fake_server, tokenizer, fault, message):

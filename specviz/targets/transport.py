@@ -124,4 +124,9 @@ class CompletionsClient:
             ) from None
         if not isinstance(body, dict):
             raise MalformedResponse(f"{self.base_url}: the reply is JSON but not an object")
+        if "choices" not in body and "error" in body:
+            # Some proxies report a failure inside a 200 reply; say what they said.
+            error = body["error"]
+            detail = error.get("message", error) if isinstance(error, dict) else error
+            raise MalformedResponse(f"{self.base_url}: the server answered with an error: {self.scrub(str(detail))[:300]}")
         return body

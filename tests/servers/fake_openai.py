@@ -16,7 +16,8 @@ from typing import Any
 
 FAULTS = (
     "ok", "timeout", "500", "429", "malformed", "wrong-length", "absent", "mismatch",
-    "shift", "first-alternative", "first-alternative-outside", "leak-key",
+    "shift", "first-alternative", "first-alternative-outside", "leak-key", "error-body",
+    "no-logprobs", "positive",
 )
 # What the fake "model" says after any prompt, forever: a plain sentence, cycled.
 CONTINUATION = " Paris is the capital of France, and Rome is the capital of Italy."
@@ -108,6 +109,10 @@ class FakeCompletionsServer:
             return 503, json.dumps({"error": f"upstream refused {auth}"}).encode(), {}
         if fault == "malformed":
             return 200, b'{"choices": [{"text": "Paris", "logprobs": {"tok', {}
+        if fault == "error-body":  # a proxy that reports failure inside a 200
+            return 200, b'{"error": {"message": "model overloaded"}}', {}
+        if fault == "no-logprobs":
+            del payload["choices"][0]["logprobs"]
         if lp is not None and "tokens" in lp:
             if fault == "wrong-length":
                 lp["token_logprobs"].pop()
@@ -116,6 +121,9 @@ class FakeCompletionsServer:
                 del last[lp["tokens"][-1]]
             elif fault == "mismatch":
                 lp["token_logprobs"][-1] = -2.5
+            elif fault == "positive":
+                lp["token_logprobs"][-1] = 0.5
+                lp["top_logprobs"][-1][lp["tokens"][-1]] = 0.5
             elif fault == "shift":  # llama.cpp's Python server: echoed logprobs one position off
                 lp["token_logprobs"] = lp["token_logprobs"][1:] + [-0.25]
                 lp["top_logprobs"] = lp["top_logprobs"][1:] + [lp["top_logprobs"][-1]]
