@@ -2,7 +2,8 @@
 
 Every option has an environment default (``SPECVIZ_TARGET_*``), so a server's quirks can be
 set once in the shell. ``target_options(**kwargs)`` turns the parsed values into the
-``TargetOptions`` that ``OpenAITarget`` takes; the CLI passes ``target_model`` on its own.
+``TargetOptions`` that ``OpenAITarget`` takes. ``--target-model`` is not here: ``specviz
+record`` has it already, for every kind of target.
 """
 
 from __future__ import annotations
@@ -15,8 +16,6 @@ from specviz.targets.capabilities import TargetOptions
 from specviz.targets.transport import RetryPolicy
 
 _OPTIONS = [
-    click.option("--target-model", envvar="SPECVIZ_TARGET_MODEL", default=None, metavar="NAME",
-                 help="Model the openai: server serves [default: the one its /v1/models lists, else default_model]."),
     click.option("--target-mode", envvar="SPECVIZ_TARGET_MODE", default="auto", show_default=True,
                  type=click.Choice(["auto", "score", "generate"]),
                  help="score: echo prompt logprobs, rule rejection-sampling-topk; generate: the "
