@@ -9,7 +9,7 @@
     source: a trace directory (abandoned logs are recovered first; bad files are skipped,
     `open_views` also returns them as problems) or a single Parquet trace file
     (validated like ``specviz import``). The connection cannot reach anything
-    outside the source: ``enable_external_access=false`` with only the source allowed,
+    but the trace files: ``enable_external_access=false`` with only those files allowed,
     no extension loading, and ``lock_configuration=true`` so no query can undo it.
 ``query(con, sql) -> QueryResult``
     runs one user-written statement and refuses anything but a query (SELECT, WITH,
@@ -106,16 +106,18 @@ def open_views(source: str | os.PathLike, *, recover_logs: bool = True) -> Opene
     if source.is_file():
         files = [inspect_file(source)]
         problems: list[Problem] = []
-        allow = ("allowed_paths", [str(source)])
     else:
         listing = scan(source, recover_logs=recover_logs)
         files, problems = listing.files, listing.problems
-        allow = ("allowed_directories", [str(source) + os.sep])
+    # Only the validated trace files themselves are readable: a directory allow-list
+    # would also admit a symlink inside it that points anywhere.
+    allowed = [str(f.path) for f in files]
     con = duckdb.connect(":memory:", config={"autoload_known_extensions": False, "autoinstall_known_extensions": False})
     try:
         # Order matters: the allow-list can only be set while external access is still on,
         # and the lock comes last so no later statement can loosen any of it.
-        con.execute(f"SET {allow[0]} = $1", [allow[1]])
+        if allowed:
+            con.execute("SET allowed_paths = $1", [allowed])
         con.execute("SET enable_external_access = false")
         con.execute(f"CREATE VIEW events AS {_events_sql([f.path for f in files])}")
         for name, sql in VIEWS.items():
