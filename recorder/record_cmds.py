@@ -5,7 +5,6 @@ Commands of this module are registered on the root group by recorder.cli.
 
 from __future__ import annotations
 
-import functools
 import itertools
 import json
 import sys
@@ -51,7 +50,14 @@ def model_options(f: Callable) -> Callable:
                      help="Feed the prompt as raw text instead of one chat user turn (env SPECVIZ_NO_CHAT_TEMPLATE)."),
     ]):
         f = decorator(f)
-    return f
+    from specviz.targets.cli_options import remote_target_options
+
+    return remote_target_options(f)
+
+
+def _remote(kwargs: dict) -> dict:
+    """Pop the --target-* options of openai: targets (specviz.targets.cli_options)."""
+    return {name: kwargs.pop(name) for name in list(kwargs) if name.startswith("target_") and name != "target_model"}
 
 
 def _flush_policy(value: str) -> Any:
@@ -84,19 +90,23 @@ def read_prompts(path: str) -> list[str]:
     return prompts
 
 
-@functools.lru_cache(maxsize=16)
-def _engine(target: str, drafter: str, target_model: str | None):
+_ENGINES: dict = {}
+
+
+def _load_engine(target: str, drafter: str, target_model: str | None, method: str, remote: dict):
+    """One Engine per (target, drafter) per process; models themselves are shared."""
     from specviz.engine import Engine
-
-    return Engine.from_specs(target, drafter, target_model=target_model)
-
-
-def _load_engine(target: str, drafter: str, target_model: str | None, method: str):
     from specviz.models import bundled
+    from specviz.targets.cli_options import target_options
 
-    if "bundled" in (target,) and not bundled.is_converted():
-        click.echo("Converting the bundled model into an MLX-LM directory (once)...", err=True)
-    return _engine(target, "none" if method == "autoregressive" else drafter, target_model)
+    drafter = "none" if method == "autoregressive" else drafter
+    key = (target, drafter, target_model, tuple(sorted(remote.items())))
+    if key not in _ENGINES:
+        if target == "bundled" and not bundled.is_converted():
+            click.echo("Converting the bundled model into an MLX-LM directory (once)...", err=True)
+        options = target_options(**remote) if target.startswith("openai:") else None
+        _ENGINES[key] = Engine.from_specs(target, drafter, target_model=target_model, target_options=options)
+    return _ENGINES[key]
 
 
 def summary_line(result) -> str:
@@ -129,7 +139,7 @@ def summary_line(result) -> str:
 @model_options
 @click.pass_context
 def record_command(ctx, prompt, drafter, k, temperature, method, prompts_file, target, target_model, max_tokens,
-                   top_p, top_k, seed, eos_token_ids, flush, n_top, no_chat_template) -> None:
+                   top_p, top_k, seed, eos_token_ids, flush, n_top, no_chat_template, **remote) -> None:
     """Generate from PROMPT, recording every draft, verify and metric event.
 
     \b
@@ -149,7 +159,7 @@ def record_command(ctx, prompt, drafter, k, temperature, method, prompts_file, t
                          top_k=top_k, seed=seed, eos_token_ids=tuple(eos_token_ids), n_top=n_top,
                          chat_template=not no_chat_template)
     try:
-        engine = _load_engine(target, drafter, target_model, method)
+        engine = _load_engine(target, drafter, target_model, method, _remote(remote))
         if prompt is not None:
             result = engine.record(prompt, options, traces=traces, flush=policy,
                                    on_text=lambda piece, status: click.echo(click.style(piece, fg=COLORS.get(status)), nl=False))
@@ -215,7 +225,7 @@ def _csv(kind: type, label: str) -> Callable:
 @model_options
 @click.pass_context
 def sweep_command(ctx, prompt, prompts_file, drafters, ks, temperatures, methods, baseline, target, target_model,
-                  max_tokens, top_p, top_k, seed, eos_token_ids, flush, n_top, no_chat_template) -> None:
+                  max_tokens, top_p, top_k, seed, eos_token_ids, flush, n_top, no_chat_template, **remote) -> None:
     """Record a grid of runs (drafter × K × temperature × method) for cross-run SQL.
 
     \b
@@ -253,7 +263,7 @@ def sweep_command(ctx, prompt, prompts_file, drafters, ks, temperatures, methods
         with click.progressbar(jobs, label="Sweeping", file=sys.stderr,
                                item_show_func=lambda j: f"{j[0]} {j[2].method} k={j[2].k} T={j[2].temperature}" if j else "") as bar:
             for d, p, opts in bar:
-                engine = _load_engine(target, d, target_model, opts.method)
+                engine = _load_engine(target, d, target_model, opts.method, _remote(dict(remote)))
                 result = engine.record(p, opts, traces=traces, flush=policy)
                 results.append(result)
                 if result.finished.status == "interrupted":

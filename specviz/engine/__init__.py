@@ -6,7 +6,7 @@
 
 Modules: ``sampling`` (transforms, seeded draws), ``rejection`` (Leviathan / top-k /
 exact-match decisions), ``drafters`` (ngram, layerskip, mlx), ``local`` (MLX target, KV
-caches trimmed on rejection), ``remote`` (OpenAI-compatible targets), ``target`` (the
+caches trimmed on rejection), ``target`` (the
 Target protocol), ``loop`` (the round generator), ``metrics``, ``specs``, ``run``.
 """
 

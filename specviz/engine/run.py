@@ -132,10 +132,12 @@ class Engine:
         self._eos: frozenset[int] = frozenset()
 
     @classmethod
-    def from_specs(cls, target: str = "bundled", drafter: str = "ngram", *, target_model: str | None = None) -> "Engine":
+    def from_specs(cls, target: str = "bundled", drafter: str = "ngram", *, target_model: str | None = None,
+                   target_options: Any = None) -> "Engine":
+        """Load models from specs; ``target_options``: ``specviz.targets.TargetOptions`` for openai:."""
         from specviz.engine.specs import build
 
-        t, d = build(target, drafter, target_model=target_model)
+        t, d = build(target, drafter, target_model=target_model, target_options=target_options)
         return cls(t, d, target_spec=t.spec if not isinstance(t, LocalTarget) else target, drafter_spec=d.spec if d else "none")
 
     # -- prompt ---------------------------------------------------------------------

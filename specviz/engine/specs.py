@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from specviz.engine.local import EarlyExit, EngineError, LocalTarget, model_vocab_size
+from specviz.engine.local import EarlyExit, EngineError, LocalTarget
 from specviz.engine.drafters import ModelDrafter, NgramDrafter, check_vocab
 
 DEFAULT_NGRAM = 3
@@ -104,13 +104,11 @@ def build_target(spec: str, *, target_model: str | None = None, tokenizer_source
     if kind in ("bundled", "mlx"):
         model, tokenizer, name = load_mlx("bundled" if kind == "bundled" else source)
         return LocalTarget(model, tokenizer, spec=spec, model_name=target_model or name)
-    from specviz.engine.remote import RemoteTarget
-    from specviz.targets import OpenAITarget
+    from specviz.targets import OpenAITarget  # implements the Target protocol itself
 
-    model, tokenizer, _ = load_mlx(tokenizer_source)
+    _, tokenizer, _ = load_mlx(tokenizer_source)
     kwargs = {"options": options} if options is not None else {}
-    remote = OpenAITarget(source, tokenizer, model=target_model, **kwargs)
-    return RemoteTarget(remote, tokenizer, model_vocab_size(model))
+    return OpenAITarget(source, tokenizer, model=target_model, **kwargs)
 
 
 def build_drafter(spec: str, target: Any):
@@ -128,13 +126,14 @@ def build_drafter(spec: str, target: Any):
     return ModelDrafter(model, spec=d.text, model_name=name)
 
 
-def build(target_spec: str = DEFAULT_TARGET, drafter_spec: str = DEFAULT_DRAFTER, *, target_model: str | None = None):
+def build(target_spec: str = DEFAULT_TARGET, drafter_spec: str = DEFAULT_DRAFTER, *, target_model: str | None = None,
+          target_options: Any = None):
     """(target, drafter) from specs. For a remote target the shared vocabulary comes from an
     ``mlx:`` drafter's tokenizer, else the bundled model's."""
     d = parse_drafter(drafter_spec)
     kind, _ = parse_target(target_spec)
     tokenizer_source = d.source if (kind == "openai" and d.kind == "mlx") else "bundled"
-    target = build_target(target_spec, target_model=target_model, tokenizer_source=tokenizer_source)
+    target = build_target(target_spec, target_model=target_model, tokenizer_source=tokenizer_source, options=target_options)
     return target, build_drafter(drafter_spec, target)
 
 
