@@ -132,7 +132,7 @@ def bench_aggregate(runs: int, per_run: int, keep: Path | None) -> None:
     t0 = time.perf_counter()
     con = connect(d)
     t_connect = time.perf_counter() - t0
-    n_events = con.sql("SELECT count(*) FROM events").fetchone()[0]
+    n_events = con.execute("SELECT count(*) FROM events").fetchone()[0]
     print(f"aggregate over {runs:,} runs / {n_events:,} events ({d}; written in {t_write:.1f} s):")
     print(f"  connect (validate footers, views)  {t_connect:.3f} s")
     for name, sql in queries.items():
@@ -140,7 +140,7 @@ def bench_aggregate(runs: int, per_run: int, keep: Path | None) -> None:
         print(f"  {name:<45} {best:.3f} s")
     t0 = time.perf_counter()
     con = connect(d)
-    con.sql(queries["acceptance by k, temperature (runs)"]).fetchall()
+    con.execute(queries["acceptance by k, temperature (runs)"]).fetchall()
     print(f"  connect + runs query, footers cached {time.perf_counter() - t0:.3f} s")
     if not keep:
         shutil.rmtree(d)
@@ -148,7 +148,7 @@ def bench_aggregate(runs: int, per_run: int, keep: Path | None) -> None:
 
 def _timed(con, sql: str) -> float:
     t0 = time.perf_counter()
-    con.sql(sql).fetchall()
+    con.execute(sql).fetchall()
     return time.perf_counter() - t0
 
 

@@ -4,6 +4,8 @@ The column set is derived from ``specviz.events`` at import time, so a field add
 (with a default, as the schema rules require) becomes a column here without edits. A
 column holds values only for the kinds that have that field and NULL for the others;
 Parquet stores those NULLs as a run of definition levels, which costs next to nothing.
+A field two kinds share (``round``, ``top``, ``draft_ms``...) is one column, so its type
+must agree between them; the build fails loudly if an edit to events.py breaks that.
 """
 
 from __future__ import annotations
@@ -25,10 +27,8 @@ TOP_TYPE = "STRUCT(id BIGINT, text VARCHAR, logprob DOUBLE)[]"
 @dataclass(frozen=True)
 class Column:
     name: str
-    sql_type: str  # the DuckDB type stored in Parquet
-    json_type: str  # how DuckDB parses it out of the live log
+    sql_type: str  # the DuckDB type; the Arrow type in parquet_file.py follows from it
     kinds: tuple[str, ...]  # event kinds that carry the field
-    defaults: dict[str, Any]  # per kind: the value an omitted field means (omit_defaults)
 
 
 def _scalar_type(t: mi.Type) -> str:
@@ -57,24 +57,17 @@ def _scalar_type(t: mi.Type) -> str:
 def _build() -> dict[str, Column]:
     cols: dict[str, Column] = {}
     for name in BASE_COLUMNS:
-        sql_type = "BIGINT" if name in ("seq", "t_mono_ns", "t_wall_ns") else "VARCHAR"
-        cols[name] = Column(name, sql_type, sql_type, (), {})
+        cols[name] = Column(name, "BIGINT" if name in ("seq", "t_mono_ns", "t_wall_ns") else "VARCHAR", ())
     for cls in EVENT_TYPES:
         kind = cls.__struct_config__.tag
         for f in mi.type_info(cls).fields:
             if f.name in BASE_COLUMNS:
                 continue
             sql_type = _scalar_type(f.type)
-            json_type = "JSON" if sql_type == TOP_TYPE else sql_type
-            default = f.default_factory() if f.default_factory is not msgspec.NODEFAULT else f.default
             prev = cols.get(f.name)
             if prev is not None and prev.sql_type != sql_type:
                 raise TypeError(f"field {f.name!r} has two types: {prev.sql_type} and {sql_type}")
-            kinds = (prev.kinds if prev else ()) + (kind,)
-            defaults = dict(prev.defaults) if prev else {}
-            if default is not msgspec.NODEFAULT and default is not None:
-                defaults[kind] = default
-            cols[f.name] = Column(f.name, sql_type, json_type, kinds, defaults)
+            cols[f.name] = Column(f.name, sql_type, (prev.kinds if prev else ()) + (kind,))
     return cols
 
 
@@ -84,35 +77,17 @@ FIELDS_BY_KIND: dict[str, tuple[str, ...]] = {
 }
 
 
-def sql_literal(value: Any) -> str:
-    """A DuckDB literal for a default value (numbers, strings, bools, empty containers)."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(value)
-    if isinstance(value, str):
-        return "'" + value.replace("'", "''") + "'"
-    if isinstance(value, list) and not value:
-        return "[]"
-    if isinstance(value, dict) and not value:
-        return "MAP {}"
-    raise TypeError(f"no SQL literal for default {value!r}")
-
-
 def empty_relation_sql() -> str:
     """A zero-row SELECT with every column and its type: the views' shape with no traces."""
-    return "SELECT " + ", ".join(f"NULL::{c.sql_type} AS {c.name}" for c in COLUMNS.values()) + " WHERE false"
+    return "SELECT " + ", ".join(f"NULL::{c.sql_type} AS \"{c.name}\"" for c in COLUMNS.values()) + " WHERE false"
 
 
-def event_from_row(row: dict[str, Any], types: dict[str, type[Event]]) -> Event:
-    """One Parquet row (as a dict) back to its event; NULL columns mean 'not this kind'."""
-    cls = types[row["kind"]]
-    fields = FIELDS_BY_KIND[row["kind"]]
+def event_from_row(row: dict[str, Any], cls: type[Event]) -> Event:
+    """One Parquet row (as a dict of that kind's columns) back to its event."""
     kwargs = {}
-    for name in fields:
-        value = row.get(name)
+    for name, value in row.items():
         if value is None:
-            continue
+            continue  # a field a writer left at None, or one an older minor lacked: default
         if name == "top":
             value = [TopToken(t["id"], t["text"], t["logprob"]) for t in value]
         elif COLUMNS[name].sql_type.startswith("MAP"):

@@ -28,10 +28,11 @@ from pathlib import Path
 
 import msgspec
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from specviz.events import EVENT_TYPES, SCHEMA_MAJOR, SCHEMA_VERSION, RunFinished, RunStarted
-from specviz.store.columns import COLUMNS, TOP_TYPE, event_from_row
+from specviz.store.columns import COLUMNS, FIELDS_BY_KIND, TOP_TYPE, event_from_row
 from specviz.store.layout import TraceError, check_run_id, publish, temp_name
 
 KEY_VERSION = "specviz.schema_version"
@@ -231,16 +232,23 @@ def inspect_file(path: str | os.PathLike) -> TraceFile:
 
 
 def read_parquet_events(path: Path, run_id: str | None = None) -> list:
-    """Events of one run (or all runs) in a trace file, in seq order."""
+    """Events of one run (or all runs) in a trace file, in (run_id, seq) order.
+
+    Rows of kinds this version does not know (a newer minor's) are skipped.
+    """
     try:
         table = pq.read_table(path, filters=[("run_id", "=", run_id)] if run_id else None)
-    except Exception as e:
+    except Exception as e:  # pyarrow's errors for damaged pages vary by codec and encoding
         raise TraceError(f"{path}: cannot read rows (corrupt or truncated: {_one_line(e)})") from None
-    names = [n for n in table.column_names if n in COLUMNS]
-    rows = table.select(names).to_pylist()
+    events = []
+    kinds = table.column("kind")
     try:
-        events = [event_from_row(r, _TYPES) for r in rows]
-    except (KeyError, TypeError) as e:
+        for kind, cls in _TYPES.items():
+            rows = table.filter(pc.equal(kinds, kind))
+            if rows.num_rows:
+                names = [n for n in FIELDS_BY_KIND[kind] if n in rows.column_names]
+                events.extend(event_from_row(r, cls) for r in rows.select(names).to_pylist())
+    except (KeyError, TypeError, pa.ArrowException) as e:
         raise TraceError(f"{path}: rows that are not specviz events ({_one_line(e)})") from None
     events.sort(key=lambda e: (e.run_id, e.seq))
     return events
