@@ -141,3 +141,22 @@ def test_sql_presets_chart_and_refusal(traces):
     assert at.get("download_button")
     at.text_area(key="sql_text").input("DROP VIEW runs").run()
     assert not at.exception and any("refused" in e.value for e in at.error)
+
+
+def test_uploads_truncated_then_valid_trace(traces, tmp_path):
+    other = tmp_path / "other"
+    run_id = record_synthetic(other, rounds=5, k=3, seed=9)
+    (path,) = list(other.glob("date=*/run-*.parquet"))
+    data = path.read_bytes()
+    at = open_page(traces, "views/runs.py")
+    at.file_uploader(key="upload").upload("cut.parquet", data[: len(data) // 2]).run()
+    assert not at.exception and any("Cannot open this trace" in e.value for e in at.error)
+    assert len(at.dataframe[0].value) == 3  # the directory's runs are still listed
+    at.file_uploader(key="upload").upload("run.parquet", data).run()
+    assert not at.exception and not at.error
+    assert run_id in at.session_state["opened"]
+    assert run_id in set(at.dataframe[0].value["run_id"])
+    # ...and it replays from the uploaded file.
+    at.multiselect(key="chosen").select(run_id).run()
+    at.button(key="go_replay").click().run()
+    assert not at.exception and not at.error and at.session_state["pos"] is not None

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import html
 import math
-import threading
 from typing import Sequence
 
 from specviz.events import TopToken
@@ -83,31 +82,38 @@ def commit_span(c: CommitNode) -> str:
 
 
 def commit_spans(memo: dict, commits: Sequence[CommitNode]) -> list[str]:
-    """Per-commit spans, memoised in `memo` (a ReplayIndex's): a commit never changes once
-    made, so a scrub step only formats tokens it has not formatted before."""
-    # The index is shared between sessions (st.cache_resource): extend under its lock.
-    with memo.setdefault("lock", threading.Lock()):
-        spans = memo.setdefault("commit_spans", [])
-        for c in commits[len(spans):]:
-            spans.append(commit_span(c))
-        return spans[: len(commits)]
+    """Per-commit spans, memoised in `memo` (a ReplayIndex's, shared between sessions): a
+    commit never changes once made, so a scrub step formats only tokens it has not seen."""
+    cache = memo.setdefault("commit_spans", {})
+    out = []
+    for c in commits:
+        span = cache.get(c.index)
+        if span is None:
+            span = cache[c.index] = commit_span(c)  # same value from any thread: no lock needed
+        out.append(span)
+    return out
 
 
 def colored_html(commits: Sequence[CommitNode], pending: Sequence[DraftNode] = (), mark_at: int | None = None,
-                 memo: dict | None = None) -> str:
+                 memo: dict | None = None, last: int | None = None) -> str:
     """The output as spans coloured by how each token was produced; `title` gives the details.
 
     Pending drafts (proposed, not yet verified) trail in grey. `mark_at` puts a divergence
-    marker before that output index (the compare page).
+    marker before that output index (the compare page). `last` keeps only the last tokens
+    (long runs: the page stays light and the scrub step cheap), with a note of the rest.
     """
-    parts = commit_spans(memo, commits) if memo is not None else [commit_span(c) for c in commits]
-    if mark_at is not None and mark_at <= len(parts):
+    hidden = max(0, len(commits) - last) if last else 0
+    shown = commits[hidden:]
+    parts = commit_spans(memo, shown) if memo is not None else [commit_span(c) for c in shown]
+    if mark_at is not None and hidden <= mark_at <= len(commits):
         marker = '<span style="background:#fde047;color:#000;font-weight:bold" title="first divergence">▶</span>'
-        parts = parts[:mark_at] + [marker] + parts[mark_at:]
+        parts = parts[: mark_at - hidden] + [marker] + parts[mark_at - hidden:]
     parts = list(parts)
     for d in pending:
         tip = html.escape("\n".join(detail_lines(d, None, PENDING)), quote=True)
         parts.append(f'<span title="{tip}" style="color:{COLORS[PENDING]};font-style:italic">{html.escape(d.text)}</span>')
+    if hidden:
+        parts.insert(0, f'<span style="color:#9ca3af">… {hidden} earlier tokens (scrub back to see them) … </span>')
     body = "".join(parts) or '<span style="color:#9ca3af">(no tokens yet)</span>'
     return f'<div class="specviz-text" style="white-space:pre-wrap;line-height:1.6;font-family:monospace">{body}</div>'
 

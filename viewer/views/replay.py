@@ -16,6 +16,8 @@ from viewer import data, figures, session
 from viewer.replay_controls import SPEEDS, TICK_S, clamp, render_controls
 from viewer.text import colored_html
 
+TEXT_TOKENS = 1500  # tokens of output text drawn; a longer run notes how many are before them
+
 session.init()
 ss = st.session_state
 st.header("Replay")
@@ -117,7 +119,7 @@ def render_panels(state) -> None:
     st.plotly_chart(figs["tree"], key="fig_tree")
     pending = [d for d, s in state.drafts(first_round=state.round) if s == "pending"]
     with st.container(height=180, key="text_panel"):
-        st.html(colored_html(state.commits, pending, memo=state.index.memo))
+        st.html(colored_html(state.commits, pending, memo=state.index.memo, last=TEXT_TOKENS))
     st.plotly_chart(figs["timeline"], key="fig_timeline")
     c1, c2, c3 = st.columns(3)
     c1.plotly_chart(figs["gauge"], key="fig_gauge")
