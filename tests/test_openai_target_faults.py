@@ -239,3 +239,13 @@ def test_model_name_comes_from_a_one_model_list_else_mlx_default(fake_server, to
     assert OpenAITarget(fake_server.url, tokenizer).model == "org/served-model"
     fake_server.models = ["a", "b"]
     assert OpenAITarget(fake_server.url, tokenizer).model_name == "default_model"
+
+
+def test_text_prompts_leave_the_bos_to_a_server_that_adds_its_own(fake_server, tokenizer):
+    target = make_target(fake_server, tokenizer)
+    ids = tokenizer.encode("Hello there", add_special_tokens=False)
+    bos = tokenizer.convert_tokens_to_ids("<|endoftext|>")
+    target.bos_id, target._adds_bos = bos, True  # as for a Llama-style tokenizer
+    assert target._as_text([bos] + ids) == "Hello there"
+    target._adds_bos = False
+    assert target._as_text([bos] + ids) == "<|endoftext|>Hello there"

@@ -86,6 +86,8 @@ class OpenAITarget:
             eos.add(tokenizer.eos_token_id)
         self.eos_ids = frozenset(eos)
         self.bos_id: int | None = getattr(tokenizer, "bos_token_id", None)
+        # Servers tokenize a text prompt the way this tokenizer does, BOS included if it adds one.
+        self._adds_bos = self.bos_id is not None and self.mapper.encode_with_specials("a")[:1] == [self.bos_id]
         self.capabilities: Capabilities | None = None
 
     @property
@@ -198,10 +200,17 @@ class OpenAITarget:
             raise
         return RemoteVerification(caps.rule, scores, targets, stopped, (time.perf_counter() - start) * 1e3)
 
+    def _as_text(self, ids: list[int]) -> str:
+        """A text prompt the server re-tokenizes to ``ids`` (as nearly as text can say it):
+        without our BOS where the server's tokenizer puts its own, so it is not doubled."""
+        if self._adds_bos and ids[:1] == [self.bos_id]:
+            ids = ids[1:]
+        return self.mapper.decode(ids)
+
     def _score(self, caps: Capabilities, context: list[int], draft: list[int], params: dict[str, Any],
                hook: RetryHook | None) -> tuple[tuple[Position, ...], tuple[Position, ...], bool]:
         ids = context + draft
-        request = caps.score_params(ids if caps.prompt_as_ids else self.mapper.decode(ids))
+        request = caps.score_params(ids if caps.prompt_as_ids else self._as_text(ids))
         body = self.client.create(hook, **_merge(request, params))
         prompt, generated = check_echoed(
             first_choice(body), self.mapper, prompt_ids=ids, bos_id=self.bos_id, draft_start=len(context)
@@ -211,7 +220,7 @@ class OpenAITarget:
     def _generate(self, caps: Capabilities, context: list[int], draft: list[int], params: dict[str, Any],
                   hook: RetryHook | None) -> tuple[tuple[Position, ...], tuple[Position, ...], bool]:
         wanted = len(draft) + 1
-        request = caps.generate_params(self.mapper.decode(context), wanted)
+        request = caps.generate_params(self._as_text(context), wanted)
         choice = first_choice(self.client.create(hook, **_merge(request, params)))
         positions = check_generated(choice, self.mapper, max_tokens=request["max_tokens"], eos_ids=self.eos_ids)
         targets = tuple(positions[:wanted])  # overshoot tokens are not used

@@ -50,6 +50,9 @@ class TokenMapper:
     def encode(self, text: str) -> list[int]:
         return list(self._hf.encode(text, add_special_tokens=False))
 
+    def encode_with_specials(self, text: str) -> list[int]:
+        return list(self._hf.encode(text))
+
     def decode(self, ids: list[int]) -> str:
         return self._hf.decode(ids, clean_up_tokenization_spaces=False)
 
