@@ -106,6 +106,9 @@ def test_replay_deep_link_opens_the_same_moment(traces):
     assert at.slider(key="scrub_event").value == 40
     timeline = figure(at, "fig_timeline")
     assert {t["name"] for t in timeline["data"]} >= {"draft", "verify", "sample", "retry"}
+    at = open_page(traces, "views/replay.py", query={"run": traces["a"], "round": "3"})
+    index = build_index(read_events(traces["dir"], traces["a"]))
+    assert at.session_state["pos"] == index.round_end(3)
 
 
 def test_replay_follows_a_live_run(traces):

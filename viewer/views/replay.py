@@ -29,6 +29,7 @@ if link_run:
 link_seq = session.consume_link("seq")
 if link_seq is not None and link_seq.lstrip("-").isdigit():
     ss.pos = int(link_seq)
+link_round = session.consume_link("round")  # ?round=N: the end of round N (seq wins if both)
 if ss.run is None and ss.launch_run:
     ss.run = ss.launch_run
 
@@ -49,6 +50,9 @@ try:
 except data.trace_error_types() as exc:
     st.error(f"Cannot replay run `{ss.run}`: {exc}")
     st.stop()
+
+if link_round is not None and link_round.isdigit() and link_seq is None:
+    ss.pos = first_index.round_end(int(link_round))
 
 started = first_index.started
 if started is not None:
