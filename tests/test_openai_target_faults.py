@@ -249,3 +249,14 @@ def test_text_prompts_leave_the_bos_to_a_server_that_adds_its_own(fake_server, t
     assert target._as_text([bos] + ids) == "Hello there"
     target._adds_bos = False
     assert target._as_text([bos] + ids) == "<|endoftext|>Hello there"
+
+
+def test_echoed_prompt_with_split_characters_is_checked_against_the_ids_sent(fake_server, tokenizer):
+    # Byte tokens of "🙂" decode alone to U+FFFD, a piece many ids share: the prompt
+    # positions are compared with the ids sent, so that is no ambiguity.
+    target = make_target(fake_server, tokenizer)
+    context = tokenizer.encode("Smile: 🙂 日本語", add_special_tokens=False)
+    assert any(target.mapper.piece(t) == "\ufffd" for t in context)
+    draft = tokenizer.encode(" ok", add_special_tokens=False)
+    result = target.verify(context, draft)
+    assert [p.token_id for p in result.draft_scores] == draft

@@ -104,15 +104,30 @@ def parse_logprobs(choice: dict[str, Any]) -> tuple[list[_Raw], bool]:
     return _legacy(lp), True
 
 
+def _names(raw: _Raw, token_id: int, mapper: TokenMapper) -> bool:
+    if raw.token_id is not None:
+        return raw.token_id == token_id
+    return raw.token is not None and mapper.names(raw.token, token_id)
+
+
 def _check_position(label: str, raw: _Raw, token_id: int, mapper: TokenMapper, strict: bool) -> Position:
     where = f"{label} (token {mapper.piece(token_id)!r})"
     if not _is_logprob(raw.logprob):
         raise InconsistentLogprobs(f"{where}: logprob {raw.logprob!r} is not a finite number <= 0")
     top: list[TopToken] = []
     own: float | None = None
+    # Legacy top-k dicts are keyed by text; several byte tokens share the text U+FFFD, so an
+    # entry under such a name may belong to any of them and proves nothing either way.
+    unknowable = raw.token_id is None and raw.token is not None and mapper.ambiguous(raw.token)
     for name, alt_id, value in raw.top:
         if not _is_logprob(value):
             raise InconsistentLogprobs(f"{where}: top-k logprob {value!r} is not a finite number <= 0")
+        if unknowable and name == raw.token:
+            continue
+        if (name is not None and name == raw.token) or (alt_id is not None and alt_id == raw.token_id):
+            own = float(value)  # the entry the server itself names like the sampled token
+            top.append(TopToken(token_id, mapper.piece(token_id), float(value)))
+            continue
         try:
             resolved = mapper.resolve(name, alt_id)
         except TokenMappingError:
@@ -128,7 +143,7 @@ def _check_position(label: str, raw: _Raw, token_id: int, mapper: TokenMapper, s
         raise InconsistentLogprobs(
             f"{where}: logprob {logprob:.4f} disagrees with its own top-k entry {own:.4f}"
         )
-    if own is None and raw.top:
+    if own is None and raw.top and not unknowable:
         weakest = min(float(v) for _, _, v in raw.top)
         if strict or logprob > weakest + LOGPROB_TOL:
             raise InconsistentLogprobs(
@@ -203,19 +218,26 @@ def check_echoed(
     Messages name draft positions from ``draft_start`` (the context length) on.
     """
     raws, strict = parse_logprobs(choice)
-    ids = [mapper.resolve(r.token, r.token_id) for r in raws]
     # A server may put its BOS in front of a text prompt; it is not part of what we scored.
-    skip = 1 if bos_id is not None and ids[:1] == [bos_id] and prompt_ids[:1] != [bos_id] else 0
-    echoed = ids[skip : skip + len(prompt_ids)]
-    if echoed != prompt_ids:
-        first = next((i for i, (a, b) in enumerate(zip(echoed, prompt_ids)) if a != b), len(echoed))
+    skip = int(bool(raws) and bos_id is not None and prompt_ids[:1] != [bos_id] and _names(raws[0], bos_id, mapper))
+    if len(raws) < skip + len(prompt_ids):
+        raise InconsistentLogprobs(f"{len(raws) - skip} echoed positions for a prompt of {len(prompt_ids)} tokens")
+    # Prompt positions are checked against the ids sent, not resolved: a piece many ids
+    # share (a lone UTF-8 byte) is then no ambiguity.
+    first = next((i for i, t in enumerate(prompt_ids) if not _names(raws[skip + i], t, mapper)), None)
+    if first is not None:
+        server = [raws[skip + i].token if raws[skip + i].token is not None else raws[skip + i].token_id
+                  for i in range(first, min(first + 3, len(prompt_ids)))]
         raise InconsistentLogprobs(
             f"the echoed prompt does not align with the prompt sent: first difference at prompt "
-            f"position {first} of {len(prompt_ids)} (server {mapper.decode(echoed[first:first + 3])!r}, "
+            f"position {first} of {len(prompt_ids)} (server {server!r}, "
             f"sent {mapper.decode(prompt_ids[first:first + 3])!r})"
         )
-    if len(ids) - skip - len(prompt_ids) > 1:
-        raise InconsistentLogprobs(f"{len(ids) - skip - len(prompt_ids)} generated positions for max_tokens=1")
+    if len(raws) - skip - len(prompt_ids) > 1:
+        raise InconsistentLogprobs(f"{len(raws) - skip - len(prompt_ids)} generated positions for max_tokens=1")
+    generated = [mapper.resolve(r.token, r.token_id) for r in raws[skip + len(prompt_ids):]]
+    head = [bos_id] if skip else []
+    ids = head + list(prompt_ids) + generated
     positions = []
     for i, (raw, token_id) in enumerate(zip(raws, ids)):
         if i == 0 and raw.logprob is None:

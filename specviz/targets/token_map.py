@@ -62,6 +62,10 @@ class TokenMapper:
             return token[len(_ID_PREFIX):] == str(token_id)
         return token == self.piece(token_id) or self._vocab.get(token) == token_id
 
+    def ambiguous(self, token: str) -> bool:
+        """Whether several ids decode to ``token`` (so a dict keyed by it may hold any of them)."""
+        return len(self._by_piece.get(token, ())) > 1
+
     def resolve(self, token: str | None, token_id: int | None) -> int:
         """The id a server means by ``token`` and/or ``token_id``; raises when unsure."""
         if token_id is not None:
