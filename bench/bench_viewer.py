@@ -51,7 +51,7 @@ def scrub_bench(traces: Path, run_id: str, steps: int) -> dict:
         t = time.perf_counter()
         state = index.state(pos)
         figs = replay_figures(state)
-        colored_html(state.commits, memo=index.memo, last=1500)
+        colored_html(state.commits, memo=index.memo, last=600)
         step_ms.append((time.perf_counter() - t) * 1e3)
         t = time.perf_counter()
         for fig in figs.values():

@@ -16,7 +16,7 @@ from viewer import data, figures, session
 from viewer.replay_controls import SPEEDS, TICK_S, clamp, render_controls
 from viewer.text import colored_html
 
-TEXT_TOKENS = 1500  # tokens of output text drawn; a longer run notes how many are before them
+TEXT_TOKENS = 600  # tokens of output text drawn; a longer run notes how many are before them
 
 session.init()
 ss = st.session_state
