@@ -20,7 +20,6 @@ pytestmark = [
 
 
 def test_replay_in_chromium(tmp_path):
-    pytest.importorskip("playwright.sync_api")
     traces = tmp_path / "traces"
     run_id = record_synthetic(traces, rounds=40, k=4, seed=7, errors_every=9)
     shots = Path(os.environ.get("SPECVIZ_SCREENSHOTS", tmp_path))
