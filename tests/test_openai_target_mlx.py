@@ -25,14 +25,17 @@ def model(bundled_path):
 def greedy_with_logprobs(model, ids: list[int], n: int) -> list[tuple[int, float]]:
     """n greedy tokens after ids, each with its raw log-probability, computed in-process."""
     import mlx.core as mx
+    from mlx_lm.models.cache import make_prompt_cache
 
-    out = []
+    cache = make_prompt_cache(model)
+    out: list[tuple[int, float]] = []
+    step = ids
     for _ in range(n):
-        logits = model(mx.array([ids]))[0, -1].astype(mx.float32)
+        logits = model(mx.array([step]), cache=cache)[0, -1].astype(mx.float32)
         logprobs = logits - mx.logsumexp(logits)
         token = int(mx.argmax(logprobs).item())
         out.append((token, float(logprobs[token].item())))
-        ids = ids + [token]
+        step = [token]
     return out
 
 
@@ -79,7 +82,7 @@ def test_record_a_run_against_the_server(mlx_server_url, model, tmp_path):
 
     engine = Engine.from_specs(target=f"openai:{mlx_server_url}", drafter="ngram:2")
     prompt = "Repeat exactly: the cat sat on the mat, the cat sat on the mat."
-    result = engine.record(prompt, RunOptions(k=3, max_tokens=16, baseline=False), traces=tmp_path)
+    result = engine.record(prompt, RunOptions(k=3, max_tokens=10, baseline=False), traces=tmp_path)
     engine.target.close()
     events = read_events(result.path)
     started, finished = events[0], events[-1]
