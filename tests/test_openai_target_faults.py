@@ -121,6 +121,7 @@ def test_malformed_replies_fail_without_retrying(fake_server, tokenizer, fault, 
         ("mismatch", r"position 4 .* disagrees with its own top-k entry"),
         ("shift", r"context token 0 of 11 .* absent from its own top-k"),
         ("no-logprobs", "returned no logprobs"),
+        ("no-top", "position 0: the server sent no top-k alternatives"),
         ("positive", r"position 4 .* logprob 0.5 is not a finite number <= 0"),
     ],
 )

@@ -245,6 +245,11 @@ def check_echoed(
             continue
         j = i - skip - draft_start
         label = f"position {j}" if j >= 0 else f"context token {i - skip} of {draft_start}"
-        positions.append(_check_position(label, raw, token_id, mapper, strict))
+        position = _check_position(label, raw, token_id, mapper, strict)
+        if j >= 0 and not position.top:
+            # rejection-sampling-topk resamples from these alternatives; without them the
+            # server cannot score drafts, only echo them.
+            raise InconsistentLogprobs(f"{label}: the server sent no top-k alternatives to score with")
+        positions.append(position)
     body = positions[skip:]
     return body[: len(prompt_ids)], body[len(prompt_ids) :]

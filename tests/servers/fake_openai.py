@@ -17,7 +17,7 @@ from typing import Any
 FAULTS = (
     "ok", "timeout", "500", "429", "malformed", "wrong-length", "absent", "mismatch",
     "shift", "first-alternative", "first-alternative-outside", "leak-key", "error-body",
-    "no-logprobs", "positive",
+    "no-logprobs", "positive", "no-top",
 )
 # What the fake "model" says after any prompt, forever: a plain sentence, cycled.
 CONTINUATION = " Paris is the capital of France, and Rome is the capital of Italy."
@@ -121,6 +121,8 @@ class FakeCompletionsServer:
                 del last[lp["tokens"][-1]]
             elif fault == "mismatch":
                 lp["token_logprobs"][-1] = -2.5
+            elif fault == "no-top":  # logprobs of the echoed tokens but no alternatives
+                lp["top_logprobs"] = [None] * len(lp["tokens"])
             elif fault == "positive":
                 lp["token_logprobs"][-1] = 0.5
                 lp["top_logprobs"][-1][lp["tokens"][-1]] = 0.5
