@@ -13,6 +13,7 @@ import io
 from pathlib import Path
 
 import click
+import duckdb
 import msgspec
 
 from specviz.events import RunFinished, RunStarted, Verify
@@ -33,6 +34,8 @@ def _errors(fn):
             raise click.ClickException(str(e)) from None
         except OSError as e:
             raise click.ClickException(f"{e.filename or ''}: {e.strerror or e}".lstrip(": ")) from None
+        except duckdb.Error as e:
+            raise click.ClickException(str(e).strip().splitlines()[0]) from None
 
     return wrapper
 

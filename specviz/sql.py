@@ -1,7 +1,7 @@
 """Read-only DuckDB SQL over a trace directory (or one trace file).
 
     from specviz.sql import connect, query
-    con = connect("traces")                      # views: runs events drafts verifications rounds tokens errors
+    con = connect("traces")          # runs (table) + views events drafts verifications rounds tokens errors
     result = query(con, "SELECT k, avg(acceptance_rate) FROM runs GROUP BY k")
     result.columns, result.rows                  # or con.sql(...) for trusted, internal queries
 
@@ -24,10 +24,12 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-import duckdb
 
-from specviz.store.catalog import scan
-from specviz.store.columns import FIELDS_BY_KIND, empty_relation_sql
+import duckdb
+import msgspec
+
+from specviz.store.catalog import RunSummary, run_summaries, scan
+from specviz.store.columns import COLUMNS, FIELDS_BY_KIND, empty_relation_sql
 from specviz.store.layout import TraceError
 from specviz.store.parquet_file import TraceFile, inspect_file
 from specviz.store.recovery import Problem
@@ -42,20 +44,44 @@ def _kind_view(kind: str, extra: str = "") -> str:
     return f"SELECT {cols}{extra} FROM events WHERE kind = '{kind}'"
 
 
-def _runs_view() -> str:
-    started = [f for f in FIELDS_BY_KIND["run_started"] if f not in _BASE + _CLOCKS]
-    finished = [f for f in FIELDS_BY_KIND["run_finished"] if f not in _BASE + _CLOCKS + ("status",)]
-    cols = ", ".join([f's."{c}"' for c in started] + [f'f."{c}"' for c in finished])
-    return (
-        "SELECT s.run_id, coalesce(f.status, 'interrupted') AS status, "
-        "make_timestamp(s.t_wall_ns // 1000) AS started_at, "
-        "make_timestamp(f.t_wall_ns // 1000) AS finished_at, "
-        "strftime(make_timestamp(s.t_wall_ns // 1000), '%Y-%m-%d') AS date, "
-        "f.seq + 1 AS n_events, "
-        f"{cols} "
-        "FROM (SELECT * FROM events WHERE kind = 'run_started') s "
-        "LEFT JOIN (SELECT * FROM events WHERE kind = 'run_finished') f USING (run_id)"
-    )
+_STARTED = [f for f in FIELDS_BY_KIND["run_started"] if f not in _BASE + _CLOCKS]
+_FINISHED = [f for f in FIELDS_BY_KIND["run_finished"] if f not in _BASE + _CLOCKS + ("status",)]
+_RUN_ROW_TYPES = {
+    "run_id": "VARCHAR",
+    "status": "VARCHAR",
+    "started_ns": "BIGINT",
+    "finished_ns": "BIGINT",
+    "n_events": "BIGINT",
+    **{f: COLUMNS[f].sql_type for f in _STARTED + _FINISHED},
+}
+_RUNS = (
+    "SELECT s.run_id, s.status, make_timestamp(s.started_ns // 1000) AS started_at, "
+    "make_timestamp(s.finished_ns // 1000) AS finished_at, "
+    "strftime(make_timestamp(s.started_ns // 1000), '%Y-%m-%d') AS date, s.n_events, "
+    + ", ".join(f's."{c}"' for c in _STARTED + _FINISHED)
+    + " FROM (SELECT unnest(from_json($1::JSON, $2)) AS s)"
+)
+_JSON = msgspec.json.Encoder()
+
+
+def _run_rows(summaries: list[RunSummary]) -> str:
+    """The runs table's rows as JSON, from the run_started/run_finished copies in footers.
+
+    Equal to joining the two events of each run, without scanning a row group, so a
+    query over runs stays fast however many events the runs hold. (JSON into DuckDB
+    rather than an Arrow table: building one from Python makes pyarrow import pandas,
+    seconds per command without cached bytecode.)
+    """
+    rows = []
+    for s in summaries:
+        st, fin = s.started, s.finished
+        row = {"run_id": s.run_id, "status": s.status, "started_ns": st.t_wall_ns}
+        row.update({f: getattr(st, f) for f in _STARTED})
+        if fin is not None:
+            row.update(finished_ns=fin.t_wall_ns, n_events=fin.seq + 1)
+            row.update({f: getattr(fin, f) for f in _FINISHED})
+        rows.append(row)
+    return _JSON.encode(rows).decode()
 
 
 # Committed tokens in output order: a rejection's `rejected` row is not output (its
@@ -68,7 +94,6 @@ _TOKENS = (
 )
 
 VIEWS: dict[str, str] = {
-    "runs": _runs_view(),
     "drafts": _kind_view("draft_token"),
     "verifications": _kind_view("verify"),
     "rounds": _kind_view("round_metrics"),
@@ -81,14 +106,18 @@ def _quote(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _events_sql(files: list[Path]) -> str:
-    empty = empty_relation_sql()
-    if not files:
-        return empty
-    listed = "[" + ", ".join(_quote(str(p)) for p in files) + "]"
+def _events_sql(files: list[TraceFile]) -> str:
     # The typed empty relation first fixes column order and types and supplies columns
-    # older files lack (schema minors only add columns).
-    return f"({empty}) UNION ALL BY NAME (SELECT * FROM read_parquet({listed}, union_by_name = true))"
+    # older files lack (schema minors only add columns). Files with one schema are one
+    # scan; union_by_name instead would open every footer at every bind.
+    groups: dict[str, list[Path]] = {}
+    for f in files:
+        groups.setdefault(f.schema, []).append(f.path)
+    parts = [f"({empty_relation_sql()})"]
+    for paths in groups.values():
+        listed = "[" + ", ".join(_quote(str(p)) for p in paths) + "]"
+        parts.append(f"(SELECT * FROM read_parquet({listed}))")
+    return " UNION ALL BY NAME ".join(parts)
 
 
 @dataclass
@@ -105,21 +134,29 @@ def open_views(source: str | os.PathLike, *, recover_logs: bool = True) -> Opene
     source = Path(source).resolve()
     if source.is_file():
         files = [inspect_file(source)]
+        summaries = run_summaries(files[0])
         problems: list[Problem] = []
     else:
         listing = scan(source, recover_logs=recover_logs)
         files, problems = listing.files, listing.problems
+        summaries = [s for s in listing.runs if not s.live and s.path.suffix == ".parquet"]
     # Only the validated trace files themselves are readable: a directory allow-list
     # would also admit a symlink inside it that points anywhere.
     allowed = [str(f.path) for f in files]
-    con = duckdb.connect(":memory:", config={"autoload_known_extensions": False, "autoinstall_known_extensions": False})
+    con = duckdb.connect(
+        ":memory:",
+        config={"autoload_known_extensions": False, "autoinstall_known_extensions": False},
+    )
     try:
         # Order matters: the allow-list can only be set while external access is still on,
         # and the lock comes last so no later statement can loosen any of it.
         if allowed:
             con.execute("SET allowed_paths = $1", [allowed])
+        con.execute("SET enable_progress_bar = false")  # it would draw on the user's terminal
+        con.execute("SET parquet_metadata_cache = true")
+        con.execute(f"CREATE TABLE runs AS {_RUNS}", [_run_rows(summaries), _JSON.encode([_RUN_ROW_TYPES]).decode()])
         con.execute("SET enable_external_access = false")
-        con.execute(f"CREATE VIEW events AS {_events_sql([f.path for f in files])}")
+        con.execute(f"CREATE VIEW events AS {_events_sql(files)}")
         for name, sql in VIEWS.items():
             con.execute(f"CREATE VIEW {name} AS {sql}")
         con.execute("SET lock_configuration = true")

@@ -68,7 +68,7 @@ def inspect_cached(path: Path) -> TraceFile:
     return hit
 
 
-def _summaries(tf: TraceFile) -> list[RunSummary]:
+def run_summaries(tf: TraceFile) -> list[RunSummary]:
     out = []
     for entry in tf.runs:
         started = msgspec.convert(entry["run_started"], RunStarted)
@@ -115,7 +115,7 @@ def scan(traces: str | os.PathLike, *, recover_logs: bool = True) -> Listing:
             listing.problems.append(Problem(path, str(e) if isinstance(e, TraceError) else f"{path}: {e.strerror}"))
             continue
         listing.files.append(tf)
-        for s in _summaries(tf):
+        for s in run_summaries(tf):
             if s.run_id not in seen:
                 seen.add(s.run_id)
                 listing.runs.append(s)

@@ -185,6 +185,7 @@ class TraceFile:
     schema_version: str
     runs: list[dict]  # {"run_started": {...}, "run_finished": {...}} per run
     num_rows: int
+    schema: str  # column names and types: files alike in this can be scanned as one
 
     @property
     def run_ids(self) -> list[str]:
@@ -228,7 +229,11 @@ def inspect_file(path: str | os.PathLike) -> TraceFile:
     missing = [c for c in ("kind", "run_id", "seq") if c not in names]
     if missing or not runs:
         raise TraceError(f"{path}: specviz metadata without runs or columns {missing}")
-    return TraceFile(path, version, runs, meta.num_rows)
+    try:
+        signature = str(meta.schema.to_arrow_schema().remove_metadata())
+    except Exception as e:
+        raise TraceError(f"{path}: unreadable column schema ({_one_line(e)})") from None
+    return TraceFile(path, version, runs, meta.num_rows, signature)
 
 
 def read_parquet_events(path: Path, run_id: str | None = None) -> list:
