@@ -133,8 +133,9 @@ def test_inconsistent_logprobs_fail_the_round(fake_server, tokenizer, fault, mes
         target.verify(*context_and_draft(tokenizer), round=6)
 
 
-def test_a_server_that_shifts_echo_is_not_trusted_for_scoring(fake_server, tokenizer):
-    fake_server.faults = ["shift", "shift"]  # both echo probes (ids, then text)
+@pytest.mark.parametrize("fault", ["shift", "no-top"])
+def test_a_server_whose_echo_cannot_score_falls_back_to_exact_match(fake_server, tokenizer, fault):
+    fake_server.faults = [fault, fault]  # both echo probes (ids, then text)
     target = make_target(fake_server, tokenizer)
     assert target.acceptance_rule == "exact-match"
 
