@@ -12,7 +12,7 @@ import pytest
 
 import specviz  # noqa: F401  (preloads OpenBLAS before mlx)
 from servers.fake_openai import FakeCompletionsServer
-from servers.mlx_server import mlx_lm_server
+from servers.real_servers import mlx_lm_server
 
 
 @pytest.fixture(scope="session")
