@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from specviz.events import DraftToken, RoundMetrics, RunFinished, RunStarted, TopToken, Verify
 from specviz.recording import NullRecording, open_run
@@ -93,20 +94,35 @@ def bench_recording(n: int, top: int, flush) -> None:
 
     pa.array([0.0])  # pyarrow imports pandas on its first conversion: a one-off per process, not per run
     with tempfile.TemporaryDirectory() as d:
-        t0 = time.perf_counter()
+        w0, c0 = time.perf_counter(), time.process_time()
         rec = open_run(d, started(), flush=flush)
         for ev in events:
             rec.log(ev)
-        t_log = time.perf_counter() - t0
+        w1, c1 = time.perf_counter(), time.process_time()
         path = rec.finish(finished(n))
-        total = time.perf_counter() - t0
+        w2, c2 = time.perf_counter(), time.process_time()
         size = path.stat().st_size
-    print(f"recording ({n:,} events, top-k {top}, flush={flush!r}):")
+        columns = _column_bytes(path)
+    print(f"recording ({n:,} events, top-k {top}, flush={flush!r}); wall clock, and CPU time of this process:")
     print(f"  recording off (NullRecording.log)  {n / t_null:>12,.0f} events/s")
-    print(f"  log() into the live log           {n / t_log:>12,.0f} events/s")
-    print(f"  log() + finish() to Parquet       {n / total:>12,.0f} events/s   ({total:.2f} s)")
+    print(f"  log() into the live log           {n / (w1 - w0):>12,.0f} events/s   cpu {n / (c1 - c0):>12,.0f} events/s")
+    print(f"  finish(): events -> Parquet       {n / (w2 - w1):>12,.0f} events/s   cpu {n / (c2 - c1):>12,.0f} events/s")
+    print(f"  log() + finish() end to end       {n / (w2 - w0):>12,.0f} events/s   cpu {n / (c2 - c0):>12,.0f} events/s   ({w2 - w0:.2f} s)")
     print(f"  on disk                           {size / n:>12.2f} bytes/event ({size:,} bytes)")
+    print("  largest columns (bytes/event): " + ", ".join(f"{name} {b / n:.2f}" for name, b in columns[:8]))
     print(f"  load average while measuring      {os.getloadavg()[0]:>12.2f} (2 cores)")
+
+
+def _column_bytes(path: Path) -> list[tuple[str, int]]:
+    meta = pq.read_metadata(path)
+    sizes: dict[str, int] = {}
+    for r in range(meta.num_row_groups):
+        rg = meta.row_group(r)
+        for i in range(rg.num_columns):
+            col = rg.column(i)
+            name = col.path_in_schema.split(".")[0]
+            sizes[name] = sizes.get(name, 0) + col.total_compressed_size
+    return sorted(sizes.items(), key=lambda kv: -kv[1])
 
 
 def bench_aggregate(runs: int, per_run: int, keep: Path | None) -> None:

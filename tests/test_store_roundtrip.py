@@ -155,3 +155,16 @@ def test_unwritable_directory_is_a_trace_error(tmp_path):
     blocker.write_text("x")
     with pytest.raises(TraceError, match="cannot record"):
         open_run(blocker / "traces", store_sample.started())
+
+
+def test_dropped_recording_releases_its_lock(tmp_path):
+    import gc
+
+    from specviz.store import recover
+
+    rec = open_run(tmp_path, store_sample.started())
+    run_id = rec.run_id
+    assert recover(tmp_path).live == [run_id]
+    del rec
+    gc.collect()
+    assert [r[0] for r in recover(tmp_path).recovered] == [run_id]

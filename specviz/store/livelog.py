@@ -15,6 +15,7 @@ from __future__ import annotations
 import fcntl
 import os
 import secrets
+import weakref
 from pathlib import Path
 
 import msgspec
@@ -26,7 +27,34 @@ _LINES = msgspec.json.Decoder(list[list[AnyEvent]])
 _LINE = msgspec.json.Decoder(list[AnyEvent])
 
 
-class LogWriter:
+class _HeldLog:
+    """A log file this process holds the lock of (closing the descriptor releases it)."""
+
+    path: Path
+    fd: int | None
+
+    def _hold(self, path: Path, fd: int) -> None:
+        self.path = path
+        self.fd = fd
+        # A recording dropped without finish() must not keep its run "live" for the
+        # rest of a long-lived process (a viewer, a notebook): the lock goes with it.
+        self._release = weakref.finalize(self, os.close, fd)
+
+    def remove(self) -> None:
+        """Delete the log (its run is safely in Parquet), then release the lock: in that
+        order, so nobody can take the lock of a log that is still there and published."""
+        if self.fd is None:
+            return
+        self.path.unlink(missing_ok=True)
+        self.close()
+
+    def close(self) -> None:
+        if self.fd is not None:
+            self.fd = None
+            self._release()
+
+
+class LogWriter(_HeldLog):
     """Owns one run's log file: created locked, appended to, removed once published."""
 
     def __init__(self, traces: str | os.PathLike, run_id: str, *, fsync: bool = False):
@@ -40,9 +68,8 @@ class LogWriter:
         except OSError as e:
             raise TraceError(f"cannot record into {directory}: {e.strerror}") from None
         fcntl.flock(fd, fcntl.LOCK_EX)
-        self.path = log_path(traces, run_id)
+        self._hold(log_path(traces, run_id), fd)
         os.rename(tmp, self.path)
-        self.fd: int | None = fd
         self.fsync = fsync
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
@@ -53,17 +80,6 @@ class LogWriter:
         if self.fsync:
             os.fsync(self.fd)
 
-    def remove(self) -> None:
-        """Delete the log (its run is safely in Parquet) and release the lock, in that order."""
-        if self.fd is None:
-            return
-        self.path.unlink(missing_ok=True)
-        self.close()
-
-    def close(self) -> None:
-        if self.fd is not None:
-            os.close(self.fd)
-            self.fd = None
 
 
 def decode_log(data: bytes, run_id: str) -> tuple[list, bool]:
@@ -100,12 +116,11 @@ def read_log(path: Path) -> tuple[list, bool]:
     return decode_log(data, run_id_of(path))
 
 
-class AbandonedLog:
+class AbandonedLog(_HeldLog):
     """An exclusive hold on a log whose writer is gone; None from `claim` if it is live."""
 
     def __init__(self, path: Path, fd: int):
-        self.path = path
-        self.fd: int | None = fd
+        self._hold(path, fd)
 
     @classmethod
     def claim(cls, path: Path) -> "AbandonedLog | None":
@@ -123,15 +138,6 @@ class AbandonedLog:
             os.close(fd)
             return None
         return cls(path, fd)
-
-    def remove(self) -> None:
-        self.path.unlink(missing_ok=True)
-        self.release()
-
-    def release(self) -> None:
-        if self.fd is not None:
-            os.close(self.fd)
-            self.fd = None
 
 
 def is_live(path: Path) -> bool:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import gc
 import os
 from contextlib import contextmanager
+from itertools import accumulate, chain
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,7 +66,9 @@ _FLOATS = [f.name for f in SCHEMA if pa.types.is_floating(f.type)]
 WRITE_OPTIONS = dict(
     compression="zstd",
     compression_level=3,
-    use_dictionary=[f.name for f in SCHEMA if f.name not in _DELTA and f.name not in _FLOATS],
+    # Dictionaries pay off for repetitive strings (kind, status, token texts); for ids and
+    # counts they cost time and bytes.
+    use_dictionary=[f.name for f in SCHEMA if f.type == pa.string()],
     column_encoding={**{n: "DELTA_BINARY_PACKED" for n in _DELTA}, **{n: "BYTE_STREAM_SPLIT" for n in _FLOATS}},
     write_statistics=["kind", "run_id", "seq", "round"],
 )
@@ -73,16 +76,15 @@ WRITE_OPTIONS = dict(
 
 def _top_array(values: tuple) -> pa.Array:
     # Flat child arrays plus offsets: no Python object per TopToken on the Arrow side.
-    offsets = [0]
-    ids, texts, logprobs = [], [], []
-    for tops in values:
-        for t in tops:
-            ids.append(t.id)
-            texts.append(t.text)
-            logprobs.append(t.logprob)
-        offsets.append(len(ids))
+    offsets = [0, *accumulate(map(len, values))]
+    flat = list(chain.from_iterable(values))
     child = pa.StructArray.from_arrays(
-        [pa.array(ids, pa.int64()), pa.array(texts, pa.string()), pa.array(logprobs, pa.float64())], fields=list(_TOP.value_type)
+        [
+            pa.array([t.id for t in flat], pa.int64()),
+            pa.array([t.text for t in flat], pa.string()),
+            pa.array([t.logprob for t in flat], pa.float64()),
+        ],
+        fields=list(_TOP.value_type),
     )
     return pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), child)
 

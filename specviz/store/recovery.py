@@ -86,5 +86,5 @@ def recover(traces: str | os.PathLike) -> RecoveryReport:
         try:
             _recover_one(claim, traces, report)
         finally:
-            claim.release()
+            claim.close()
     return report
