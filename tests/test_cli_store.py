@@ -129,3 +129,13 @@ def test_every_command_has_help():
         for param in command.params:
             if param.param_type_name == "option" and param.name != "help":
                 assert param.help, f"{command.name} --{param.name} has no help"
+
+
+def test_unwritable_or_bad_trace_directory(traces, tmp_path):
+    (path,) = list(traces.glob("date=*/run-abc1*.parquet"))
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    r = run(blocker / "traces", "import", str(path))
+    assert r.exit_code == 1 and r.output.startswith("Error: cannot create trace directory") and r.output.count("\n") == 1
+    r = run(blocker, "runs")  # the root group's --traces refuses a file itself
+    assert r.exit_code == 2 and "is a file" in r.output
