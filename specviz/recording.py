@@ -128,7 +128,11 @@ class Recording:
         self.path = events_to_parquet(self._events, final, self.started, finished)
         self._writer.remove()
         self._events = []
+        self.log = self._log_after_finish  # type: ignore[method-assign]  # no check on the hot path
         return self.path
+
+    def _log_after_finish(self, event: Event) -> Event:
+        raise TraceError(f"run {self.run_id} is already finished")
 
     def _finish_from_events(self, status: str, reason: str) -> Path:
         return self.finish(finished_from_events(self._events, status=status, finish_reason=reason))

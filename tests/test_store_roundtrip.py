@@ -140,7 +140,6 @@ def test_finish_twice_and_log_after_finish_fail_clearly(tmp_path):
         rec.finish(store_sample.finished())
     with pytest.raises(TraceError, match="already finished"):
         rec.log(DraftToken(round=9, position=0, token_id=1))
-        rec.flush()
 
 
 def test_null_recording_has_the_same_api():
