@@ -7,10 +7,10 @@ File-level key-value metadata makes a single file meaningful on its own:
                              per run in the file (exports may hold several runs)
     specviz.run_config       JSON of the run_started event (single-run files)
 
-Rows are the wide event table of ``columns.py``. Each event kind is written as its own
-row group, in seq order within it: columns of other kinds are then long null runs that
-cost nothing, and a query for one kind (``runs`` reads only run_started/run_finished)
-skips the other row groups by their statistics. Order by (run_id, seq) for event order.
+Rows are the wide event table of ``columns.py``, grouped by event kind and in seq order
+within a kind: a kind's columns are then contiguous and every other column is one long
+null run that costs nothing. Order by (run_id, seq) for event order. One row group per
+file keeps the footer (which every listing reads) small.
 
 The conversion is columnar: ``msgspec.structs.astuple`` + a transpose per kind, then Arrow
 arrays and pyarrow's writer, with delta encoding for the monotone integers and
@@ -122,8 +122,8 @@ def kv_metadata(entries: list[dict]) -> dict[str, str]:
     return kv
 
 
-def write_tables(tables: list[pa.Table], final: Path, kv: dict[str, str], *, exclusive: bool = False) -> Path:
-    """Write row groups to a temp file beside ``final`` and publish it atomically.
+def write_table(table: pa.Table, final: Path, kv: dict[str, str], *, exclusive: bool = False) -> Path:
+    """Write one row group to a temp file beside ``final`` and publish it atomically.
 
     exclusive: refuse (FileExistsError) rather than replace an existing ``final``.
     """
@@ -133,10 +133,11 @@ def write_tables(tables: list[pa.Table], final: Path, kv: dict[str, str], *, exc
         raise TraceError(f"cannot write traces into {final.parent}: {e.strerror}") from None
     tmp = temp_name(final)
     try:
-        schema = tables[0].schema.with_metadata(kv) if tables else SCHEMA.with_metadata(kv)
-        with pq.ParquetWriter(tmp, schema, **WRITE_OPTIONS) as writer:
-            for t in tables:
-                writer.write_table(t.replace_schema_metadata(kv), row_group_size=1 << 22)
+        # store_schema=False: pyarrow would otherwise add its serialized schema (with our
+        # metadata inside it again), tripling the footer every listing has to read.
+        with pq.ParquetWriter(tmp, table.schema.remove_metadata(), store_schema=False, **WRITE_OPTIONS) as writer:
+            writer.write_table(table.replace_schema_metadata(None), row_group_size=max(table.num_rows, 1))
+            writer.add_key_value_metadata(kv)
         if exclusive:
             os.link(tmp, final)  # link() never overwrites
         else:
@@ -170,9 +171,9 @@ def events_to_parquet(events: list, final: Path, started: RunStarted, finished: 
         buckets: dict[type, list] = {cls: [] for cls in EVENT_TYPES}
         for ev in events:
             buckets[type(ev)].append(ev)
-        tables = [_kind_table(cls, evs, run_id) for cls, evs in buckets.items() if evs]
+        table = pa.concat_tables([_kind_table(cls, evs, run_id) for cls, evs in buckets.items() if evs])
         del buckets
-    return write_tables(tables, final, kv_metadata([run_entry(started, finished)]))
+    return write_table(table, final, kv_metadata([run_entry(started, finished)]))
 
 
 def _one_line(e: BaseException) -> str:

@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 
 from specviz.store.catalog import resolve, scan
 from specviz.store.layout import TraceError, check_run_id, parquet_path
-from specviz.store.parquet_file import SCHEMA, _one_line, inspect_file, kv_metadata, write_tables
+from specviz.store.parquet_file import SCHEMA, _one_line, inspect_file, kv_metadata, write_table
 from specviz.store.recovery import Problem
 
 
@@ -27,8 +27,11 @@ def _read_runs(source: Path, run_ids: list[str]) -> pa.Table:
         table = pq.read_table(source, filters=[("run_id", "in", run_ids)])
     except Exception as e:  # pyarrow's errors for damaged pages vary by codec and encoding
         raise TraceError(f"{source}: cannot read rows (corrupt or truncated: {_one_line(e)})") from None
-    # Conform to this version's columns; columns a newer minor added are kept.
-    return pa.concat_tables([SCHEMA.empty_table(), table], promote_options="permissive")
+    # Conform to this version's columns and types (files name list items differently);
+    # columns a newer minor added are kept after them.
+    extra = [f for f in table.schema if f.name not in SCHEMA.names]
+    columns = [table.column(f.name).cast(f.type) if f.name in table.column_names else pa.nulls(table.num_rows, f.type) for f in SCHEMA]
+    return pa.Table.from_arrays(columns + [table.column(f.name) for f in extra], schema=pa.schema(list(SCHEMA) + extra))
 
 
 def export_runs(traces: str | os.PathLike, run_ids: list[str], out: str | os.PathLike) -> Path:
@@ -56,8 +59,7 @@ def export_runs(traces: str | os.PathLike, run_ids: list[str], out: str | os.Pat
     for s in picked:
         by_file.setdefault(s.path, []).append(s.run_id)
     tables = [_read_runs(path, ids) for path, ids in by_file.items()]
-    table = pa.concat_tables(tables, promote_options="permissive")
-    return write_tables([table], out, kv_metadata(entries))
+    return write_table(pa.concat_tables(tables), out, kv_metadata(entries))
 
 
 @dataclass
@@ -96,7 +98,7 @@ def import_files(traces: str | os.PathLike, files: list[str | os.PathLike]) -> I
                 table = _read_runs(src, [run_id])
                 if table.num_rows == 0:
                     raise TraceError(f"{src}: no rows for run {run_id}")
-                write_tables([table], final, kv_metadata([entry]), exclusive=True)
+                write_table(table, final, kv_metadata([entry]), exclusive=True)
             except FileExistsError:
                 report.problems.append(Problem(src, f"{src}: run {run_id} is already in {traces}; not imported"))
                 continue
