@@ -160,3 +160,19 @@ def test_target_error_fails_the_run_keeping_events(tmp_path):
     errors = [e for e in events if type(e).__name__ == "Error"]
     assert errors and errors[0].message == "server said no" and errors[0].retryable is False
     assert sum(type(e).__name__ == "RoundMetrics" for e in events) == 1
+
+
+def test_mlx_lm_method_recorded_in_the_same_schema(tmp_path):
+    ar = invoke(tmp_path, "record", "abcab", "--target", "mlx:tiny", "--method", "autoregressive", "--max-tokens", "9")
+    ml = invoke(tmp_path, "record", "abcab", "--target", "mlx:tiny", "--method", "mlx-lm", "--drafter", "layerskip:2",
+                "-k", "3", "--max-tokens", "9")
+    assert ar.exit_code == 0 and ml.exit_code == 0, ml.output
+    runs = {r.started.method: r for r in list_runs(tmp_path)}
+    assert runs["mlx-lm"].started.acceptance_rule == "exact-match"
+    assert runs["mlx-lm"].finished.output_token_ids == runs["autoregressive"].finished.output_token_ids
+    events = read_events(tmp_path, runs["mlx-lm"].run_id)
+    f = events[-1]
+    assert f.produced == 9 and f.accepted <= f.tested <= f.drafted
+    for e in events:
+        if type(e).__name__ == "RoundMetrics":
+            assert e.produced == e.accepted + (1 if e.produced > e.accepted else 0)
