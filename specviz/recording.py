@@ -36,11 +36,13 @@ Errors are ``specviz.store.TraceError`` with a one-line message.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from pathlib import Path
 from typing import Literal
 
 import msgspec
+import pyarrow as pa
 
 from specviz.events import Error, Event, RoundMetrics, RunFinished, RunStarted
 from specviz.store.layout import TraceError, new_run_id, parquet_path
@@ -53,6 +55,18 @@ FlushPolicy = Literal["event", "round", "close"] | int
 _ENCODER = msgspec.json.Encoder()
 _ROUND_END = frozenset((RoundMetrics, RunFinished, Error))
 _MAX_PENDING = 100_000
+
+
+_warmed = threading.Event()
+
+
+def _warm_up_arrow() -> None:
+    # pyarrow imports pandas on its first Python-to-Arrow conversion; without cached
+    # bytecode that is seconds, which would land in finish(). Pay it in the background
+    # while the run is generating, once per process.
+    if not _warmed.is_set():
+        _warmed.set()
+        threading.Thread(target=pa.array, args=([0],), name="specviz-warm-up", daemon=True).start()
 
 
 class Recording:
@@ -80,6 +94,7 @@ class Recording:
         # One clock read per event: wall time is the monotonic clock shifted to the epoch.
         self._wall_offset = time.time_ns() - mono
         self._writer = LogWriter(traces, self.run_id, fsync=fsync)
+        _warm_up_arrow()
         self.log(started)
         self.flush()
 
