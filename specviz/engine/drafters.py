@@ -116,21 +116,41 @@ class ModelDrafter:
             return draft
         rows = []
         seq = list(context)
+        greedy = ctx.params.greedy
+        n_top = min(ctx.n_top, ctx.vocab_size)
         for _ in range(k):
             start = time.perf_counter()
-            logits = self.state.forward(seq, 1)
-            logits = _fit_width(logits, ctx.vocab_size)
-            q = ctx.transform(logits)[0]
-            token = int(np.argmax(q)) if ctx.params.greedy else sample_from(q, ctx.rng)
+            logits = _fit_width(self.state.forward(seq, 1, evaluate=False), ctx.vocab_size)
             lp = trace_logprobs(logits, ctx.params)[0]
-            draft.logprobs.append(float(lp[token].item()))
-            draft.entropies.append(_entropy(lp))
-            draft.tops.append(top_of(lp, ctx.n_top))
+            # Everything recorded about this position in one evaluation.
+            stats = [-(mx.exp(lp) * lp).sum()]
+            if n_top > 0:
+                idx = mx.argpartition(-lp, kth=n_top - 1)[:n_top]
+                stats += [idx, lp[idx]]
+            if greedy:
+                best = mx.argmax(lp)
+                stats += [best, lp[best]]
+            mx.eval(stats)
+            if greedy:
+                token = int(stats[-2].item())
+                token_lp = float(stats[-1].item())
+            else:
+                q = ctx.transform(logits)[0]
+                token = sample_from(q, ctx.rng)
+                token_lp = float(lp[token].item())
+                rows.append(q)
+            draft.logprobs.append(token_lp)
+            draft.entropies.append(float(stats[0].item()))
+            if n_top > 0:
+                ids, vals = np.asarray(stats[1]), np.asarray(stats[2])
+                order = np.argsort(-vals, kind="stable")
+                draft.tops.append(list(zip(ids[order].tolist(), vals[order].tolist())))
+            else:
+                draft.tops.append([])
             draft.ms.append((time.perf_counter() - start) * 1e3)
             draft.tokens.append(token)
-            rows.append(q)
             seq.append(token)
-        draft.q = None if ctx.params.greedy else np.stack(rows)
+        draft.q = None if greedy else np.stack(rows)
         return draft
 
 
@@ -143,23 +163,6 @@ def _fit_width(logits: mx.array, width: int) -> mx.array:
         return logits[..., :width]
     pad = mx.full((*logits.shape[:-1], width - have), -mx.inf, dtype=logits.dtype)
     return mx.concatenate([logits, pad], axis=-1)
-
-
-def _entropy(logprobs: mx.array) -> float:
-    return float((-(mx.exp(logprobs) * logprobs).sum()).item())
-
-
-def top_of(logprobs: mx.array, n: int) -> list[tuple[int, float]]:
-    """The n best (id, logprob) of one row, best first."""
-    if n <= 0:
-        return []
-    n = min(n, logprobs.shape[-1])
-    idx = mx.argpartition(-logprobs, kth=n - 1, axis=-1)[:n]
-    vals = logprobs[idx]
-    order = np.argsort(-np.asarray(vals), kind="stable")
-    ids = np.asarray(idx)[order].tolist()
-    lps = np.asarray(vals)[order].tolist()
-    return list(zip(ids, lps))
 
 
 def check_vocab(draft_tokenizer: Any, target_tokenizer: Any, draft_name: str) -> None:
@@ -181,4 +184,4 @@ def _vocab(tokenizer: Any) -> dict[str, int]:
     return dict(hf.get_vocab())
 
 
-__all__ = ["Draft", "DraftContext", "Drafter", "NgramDrafter", "ModelDrafter", "lookup", "top_of", "check_vocab"]
+__all__ = ["Draft", "DraftContext", "Drafter", "NgramDrafter", "ModelDrafter", "lookup", "check_vocab"]

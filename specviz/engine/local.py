@@ -67,14 +67,16 @@ class CachedModel:
             self.ids.extend(chunk)
             self.fed += len(chunk)
 
-    def forward(self, context: list[int], n_logits: int) -> mx.array:
-        """Logits (n_logits, V) for the last ``n_logits`` positions of ``context`` (evaluated)."""
+    def forward(self, context: list[int], n_logits: int, evaluate: bool = True) -> mx.array:
+        """Logits (n_logits, V) for the last ``n_logits`` positions of ``context`` (evaluated
+        unless ``evaluate=False``: the caller then evaluates them with what it derives)."""
         todo = self._sync(context, n_logits)
         if len(todo) > PREFILL_STEP + n_logits:
             self.prefill(context[: len(context) - n_logits + 1])
             todo = self._sync(context, n_logits)
         logits = self.model(mx.array(todo, mx.uint32)[None], cache=self.cache)[0, -n_logits:, :]
-        mx.eval(logits)
+        if evaluate:
+            mx.eval(logits)
         self.ids.extend(todo)
         self.fed += len(todo)
         return logits
