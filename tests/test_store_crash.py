@@ -22,6 +22,7 @@ ROOT = TESTS.parent
 # Logs `rounds` flushed rounds plus one buffered draft, prints its run id, then waits.
 RECORDER = r"""
 import sys, time
+sys.modules["pandas"] = None  # pyarrow would import it (seconds without bytecode); unused here
 sys.path.insert(0, sys.argv[4])
 import store_sample
 from specviz.events import DraftToken, RoundMetrics, RunFinished
