@@ -124,35 +124,42 @@ class AbandonedLog(_HeldLog):
 
     @classmethod
     def claim(cls, path: Path) -> "AbandonedLog | None":
-        try:
-            fd = os.open(path, os.O_RDONLY)
-        except FileNotFoundError:
+        fd = _locked_fd(path, fcntl.LOCK_EX)
+        if fd is None:
             return None
+        # Another recoverer may have published and unlinked it between our open and our
+        # lock; then we hold a lock on a dead inode and must leave it alone.
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            # Another recoverer may have published and unlinked it between our open and
-            # our lock; then we hold a lock on a dead inode and must leave it alone.
-            if os.fstat(fd).st_ino != os.stat(path).st_ino:
-                raise FileNotFoundError
-        except (BlockingIOError, FileNotFoundError):
+            same = os.fstat(fd).st_ino == os.stat(path).st_ino
+        except FileNotFoundError:
+            same = False
+        if not same:
             os.close(fd)
             return None
         return cls(path, fd)
 
 
-def is_live(path: Path) -> bool:
-    """True while a writer holds the log's lock."""
+def _locked_fd(path: Path, mode: int) -> int | None:
+    """A descriptor of ``path`` holding a flock of ``mode``; None if missing or held."""
     try:
         fd = os.open(path, os.O_RDONLY)
     except FileNotFoundError:
-        return False
+        return None
     try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        return False
+        fcntl.flock(fd, mode | fcntl.LOCK_NB)
     except BlockingIOError:
-        return True
-    finally:
         os.close(fd)
+        return None
+    return fd
+
+
+def is_live(path: Path) -> bool:
+    """True while a writer holds the log's lock."""
+    fd = _locked_fd(path, fcntl.LOCK_SH)
+    if fd is None:
+        return path.exists()
+    os.close(fd)
+    return False
 
 
 class LogTail:
