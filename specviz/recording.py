@@ -13,7 +13,7 @@
     as event 0, flushed at once so listings show the live run with its configuration.
     flush: "event" (every event), "round" (default: whenever a round_metrics,
     run_finished or error event is logged), an int N (every N events) or "close"
-    (only at finish). "close" and N still write at least every 100,000 events.
+    (only at finish). Every policy writes at least every 100,000 events.
     Flushed means handed to the OS: it survives the process being killed. fsync=True
     also forces it to disk at every flush, for power loss, at a cost per flush.
 ``Recording.run_id``      16 hex chars; commands accept any unique prefix.
@@ -83,7 +83,8 @@ class Recording:
         self.finished: RunFinished | None = None
         self.path: Path | None = None
         self._policy = flush
-        # "close" still writes every _MAX_PENDING events so the log stays bounded in RAM.
+        # "close" (and "round" without rounds) still writes every _MAX_PENDING events, so
+        # what a crash can lose stays bounded.
         self._every = flush if isinstance(flush, int) else _MAX_PENDING
         self._buf = bytearray()
         # Every event of the run stays here until finish() converts them to Parquet
@@ -109,7 +110,7 @@ class Recording:
         events.append(event)
         policy = self._policy
         if policy == "round":
-            if type(event) in _ROUND_END:
+            if type(event) in _ROUND_END or len(events) - self._flushed >= _MAX_PENDING:
                 self.flush()
         elif policy == "event" or len(events) - self._flushed >= self._every:
             self.flush()
