@@ -89,11 +89,12 @@ def _pct(x: float | None) -> str:
 @click.option("--target", help="Only runs whose target spec or model contains this text.")
 @click.option("-k", "k", type=int, help="Only runs with this draft length K.")
 @click.option("--prompt", "prompt_text", help="Only runs whose prompt contains this text (case-insensitive).")
+@click.option("--since", type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"]), help="Only runs started at or after this local time.")
 @click.option("-n", "--limit", type=int, default=50, show_default=True, help="Show at most this many runs (0: all).")
 @click.option("--format", "fmt", type=FORMATS, default="table", show_default=True, help="Output format.")
 @click.pass_context
 @_errors
-def runs_cmd(ctx, status, method, drafter, target, k, prompt_text, limit, fmt):
+def runs_cmd(ctx, status, method, drafter, target, k, prompt_text, since, limit, fmt):
     """List runs, newest first (live runs show as `recording`)."""
     listing = scan(_traces(ctx))
     _warn(listing.problems)
@@ -107,6 +108,8 @@ def runs_cmd(ctx, status, method, drafter, target, k, prompt_text, limit, fmt):
         if target and target not in st.target and target not in st.target_model:
             continue
         if prompt_text and prompt_text.lower() not in st.prompt.lower():
+            continue
+        if since and st.t_wall_ns < since.timestamp() * 1e9:
             continue
         rows.append(
             (

@@ -39,6 +39,8 @@ def test_runs_lists_newest_first_with_filters(traces):
     assert [row["run"] for row in json.loads(run(traces, "runs", "-k", "2", "--format", "json").output)] == ["abc1000000000000"]
     rows = list(csv.reader(io.StringIO(run(traces, "runs", "--method", "autoregressive", "--format", "csv").output)))
     assert len(rows) == 2 and rows[1][0] == "abc2000000000000" and rows[1][-1] == "Say 'hi'\nplease"
+    assert "abc1" in run(traces, "runs", "--since", "2000-01-01").output
+    assert "no runs" in run(traces, "runs", "--since", "2999-01-01").output
     r = run(traces, "runs", "--status", "failed")
     assert r.exit_code == 0 and "no runs" in r.output
 
