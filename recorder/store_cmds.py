@@ -56,7 +56,17 @@ def _cell(value) -> str:
         return f"{value:.4g}"
     if isinstance(value, dt.datetime):
         return value.isoformat(sep=" ", timespec="seconds")
+    if isinstance(value, (list, dict, tuple)):
+        return _JSON.encode(value).decode()
     return str(value)
+
+
+def _csv_cell(value):
+    if value is None:
+        return ""
+    if isinstance(value, (list, dict, tuple)):
+        return _JSON.encode(value).decode()
+    return value
 
 
 def _render(columns: list[str], rows: list[tuple], fmt: str, *, width: int = 48) -> str:
@@ -66,7 +76,7 @@ def _render(columns: list[str], rows: list[tuple], fmt: str, *, width: int = 48)
         out = io.StringIO()
         w = csv.writer(out, lineterminator="\n")
         w.writerow(columns)
-        w.writerows([["" if v is None else v for v in r] for r in rows])
+        w.writerows([[_csv_cell(v) for v in r] for r in rows])
         return out.getvalue().rstrip("\n")
     cells = [[_cell(v).replace("\n", "\\n")[:width] for v in r] for r in rows]
     widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]

@@ -207,7 +207,7 @@ def query(con: duckdb.DuckDBPyConnection, sql: str, *, max_rows: int | None = No
     except duckdb.PermissionException as e:
         raise TraceError(f"refused: queries may read only the trace views ({_one_line(e)})") from None
     except duckdb.Error as e:
-        raise TraceError(f"{type(e).__name__.removesuffix('Exception')} error: {_one_line(e)}") from None
+        raise TraceError(_one_line(e)) from None  # DuckDB's own "Binder Error: ..." wording
     return QueryResult(columns, types, rows)
 
 

@@ -90,6 +90,8 @@ def test_sql_formats(traces):
         {"run_id": "abc1000000000000", "k": 2},
         {"run_id": "abc2000000000000", "k": 4},
     ]
+    nested = run(traces, "sql", "SELECT top FROM drafts WHERE run_id LIKE 'abc1%' ORDER BY seq LIMIT 1", "--format", "csv").output
+    assert json.loads(list(csv.reader(io.StringIO(nested)))[1][0])[1] == {"id": 11, "text": " a", "logprob": -1.5}
     table = run(traces, "sql", "SELECT token_text, status FROM tokens WHERE run_id LIKE 'abc1%' ORDER BY token_index").output
     assert table.splitlines()[2:] == [" the        accepted", " cat        accepted", " sat        bonus", " down       resampled"]
 

@@ -45,7 +45,7 @@ FORBIDDEN = {
     "SELECT * FROM read_csv('{root}/traces/link.csv')": "refused: queries may read only",
     "SELECT * FROM read_parquet('{root}/traces/**/*.parquet')": "refused: queries may read only",
     "SELEC * FROM runs": "malformed SQL",
-    "SELECT * FROM no_such_view": "Catalog error",
+    "SELECT * FROM no_such_view": "Catalog Error: Table with name no_such_view does not exist",
     "": "empty query",
 }
 
