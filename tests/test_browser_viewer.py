@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from specviz.replay import build_index
+from specviz.store import read_events
 from viewer.testing import CHROMIUM, browser_page, serve, wait_for_replay
 from viewer.synthetic import record_synthetic
 
@@ -17,6 +19,13 @@ pytestmark = [
     pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} missing (apt-get install -y chromium)"),
     pytest.mark.timeout(300),
 ]
+
+
+def shows_event(page, n: int) -> None:
+    page.wait_for_function(
+        "n => [...document.querySelectorAll('p')].some(p => p.innerText.startsWith(`event ${n} of`))",
+        arg=n, timeout=30_000,
+    )
 
 
 def test_replay_in_chromium(tmp_path):
@@ -31,24 +40,26 @@ def test_replay_in_chromium(tmp_path):
         assert caption.inner_text().startswith("event 100 of ")
         assert page.get_by_text("Token tree · rounds").count() == 1
 
-        # Move the event slider with the keyboard: five steps back.
+        # Move the event slider with the keyboard: five steps back, one rerun each.
         handle = page.get_by_test_id("stSlider").filter(has_text="Event").get_by_role("slider")
-        handle.focus()
-        for _ in range(5):
+        for expected in range(99, 94, -1):
+            handle.focus()
             handle.press("ArrowLeft")
-        page.wait_for_function(
-            "() => [...document.querySelectorAll('p')].some(p => p.innerText.startsWith('event 95 of'))",
-            timeout=30_000,
-        )
+            shows_event(page, expected)
         wait_for_replay(page)
-        assert "seq=95" in page.url  # the deep link follows the scrub position
-        # Step a whole round forward with the button; the round metric changes.
-        page.get_by_role("button", name="Round").nth(1).click()
-        page.wait_for_function(
-            "() => ![...document.querySelectorAll('p')].some(p => p.innerText.startsWith('event 95 of'))",
-            timeout=30_000,
-        )
+        # The deep link follows the scrub position. (location, not page.url: Playwright's
+        # record of the URL can lag the app's history.replaceState.)
+        assert "seq=95" in page.evaluate("location.search")
+        # "Next round": to the end of event 95's round, or of the next when 95 ends one.
+        index = build_index(read_events(traces, run_id))
+        rnd = index.event_round[95]
+        end = index.round_end(rnd + 1 if index.round_end(rnd) == 95 else rnd)
+        assert end > 95
+        # (.first: Streamlit draws a hidden twin of a content-width button to measure it)
+        page.locator(".st-key-btn_next_round button").first.click()
+        shows_event(page, end)
         wait_for_replay(page)
+        assert f"seq={end}" in page.evaluate("location.search")
         text = page.locator(".specviz-text").inner_text()
         assert len(text) > 20
         page.screenshot(path=str(shots / "replay.png"), full_page=True)

@@ -41,6 +41,11 @@ def open_page(traces, page: str, query: dict | None = None, **state) -> AppTest:
     return at
 
 
+def slider(at: AppTest, label: str):
+    (s,) = [s for s in at.slider if s.label == label]
+    return s
+
+
 def figure(at: AppTest, key: str) -> dict:
     (el,) = [e for e in at.get("plotly_chart") if e.proto.id.endswith(key) or key in e.proto.id]
     return json.loads(el.proto.spec)
@@ -79,15 +84,23 @@ def test_runs_page_reports_corrupt_file_and_keeps_listing(traces, tmp_path):
 def test_replay_scrub_shows_state_at_position(traces):
     at = open_page(traces, "views/replay.py", run=traces["a"], tree_window=48)
     index = build_index(read_events(traces["dir"], traces["a"]))
-    at.slider(key="scrub_round").set_value(7).run()
+    slider(at, "Round").set_value(7).run()
     pos = at.session_state["pos"]
     assert pos == index.round_end(7)
     rejected = sum(1 for e in index.events[: pos + 1] if isinstance(e, Verify) and e.status == "rejected")
     assert nodes(figure(at, "fig_tree"), "rejected") == rejected > 0
     assert at.query_params["seq"] == str(pos)
-    # Finer: one event back; then play in real time (the synthetic run lasts ~1.4 s).
+    # Finer: single events, by button and by the event slider; then play in real time.
     at.button(key="btn_prev_event").click().run()
     assert at.session_state["pos"] == pos - 1
+    assert slider(at, "Event").value == pos - 1  # every control agrees with the position
+    slider(at, "Event").set_value(pos - 30).run()
+    assert at.session_state["pos"] == pos - 30
+    assert slider(at, "Round").value == index.event_round[pos - 30]
+    at.run()  # a rerun with nothing touched leaves the position alone
+    assert at.session_state["pos"] == pos - 30
+    at.button(key="btn_next_event").click().run()
+    assert at.session_state["pos"] == pos - 29
     at.button(key="btn_play").click().run()
     assert at.session_state["playing"]
     time.sleep(0.3)
@@ -103,7 +116,7 @@ def test_replay_scrub_shows_state_at_position(traces):
 def test_replay_deep_link_opens_the_same_moment(traces):
     at = open_page(traces, "views/replay.py", query={"run": traces["b"][:6], "seq": "40"})
     assert at.session_state["pos"] == 40
-    assert at.slider(key="scrub_event").value == 40
+    assert slider(at, "Event").value == 40
     timeline = figure(at, "fig_timeline")
     assert {t["name"] for t in timeline["data"]} >= {"draft", "verify", "sample", "retry"}
     at = open_page(traces, "views/replay.py", query={"run": traces["a"], "round": "3"})

@@ -48,6 +48,23 @@ def test_every_figure_builds_at_start_middle_end_and_for_autoregressive():
             assert set(figs) == {"tree", "timeline", "gauge", "tps", "latency", "position", "entropy"}
 
 
+def test_builders_pass_plotly_validation(monkeypatch):
+    """Production skips Plotly's validation for speed; here every builder runs with it on."""
+    from viewer import figures
+
+    monkeypatch.setattr(figures, "VALIDATE", True)
+    index = build_index(synthetic_events(rounds=8, k=3, errors_every=3))
+    state = index.state(index.n_events - 1)
+    replay_figures(state)
+    states = {"a": state, "b": index.state(index.n_events // 2)}
+    figures.make_compare_acceptance_figure(states)
+    figures.make_compare_position_figure(states)
+    figures.make_compare_latency_figure(states)
+    for df in (pd.DataFrame({"k": ["2", "4"], "t": ["a", "b"], "acc": [0.5, 0.7]}),
+               pd.DataFrame({"round": list(range(30)), "ms": [1.0] * 30})):
+        assert make_auto_figure(df) is not None
+
+
 def test_hostile_token_text_is_escaped():
     evil = '<img src=x onerror=alert(1)>"'
     events = [

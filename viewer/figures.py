@@ -26,15 +26,18 @@ LANES = (1.0, -1.0, 2.0, -2.0)
 PHASE_COLORS = {"draft": "#22c55e", "verify": "#f59e0b", "sample": "#a855f7"}
 
 
-def _figure(traces: list[dict], title: str, height: int = 300, **layout) -> go.Figure:
-    """One validated construction per figure: traces as dicts holding numpy arrays.
+# Plotly's validation deep-copies and checks every property: half of a scrub step's cost.
+# The builders write plain nested dicts (no magic underscores like marker_color, which
+# only validation expands), and tests build every figure with VALIDATE on so a bad
+# property still fails there.
+VALIDATE = False
 
-    Plotly validates lists element by element and deep-copies trace objects handed to
-    Figure(); dicts of arrays built once keep a figure at a few milliseconds.
-    """
+
+def _figure(traces: list[dict], title: str, height: int = 300, **layout) -> go.Figure:
+    """One construction per figure: traces as dicts holding numpy arrays."""
     layout = dict(title=dict(text=title, font=dict(size=14)), height=height,
                   margin=dict(l=40, r=10, t=40, b=30), **layout)
-    return go.Figure(data=traces, layout=layout)
+    return go.Figure(data=traces, layout=layout, _validate=VALIDATE)
 
 
 def _legend_below(y: float = -0.3) -> dict:
@@ -133,7 +136,7 @@ def make_timeline_figure(state: ReplayState, window: int = TIMELINE_WINDOW_ROUND
         ends = np.array([getattr(s, phase) for s in spans], dtype=float).reshape(-1, 2)
         traces.append(dict(
             type="bar", name=phase, y=np.full(len(spans), phase, dtype=object), x=ends[:, 1] - ends[:, 0],
-            base=ends[:, 0], orientation="h", marker_color=PHASE_COLORS[phase], customdata=rounds,
+            base=ends[:, 0], orientation="h", marker=dict(color=PHASE_COLORS[phase]), customdata=rounds,
             hovertemplate=f"round %{{customdata}} · {phase} %{{x:.3f}} s from %{{base:.3f}} s<extra></extra>",
         ))
     t_lo = spans[0].draft[0] if spans else 0.0
@@ -184,9 +187,9 @@ def make_latency_figure(state: ReplayState, last: int = LATENCY_ROUNDS) -> go.Fi
     rounds = state.metric_array("round")[-last:].astype(int).astype(str)
     return _figure([
         dict(type="bar", name="draft ms", x=rounds, y=state.metric_array("draft_ms")[-last:],
-             marker_color=PHASE_COLORS["draft"]),
+             marker=dict(color=PHASE_COLORS["draft"])),
         dict(type="bar", name="verify ms", x=rounds, y=state.metric_array("verify_ms")[-last:],
-             marker_color=PHASE_COLORS["verify"]),
+             marker=dict(color=PHASE_COLORS["verify"])),
     ], f"Draft vs verify latency, last {last} rounds", height=240, barmode="stack", legend=_legend_below(),
         xaxis=dict(title=dict(text="round"), type="category"))
 
@@ -200,7 +203,7 @@ def make_position_figure(state: ReplayState) -> go.Figure:
     tested, accepted = state.per_position_acceptance()
     return _figure([dict(
         type="bar", name="acceptance", x=np.arange(len(tested)), y=_rate(tested, accepted),
-        marker_color=COLORS["accepted"], customdata=np.stack([accepted, tested], axis=-1) if len(tested) else None,
+        marker=dict(color=COLORS["accepted"]), customdata=np.stack([accepted, tested], axis=-1) if len(tested) else None,
         hovertemplate="position %{x}: %{y:.0%} (%{customdata[0]}/%{customdata[1]})<extra></extra>",
     )], "Acceptance by draft position", height=240,
         yaxis=dict(range=[0, 1], tickformat=".0%"), xaxis=dict(title=dict(text="draft position"), dtick=1))
@@ -269,7 +272,7 @@ def make_compare_latency_figure(states: dict[str, ReplayState]) -> go.Figure:
     """Round latency distribution per run, split into draft and verify."""
     traces = [
         dict(type="box", name=f"{name} · {phase}", y=st.metric_array(f"{phase}_ms"),
-             marker_color=PHASE_COLORS[phase], boxpoints=False)
+             marker=dict(color=PHASE_COLORS[phase]), boxpoints=False)
         for name, st in states.items() for phase in ("draft", "verify")
     ]
     return _figure(traces, "Latency per round (ms)", showlegend=False)
@@ -300,13 +303,13 @@ def make_auto_figure(df, y: str | None = None) -> go.Figure | None:
     y = y if y in ys else ys[0]
     df = df.head(2000)
     if len(labels) >= 2:
-        traces = [dict(type="bar", name=f"{labels[1]}={key}", x=part[x].astype(str), y=part[y])
+        traces = [dict(type="bar", name=f"{labels[1]}={key}", x=part[x].astype(str).to_numpy(), y=part[y].to_numpy())
                   for key, part in df.groupby(labels[1], sort=True, dropna=False)]
         return _figure(traces, f"{y} by {x} and {labels[1]}", height=360, barmode="group",
                        xaxis=dict(type="category", title=dict(text=str(x))), yaxis=dict(title=dict(text=str(y))))
     line = x in numeric and len(df) > 20
-    xs = df[x] if line else df[x].astype(str)
+    xs = (df[x] if line else df[x].astype(str)).to_numpy()
     trace = dict(type="scatter", mode="lines+markers") if line else dict(type="bar")
-    return _figure([dict(trace, name=str(y), x=xs, y=df[y])], f"{y} by {x}", height=360,
+    return _figure([dict(trace, name=str(y), x=xs, y=df[y].to_numpy())], f"{y} by {x}", height=360,
                    xaxis=dict(type="linear" if line else "category", title=dict(text=str(x))),
                    yaxis=dict(title=dict(text=str(y))))

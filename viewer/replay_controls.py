@@ -1,8 +1,8 @@
 """The Replay page's scrub controls: round and event sliders, steps, play/pause, speed.
 
 Controls only move ``st.session_state.pos`` (through callbacks, which run before the
-script, so the panels drawn in the same run already show the new position). Sliders
-are re-seeded from ``pos`` before they are drawn so every control agrees.
+script, so the panels drawn in the same run already show the new position). A slider
+that must show a position set elsewhere is drawn afresh (see _slider_key).
 """
 
 from __future__ import annotations
@@ -26,20 +26,51 @@ def _goto(pos: int) -> None:
     st.session_state.playing = False
 
 
-def _on_round(index: ReplayIndex) -> None:
-    _goto(index.round_end(st.session_state.scrub_round))
+def _current(name: str, key: str) -> bool:
+    """A change from a slider that has since been replaced (the browser had not yet heard
+    of its successor) is stale: applying it would jump the scrub back."""
+    return key == f"scrub_{name}_{st.session_state.get(f'nonce_{name}', 0)}"
 
 
-def _on_event() -> None:
-    _goto(st.session_state.scrub_event)
+def _on_round(index: ReplayIndex, key: str) -> None:
+    if not _current("round", key):
+        return
+    value = st.session_state[key]
+    st.session_state.shown_round = value  # the slider already shows it: keep the widget
+    _goto(index.round_end(value))
+
+
+def _on_event(key: str) -> None:
+    if not _current("event", key):
+        return
+    value = st.session_state[key]
+    st.session_state.shown_event = value
+    _goto(value)
+
+
+def _slider_key(name: str, want: int) -> str:
+    """A key that changes whenever the slider must show a value the user did not set.
+
+    Writing a moved slider's value back through session state races the browser (a
+    stale value can come back as a change and jump the scrub); a fresh widget with
+    `value=` cannot. The slider the user drags keeps its key, so it keeps focus.
+    """
+    ss = st.session_state
+    if ss.get(f"shown_{name}") != want:
+        ss[f"nonce_{name}"] = ss.get(f"nonce_{name}", 0) + 1
+        ss[f"shown_{name}"] = want
+    return f"scrub_{name}_{ss.get(f'nonce_{name}', 0)}"
 
 
 def _step_round(index: ReplayIndex, delta: int) -> None:
-    """To the end of the previous / next round (or the first / last event past the ends)."""
+    """Forward: to the end of this round (or of the next one when already there).
+    Back: to the end of the previous round. Past either end: the first / last event."""
     ss = st.session_state
     rnd = index.event_round[ss.pos]
-    at_end = index.round_end(rnd) == ss.pos
-    target = rnd + delta if (delta > 0 or at_end) else rnd - 1
+    if delta > 0:
+        target = rnd + 1 if index.round_end(rnd) == ss.pos else rnd
+    else:
+        target = rnd - 1
     if target < 0:
         _goto(0)
     elif target > (index.rounds[-1] if index.rounds else -1):
@@ -75,12 +106,13 @@ def render_controls(index: ReplayIndex) -> None:
     ss = st.session_state
     last = index.n_events - 1
     max_round = index.rounds[-1] if index.rounds else 0
-    ss.scrub_round = clamp(index.event_round[ss.pos], 0, max_round)
-    ss.scrub_event = ss.pos
+    want_round = clamp(index.event_round[ss.pos], 0, max_round)
     if max_round > 0:
-        st.slider("Round", 0, max_round, key="scrub_round", on_change=_on_round, args=(index,))
+        key = _slider_key("round", want_round)
+        st.slider("Round", 0, max_round, value=want_round, key=key, on_change=_on_round, args=(index, key))
     if last > 0:
-        st.slider("Event", 0, last, key="scrub_event", on_change=_on_event,
+        key = _slider_key("event", ss.pos)
+        st.slider("Event", 0, last, value=ss.pos, key=key, on_change=_on_event, args=(key,),
                   help="Finer than rounds: every draft, verdict and metrics event.")
     # Material icons ship with Streamlit's frontend; plain Unicode media glyphs are missing
     # from many system fonts (Debian's chromium drew them as boxes).
