@@ -176,3 +176,8 @@ def test_uploads_truncated_then_valid_trace(traces, tmp_path):
     at.multiselect(key="chosen").select(run_id).run()
     at.button(key="go_replay").click().run()
     assert not at.exception and not at.error and at.session_state["pos"] is not None
+
+
+def test_compare_with_a_missing_run_says_so(traces):
+    at = open_page(traces, "views/compare.py", query={"runs": f"{traces['a']},eeeeeeee"})
+    assert [e.value for e in at.error] and "eeeeeeee" in at.error[0].value

@@ -25,40 +25,60 @@ if len(ss.compare) != 2:
         st.stop()
     ss.compare = list(chosen)
 
-states = {}
-for tag, run_id in zip("AB", ss.compare):
-    try:
-        index = data.load_index(data.Source(session.source_path(run_id), run_id))
-    except data.trace_error_types() as exc:
-        st.error(f"Cannot read run `{run_id}`: {exc}")
-        st.stop()
-    states[f"{tag} {run_id[:8]}"] = index.state(index.n_events - 1)
 session.set_link(runs=",".join(ss.compare))
 
-(name_a, a), (name_b, b) = states.items()
-div = first_divergence(a.commits, b.commits)
-if div is None:
-    st.success(f"Identical outputs ({len(a.commits)} tokens).")
-else:
-    st.warning(f"Outputs diverge at token {div} (marked ▶).")
 
-cols = st.columns(2)
-for col, (name, state) in zip(cols, states.items()):
-    s = state.index.started
-    m = state.latest_metrics
-    with col:
-        st.subheader(f"`{name}`")
-        if s is not None:
-            st.caption(f"{s.method} · drafter `{s.drafter or '—'}` · K={s.k} · T={s.temperature:g} · "
-                       f"{'live' if state.index.live else 'finished'}")
-        c1, c2, c3 = st.columns(3)
-        c1.metric("Tokens", len(state.commits))
-        c2.metric("Acceptance", "—" if m is None or m.acceptance_cumulative is None else f"{m.acceptance_cumulative:.0%}")
-        c3.metric("Speedup", "—" if m is None or m.speedup is None else f"{m.speedup:.2f}×")
-        with st.container(height=220, key=f"cmp_text_{name}"):
-            st.html(colored_html(state.commits, mark_at=div, memo=state.index.memo))
+def load_states() -> dict | None:
+    states = {}
+    for tag, run_id in zip("AB", ss.compare):
+        try:
+            index = data.load_index(data.Source(session.source_path(run_id), run_id))
+        except data.trace_error_types() as exc:
+            st.error(f"Cannot read run `{run_id}`: {exc}")
+            return None
+        states[f"{tag} {run_id[:8]}"] = index.state(index.n_events - 1)
+    return states
 
-st.plotly_chart(figures.make_compare_acceptance_figure(states), key="cmp_acceptance")
-c1, c2 = st.columns(2)
-c1.plotly_chart(figures.make_compare_position_figure(states), key="cmp_position")
-c2.plotly_chart(figures.make_compare_latency_figure(states), key="cmp_latency")
+
+first = load_states()
+if first is None:
+    st.stop()
+# A run still recording keeps this page current (re-read every 2 s) without a reload.
+any_live = any(s.index.live for s in first.values())
+
+
+@st.fragment(run_every=2 if any_live else None)
+def compare_view() -> None:
+    states = load_states()
+    if states is None:
+        return
+    (name_a, a), (name_b, b) = states.items()
+    div = first_divergence(a.commits, b.commits)
+    if div is None:
+        st.success(f"Identical outputs ({len(a.commits)} tokens).")
+    else:
+        st.warning(f"Outputs diverge at token {div} (marked ▶).")
+
+    cols = st.columns(2)
+    for col, (name, state) in zip(cols, states.items()):
+        s = state.index.started
+        m = state.latest_metrics
+        with col:
+            st.subheader(f"`{name}`")
+            if s is not None:
+                st.caption(f"{s.method} · drafter `{s.drafter or '—'}` · K={s.k} · T={s.temperature:g} · "
+                           f"{'live' if state.index.live else 'finished'}")
+            c1, c2, c3 = st.columns(3)
+            c1.metric("Tokens", len(state.commits))
+            c2.metric("Acceptance", "—" if m is None or m.acceptance_cumulative is None else f"{m.acceptance_cumulative:.0%}")
+            c3.metric("Speedup", "—" if m is None or m.speedup is None else f"{m.speedup:.2f}×")
+            with st.container(height=220, key=f"cmp_text_{name}"):
+                st.html(colored_html(state.commits, mark_at=div, memo=state.index.memo))
+
+    st.plotly_chart(figures.make_compare_acceptance_figure(states), key="cmp_acceptance")
+    c1, c2 = st.columns(2)
+    c1.plotly_chart(figures.make_compare_position_figure(states), key="cmp_position")
+    c2.plotly_chart(figures.make_compare_latency_figure(states), key="cmp_latency")
+
+
+compare_view()
