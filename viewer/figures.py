@@ -305,8 +305,11 @@ def make_auto_figure(df, y: str | None = None) -> go.Figure | None:
     if len(labels) >= 2:
         traces = [dict(type="bar", name=f"{labels[1]}={key}", x=part[x].astype(str).to_numpy(), y=part[y].to_numpy())
                   for key, part in df.groupby(labels[1], sort=True, dropna=False)]
+        # Categories in the query's row order (its ORDER BY), not in order of first trace.
+        order = list(dict.fromkeys(df[x].astype(str)))
         return _figure(traces, f"{y} by {x} and {labels[1]}", height=360, barmode="group",
-                       xaxis=dict(type="category", title=dict(text=str(x))), yaxis=dict(title=dict(text=str(y))))
+                       xaxis=dict(type="category", categoryorder="array", categoryarray=order, title=dict(text=str(x))),
+                       yaxis=dict(title=dict(text=str(y))))
     line = x in numeric and len(df) > 20
     xs = (df[x] if line else df[x].astype(str)).to_numpy()
     trace = dict(type="scatter", mode="lines+markers") if line else dict(type="bar")

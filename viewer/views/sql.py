@@ -52,7 +52,8 @@ def _use_preset() -> None:
         ss.sql_text = PRESETS[name]
 
 
-ss.setdefault("sql_text", PRESETS["Acceptance by K × temperature"])
+ss.setdefault("sql_preset", next(iter(PRESETS)))
+ss.setdefault("sql_text", PRESETS[ss.sql_preset] if ss.sql_preset in PRESETS else "")
 st.selectbox("Preset", ["(custom)", *PRESETS], key="sql_preset", on_change=_use_preset)
 query = st.text_area("Query", key="sql_text", height=160)
 
