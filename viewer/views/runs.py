@@ -77,9 +77,14 @@ def runs_table() -> None:
     st.caption(f"{len(df)} run(s)" + (f", {live} recording now" if live else ""))
     st.dataframe(df, hide_index=True, key="runs_df",
                  column_config={"live": st.column_config.CheckboxColumn("live"),
+                                "prompt": st.column_config.TextColumn(width="medium"),
                                 "acceptance_rate": st.column_config.NumberColumn("acceptance", format="percent"),
                                 "speedup": st.column_config.NumberColumn(format="%.2f×")})
     ss.run_choices = df["run_id"].tolist()
+    ss.run_labels = {
+        r.run_id: f"{r.run_id[:8]} · {r.status} · {r.method or '—'} · {r.drafter or '—'} · K={r.k} · {str(r.prompt or '')[:50]}"
+        for r in df.itertuples()
+    }
 
 
 runs_table()
@@ -87,7 +92,9 @@ runs_table()
 # Keep already-chosen runs among the options even when a filter hides them.
 options = list(ss.get("run_choices", []))
 options += [c for c in ss.get("chosen", []) if c not in options]
-chosen = st.multiselect("Choose one run to replay, or two to compare", options, key="chosen", max_selections=2)
+labels = ss.get("run_labels", {})
+chosen = st.multiselect("Choose one run to replay, or two to compare", options, key="chosen", max_selections=2,
+                        format_func=lambda run_id: labels.get(run_id, run_id))
 b1, b2 = st.columns(2)
 if b1.button("Replay", type="primary", disabled=len(chosen) != 1, key="go_replay"):
     ss.run, ss.pos, ss.playing = chosen[0], None, False
