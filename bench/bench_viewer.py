@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import statistics
 import sys
@@ -64,7 +65,33 @@ def scrub_bench(traces: Path, run_id: str, steps: int) -> dict:
     }
 
 
-def browser_bench(traces: Path, run_id: str, warm_id: str, repeats: int) -> list[float]:
+def descendants_cpu_s() -> float:
+    """CPU seconds used so far by this process's descendants (server, Playwright, chromium).
+
+    On a shared machine the wall clock counts time spent waiting for a core; the CPU the
+    open actually needs is what an idle machine would take, give or take parallelism.
+    """
+    tick = os.sysconf("SC_CLK_TCK")
+    stats = {}
+    for p in Path("/proc").iterdir():
+        if p.name.isdigit():
+            try:
+                fields = (p / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            stats[int(p.name)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / tick)  # ppid, utime+stime
+    children: dict[int, list[int]] = {}
+    for pid, (ppid, _) in stats.items():
+        children.setdefault(ppid, []).append(pid)
+    total, todo = 0.0, list(children.get(os.getpid(), []))
+    while todo:
+        pid = todo.pop()
+        total += stats[pid][1]
+        todo.extend(children.get(pid, []))
+    return total
+
+
+def browser_bench(traces: Path, run_id: str, warm_id: str, repeats: int) -> list[tuple[float, float]]:
     from viewer.testing import browser_page, serve, wait_for_replay
 
     times = []
@@ -78,10 +105,11 @@ def browser_bench(traces: Path, run_id: str, warm_id: str, repeats: int) -> list
         for i in range(repeats):
             # A fresh session each time; the first open also reads and folds the run.
             page.goto("about:blank")
-            t = time.perf_counter()
+            page.wait_for_timeout(500)  # let the previous page's work settle
+            cpu, t = descendants_cpu_s(), time.perf_counter()
             page.goto(f"{url}/replay?run={run_id}")
             wait_for_replay(page)
-            times.append(time.perf_counter() - t)
+            times.append((time.perf_counter() - t, descendants_cpu_s() - cpu))
     return times
 
 
@@ -102,18 +130,20 @@ def main() -> None:
         r = scrub_bench(traces, run_id, args.steps)
         print(f"read {r['events']} events: {r['read_s'] * 1e3:.0f} ms; fold (index): {r['fold_s'] * 1e3:.0f} ms")
         ok = "PASS" if r["step_p95"] < 100 else "FAIL"
-        print(f"scrub step (state + 7 figures + text), {args.steps} random jumps: "
+        print(f"scrub step (state + 3 figures + text), {args.steps} random jumps: "
               f"p50 {r['step_p50']:.1f} ms, p95 {r['step_p95']:.1f} ms, max {r['step_max']:.1f} ms  [{ok}: p95 < 100 ms]")
-        print(f"  (+ Plotly JSON of the 7 figures, done by Streamlit: p95 {r['json_p95']:.1f} ms)")
+        print(f"  (+ Plotly JSON of the 3 figures, done by Streamlit: p95 {r['json_p95']:.1f} ms)")
         if args.no_browser:
             return
         if not Path("/usr/bin/chromium").exists():
             print("browser: skipped, /usr/bin/chromium missing")
             return
         times = browser_bench(traces, run_id, warm_id, args.repeats)
-        ok = "PASS" if times[0] < 1.5 else "FAIL"
-        print(f"open run in chromium to first full render: cold {times[0]:.2f} s, then "
-              + ", ".join(f"{x:.2f} s" for x in times[1:]) + f"  [{ok}: < 1.5 s]")
+        ok = "PASS" if times[0][0] < 1.5 else "FAIL"
+        print("open run in chromium to first full render (wall / CPU of server+browser):")
+        for i, (wall, cpu) in enumerate(times):
+            print(f"  {'cold' if i == 0 else 'again'}: {wall:.2f} s / {cpu:.2f} s CPU")
+        print(f"  [{ok}: cold wall < 1.5 s]  load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
 
 
 if __name__ == "__main__":

@@ -45,7 +45,7 @@ def test_every_figure_builds_at_start_middle_end_and_for_autoregressive():
         index = build_index(events)
         for pos in (0, len(events) // 2, len(events) - 1):
             figs = replay_figures(index.state(pos))
-            assert set(figs) == {"tree", "timeline", "gauge", "tps", "latency", "position", "entropy"}
+            assert set(figs) == {"tree", "timeline", "metrics"}
 
 
 def test_builders_pass_plotly_validation(monkeypatch):
@@ -56,6 +56,9 @@ def test_builders_pass_plotly_validation(monkeypatch):
     index = build_index(synthetic_events(rounds=8, k=3, errors_every=3))
     state = index.state(index.n_events - 1)
     replay_figures(state)
+    for make in (figures.make_gauge_figure, figures.make_tps_figure, figures.make_latency_figure,
+                 figures.make_position_figure, figures.make_entropy_figure):
+        make(state)
     states = {"a": state, "b": index.state(index.n_events // 2)}
     figures.make_compare_acceptance_figure(states)
     figures.make_compare_position_figure(states)
@@ -63,6 +66,20 @@ def test_builders_pass_plotly_validation(monkeypatch):
     for df in (pd.DataFrame({"k": ["2", "4"], "t": ["a", "b"], "acc": [0.5, 0.7]}),
                pd.DataFrame({"round": list(range(30)), "ms": [1.0] * 30})):
         assert make_auto_figure(df) is not None
+
+
+def test_metrics_grid_holds_every_panel_on_its_own_axes():
+    from viewer.figures import make_metrics_figure, make_position_figure
+
+    state = build_index(synthetic_events(rounds=12, k=4, seed=4)).state(200)
+    fig = make_metrics_figure(state)
+    names = [t.name for t in fig.data]
+    assert {"tokens/s", "baseline", "draft ms", "verify ms", "acceptance by position", "accepted share"} <= set(names)
+    assert fig.data[0].type == "indicator"
+    pos = next(t for t in fig.data if t.name == "acceptance by position")
+    assert (pos.xaxis, pos.yaxis) == ("x3", "y3")
+    assert fig.layout.xaxis3.domain == (0.0, 0.44) and fig.layout.yaxis4.range == (0, 1.05)
+    assert list(pos.y) == list(make_position_figure(state).data[0].y)
 
 
 def test_hostile_token_text_is_escaped():

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import math
+from typing import NamedTuple
 
 import numpy as np
 import plotly.graph_objects as go
@@ -19,7 +20,8 @@ from viewer.text import COLORS, hover, label, show_token
 TREE_WINDOW_ROUNDS = 12  # rounds of branches drawn around the scrub position
 TIMELINE_WINDOW_ROUNDS = 40
 LATENCY_ROUNDS = 10
-ENTROPY_POINTS = 600  # most recent tested positions in the acceptance-vs-entropy scatter
+ENTROPY_POINTS = 300  # most recent tested positions in the acceptance-vs-entropy scatter
+SERIES_POINTS = 400  # a per-round line thins to about this many points (every n-th round)
 TREE_STATUSES = ("accepted", "rejected", "resampled", "bonus", PENDING, SKIPPED)
 # Branch lanes alternate above and below the trunk so neighbouring rounds never overlap.
 LANES = (1.0, -1.0, 2.0, -2.0)
@@ -35,8 +37,8 @@ VALIDATE = False
 
 def _figure(traces: list[dict], title: str, height: int = 300, **layout) -> go.Figure:
     """One construction per figure: traces as dicts holding numpy arrays."""
-    layout = dict(title=dict(text=title, font=dict(size=14)), height=height,
-                  margin=dict(l=40, r=10, t=40, b=30), **layout)
+    layout = dict(dict(title=dict(text=title, font=dict(size=14)), height=height,
+                       margin=dict(l=40, r=10, t=40, b=30)), **layout)
     return go.Figure(data=traces, layout=layout, _validate=VALIDATE)
 
 
@@ -158,58 +160,95 @@ def make_timeline_figure(state: ReplayState, window: int = TIMELINE_WINDOW_ROUND
     )
 
 
-def make_gauge_figure(state: ReplayState) -> go.Figure:
+class Panel(NamedTuple):
+    """One chart's content, drawn alone (make_*_figure) or in a grid (make_metrics_figure)."""
+
+    title: str
+    traces: list[dict]
+    xaxis: dict
+    yaxis: dict
+
+
+def _panel_figure(panel: Panel, height: int = 240, **layout) -> go.Figure:
+    return _figure(panel.traces, panel.title, height=height, legend=_legend_below(), xaxis=panel.xaxis,
+                   yaxis=panel.yaxis, **layout)
+
+
+def gauge_panel(state: ReplayState) -> Panel:
     """Rolling acceptance as a gauge (red < 50 %, yellow to 75 %, green above), as in the seed."""
     m = state.latest_metrics
     value = None if m is None else (m.acceptance_rolling if m.acceptance_rolling is not None else m.acceptance_cumulative)
-    return _figure([dict(
+    return Panel("Acceptance (rolling 50 rounds)", [dict(
         type="indicator", mode="gauge+number", value=None if value is None else 100 * value,
         number=dict(suffix="%", valueformat=".0f"),
         gauge=dict(axis=dict(range=[0, 100]), bar=dict(color="#111827"),
                    steps=[dict(range=[0, 50], color="#fecaca"), dict(range=[50, 75], color="#fef08a"),
                           dict(range=[75, 100], color="#bbf7d0")]),
-    )], "Acceptance (rolling 50 rounds)", height=220)
+    )], {}, {})
+
+
+def make_gauge_figure(state: ReplayState) -> go.Figure:
+    return _panel_figure(gauge_panel(state), height=220)
+
+
+def _thin(a: np.ndarray, n: int = SERIES_POINTS) -> np.ndarray:
+    """Every k-th value, always keeping the last (the scrub position's): the browser draws
+    a 2,000-round line no better than a 400-point one, only slower."""
+    if len(a) <= n:
+        return a
+    step = -(-len(a) // n)
+    return np.concatenate([a[:-1:step], a[-1:]])
+
+
+def tps_panel(state: ReplayState) -> Panel:
+    """Tokens/s per round against the autoregressive baseline (dashed red)."""
+    rounds = _thin(state.metric_array("round"))
+    return Panel("Tokens/s vs baseline", [
+        dict(type="scatter", name="tokens/s", x=rounds, y=_thin(state.metric_array("tokens_per_s")), mode="lines",
+             line=dict(color=COLORS["bonus"]), fill="tozeroy"),
+        dict(type="scatter", name="baseline", x=rounds, y=_thin(state.metric_array("baseline_tokens_per_s")),
+             mode="lines", line=dict(color=COLORS["rejected"], dash="dash")),
+    ], dict(title=dict(text="round")), {})
 
 
 def make_tps_figure(state: ReplayState) -> go.Figure:
-    """Tokens/s per round against the autoregressive baseline (dashed red)."""
-    rounds = state.metric_array("round")
-    return _figure([
-        dict(type="scatter", name="tokens/s", x=rounds, y=state.metric_array("tokens_per_s"), mode="lines",
-             line=dict(color=COLORS["bonus"]), fill="tozeroy"),
-        dict(type="scatter", name="baseline", x=rounds, y=state.metric_array("baseline_tokens_per_s"),
-             mode="lines", line=dict(color=COLORS["rejected"], dash="dash")),
-    ], "Tokens/s vs baseline", height=240, legend=_legend_below(), xaxis=dict(title=dict(text="round")))
+    return _panel_figure(tps_panel(state))
 
 
-def make_latency_figure(state: ReplayState, last: int = LATENCY_ROUNDS) -> go.Figure:
+def latency_panel(state: ReplayState, last: int = LATENCY_ROUNDS) -> Panel:
     """Draft vs verify latency, stacked, for the last `last` rounds."""
     rounds = state.metric_array("round")[-last:].astype(int).astype(str)
-    return _figure([
+    return Panel(f"Draft vs verify latency, last {last} rounds", [
         dict(type="bar", name="draft ms", x=rounds, y=state.metric_array("draft_ms")[-last:],
              marker=dict(color=PHASE_COLORS["draft"])),
         dict(type="bar", name="verify ms", x=rounds, y=state.metric_array("verify_ms")[-last:],
              marker=dict(color=PHASE_COLORS["verify"])),
-    ], f"Draft vs verify latency, last {last} rounds", height=240, barmode="stack", legend=_legend_below(),
-        xaxis=dict(title=dict(text="round"), type="category"))
+    ], dict(title=dict(text="round"), type="category"), dict(title=dict(text="ms")))
+
+
+def make_latency_figure(state: ReplayState, last: int = LATENCY_ROUNDS) -> go.Figure:
+    return _panel_figure(latency_panel(state, last), barmode="stack")
 
 
 def _rate(tested: np.ndarray, accepted: np.ndarray) -> np.ndarray:
     return np.divide(accepted, tested, out=np.zeros(len(tested)), where=tested > 0)
 
 
-def make_position_figure(state: ReplayState) -> go.Figure:
+def position_panel(state: ReplayState) -> Panel:
     """Acceptance rate at each draft position over the positions tested so far."""
     tested, accepted = state.per_position_acceptance()
-    return _figure([dict(
-        type="bar", name="acceptance", x=np.arange(len(tested)), y=_rate(tested, accepted),
+    return Panel("Acceptance by draft position", [dict(
+        type="bar", name="acceptance by position", x=np.arange(len(tested)), y=_rate(tested, accepted),
         marker=dict(color=COLORS["accepted"]), customdata=np.stack([accepted, tested], axis=-1) if len(tested) else None,
         hovertemplate="position %{x}: %{y:.0%} (%{customdata[0]}/%{customdata[1]})<extra></extra>",
-    )], "Acceptance by draft position", height=240,
-        yaxis=dict(range=[0, 1], tickformat=".0%"), xaxis=dict(title=dict(text="draft position"), dtick=1))
+    )], dict(title=dict(text="draft position"), dtick=1), dict(range=[0, 1], tickformat=".0%"))
 
 
-def make_entropy_figure(state: ReplayState, last: int = ENTROPY_POINTS) -> go.Figure:
+def make_position_figure(state: ReplayState) -> go.Figure:
+    return _panel_figure(position_panel(state))
+
+
+def entropy_panel(state: ReplayState, last: int = ENTROPY_POINTS) -> Panel:
     """Acceptance probability against draft entropy, with the empirical rate per entropy bin."""
     ent, prob, acc = state.tested_points(last)
     traces = [
@@ -227,8 +266,39 @@ def make_entropy_figure(state: ReplayState, last: int = ENTROPY_POINTS) -> go.Fi
         keep = counts > 0
         traces.append(dict(type="scatter", x=mids[keep], y=hits[keep] / counts[keep], mode="lines+markers",
                            name="accepted share", line=dict(color="#111827")))
-    return _figure(traces, f"Acceptance vs entropy (last {last} tested)", height=240, legend=_legend_below(),
-                   xaxis=dict(title=dict(text="draft entropy (nats)")), yaxis=dict(range=[0, 1.05]))
+    return Panel(f"Acceptance vs entropy (last {last} tested)", traces,
+                 dict(title=dict(text="draft entropy (nats)")), dict(range=[0, 1.05]))
+
+
+def make_entropy_figure(state: ReplayState, last: int = ENTROPY_POINTS) -> go.Figure:
+    return _panel_figure(entropy_panel(state, last))
+
+
+# Cells of the metrics grid: (x domain, y domain). The gauge takes the first.
+_GRID = (((0.0, 0.26), (0.6, 1.0)), ((0.36, 0.64), (0.6, 1.0)), ((0.74, 1.0), (0.6, 1.0)),
+         ((0.0, 0.44), (0.0, 0.36)), ((0.56, 1.0), (0.0, 0.36)))
+
+
+def make_metrics_figure(state: ReplayState) -> go.Figure:
+    """The gauge and the four metric charts as one figure.
+
+    One Plotly plot instead of five: each plot has a fixed cost in the browser (its own
+    SVG layers, listeners and resize handling) that dominated opening a run.
+    """
+    panels = [gauge_panel(state), tps_panel(state), latency_panel(state), position_panel(state), entropy_panel(state)]
+    traces, layout, notes = [], {}, []
+    for i, (panel, (xd, yd)) in enumerate(zip(panels, _GRID)):
+        notes.append(dict(text=f"<b>{panel.title}</b>", x=(xd[0] + xd[1]) / 2, y=yd[1] + 0.06, xref="paper",
+                          yref="paper", showarrow=False, font=dict(size=12)))
+        if i == 0:
+            traces.append(dict(panel.traces[0], domain=dict(x=list(xd), y=[yd[0], yd[1] - 0.04])))
+            continue
+        n = "" if i == 1 else str(i)
+        layout[f"xaxis{n}"] = dict(panel.xaxis, domain=list(xd), anchor=f"y{n}")
+        layout[f"yaxis{n}"] = dict(panel.yaxis, domain=list(yd), anchor=f"x{n}")
+        traces.extend(dict(t, xaxis=f"x{n}", yaxis=f"y{n}") for t in panel.traces)
+    return _figure(traces, "", height=600, barmode="stack", annotations=notes, legend=_legend_below(-0.12),
+                   margin=dict(l=40, r=10, t=30, b=30), **layout)
 
 
 def replay_figures(state: ReplayState, window: int = TREE_WINDOW_ROUNDS) -> dict[str, go.Figure]:
@@ -236,11 +306,7 @@ def replay_figures(state: ReplayState, window: int = TREE_WINDOW_ROUNDS) -> dict
     return {
         "tree": make_tree_figure(state, window),
         "timeline": make_timeline_figure(state),
-        "gauge": make_gauge_figure(state),
-        "tps": make_tps_figure(state),
-        "latency": make_latency_figure(state),
-        "position": make_position_figure(state),
-        "entropy": make_entropy_figure(state),
+        "metrics": make_metrics_figure(state),
     }
 
 

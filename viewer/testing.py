@@ -75,7 +75,7 @@ def browser_page(width: int = 1400, height: int = 1800):
             browser.close()
 
 
-def wait_for_replay(page, n_charts: int = 7, timeout_ms: float = 60_000) -> None:
+def wait_for_replay(page, n_charts: int = 3, timeout_ms: float = 60_000) -> None:
     """Until the Replay page shows every chart drawn (Plotly's main SVG in each) and the
     app is idle (Streamlit's status widget gone)."""
     page.wait_for_function(

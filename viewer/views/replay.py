@@ -125,13 +125,6 @@ def render_panels(state) -> None:
     with st.container(height=180, key="text_panel"):
         st.html(colored_html(state.commits, pending, memo=state.index.memo, last=TEXT_TOKENS))
     st.plotly_chart(figs["timeline"], key="fig_timeline")
-    c1, c2, c3 = st.columns(3)
-    c1.plotly_chart(figs["gauge"], key="fig_gauge")
-    c2.plotly_chart(figs["tps"], key="fig_tps")
-    c3.plotly_chart(figs["latency"], key="fig_latency")
-    c4, c5 = st.columns(2)
-    c4.plotly_chart(figs["position"], key="fig_position")
-    c5.plotly_chart(figs["entropy"], key="fig_entropy")
-
+    st.plotly_chart(figs["metrics"], key="fig_metrics")
 
 replay_view()
