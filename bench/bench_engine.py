@@ -93,26 +93,21 @@ class TimedRecording:
         self.rec, self.seconds, self.finish_seconds = rec, 0.0, 0.0
         self.run_id = rec.run_id
 
-    def log(self, event):
+    def _timed(self, bucket, fn, *args):
         t = time.perf_counter()
         try:
-            return self.rec.log(event)
+            return fn(*args)
         finally:
-            self.seconds += time.perf_counter() - t
+            setattr(self, bucket, getattr(self, bucket) + time.perf_counter() - t)
+
+    def log(self, event):
+        return self._timed("seconds", self.rec.log, event)
 
     def flush(self):
-        t = time.perf_counter()
-        try:
-            return self.rec.flush()
-        finally:
-            self.seconds += time.perf_counter() - t
+        return self._timed("seconds", self.rec.flush)
 
     def finish(self, finished):
-        t = time.perf_counter()
-        try:
-            return self.rec.finish(finished)
-        finally:
-            self.finish_seconds += time.perf_counter() - t
+        return self._timed("finish_seconds", self.rec.finish, finished)
 
 
 def engines() -> dict[str, Engine]:
