@@ -7,10 +7,13 @@
    rebuilt. Target: p95 < 100 ms. Plotly JSON serialisation (done by Streamlit) is
    reported separately.
 2. Opening the run in the real browser (Debian chromium via Playwright, app served by
-   `streamlit run` on 127.0.0.1): from navigation to the Replay page showing every chart,
-   with the run not yet read or folded by the server (the first open; later opens hit the
-   server's cache). Target: < 1.5 s. Server and browser are warmed up first on a small
-   run (imports, Plotly's JS), as for someone already browsing runs.
+   `streamlit run` on 127.0.0.1), to the Replay page with every panel drawn: from the
+   Runs page (pick the run, press Replay; the first time the server has not read the
+   run yet, later times it is cached), and by deep link in a fresh page load (the whole
+   Streamlit frontend loads too). Target: < 1.5 s. Server and browser are warmed up on a
+   small run first (imports, Plotly's JS), as for someone already browsing runs. Wall
+   time and the CPU used by server + browser are both printed: on a shared machine the
+   wall clock also counts waiting for a core.
 """
 
 from __future__ import annotations
@@ -91,25 +94,51 @@ def descendants_cpu_s() -> float:
     return total
 
 
-def browser_bench(traces: Path, run_id: str, warm_id: str, repeats: int) -> list[tuple[float, float]]:
+def _open_from_runs(page, run_id: str) -> float:
+    """The user's way in: Runs page (in-app navigation, no reload), pick the run, Replay."""
+    page.get_by_test_id("stSidebarNav").get_by_text("Runs").click()
+    page.wait_for_selector("text=Choose one run", timeout=90_000)
+    box = page.get_by_test_id("stMultiSelect").filter(has_text="Choose one run")
+    box.click()
+    page.keyboard.type(run_id[:8])
+    t = time.perf_counter()
+    page.keyboard.press("Enter")
+    page.keyboard.press("Escape")
+    page.wait_for_function("() => { const b = document.querySelector('.st-key-go_replay button'); return b && !b.disabled; }",
+                           timeout=30_000)
+    return t
+
+
+def browser_bench(traces: Path, run_id: str, warm_id: str, repeats: int) -> dict[str, list[tuple[float, float]]]:
     from viewer.testing import browser_page, serve, wait_for_replay
 
-    times = []
+    times: dict[str, list[tuple[float, float]]] = {
+        "Runs page, pick the run -> drawn": [], "Runs page, press Replay -> drawn": [], "deep link, fresh page load": []}
     with serve(traces) as url, browser_page(1400, 1800) as page:
         # Warm the server and browser on a small run (module imports, Plotly's JS), as for
         # someone already browsing; what is measured is the cost of *this* run.
         page.goto(url + "/")
         page.wait_for_selector("text=Choose one run", timeout=90_000)
-        page.goto(f"{url}/replay?run={warm_id}")
+        _open_from_runs(page, warm_id)
+        page.locator(".st-key-go_replay button").first.click()
         wait_for_replay(page)
+        for i in range(repeats):  # the first is cold: the server has not read this run yet
+            cpu = descendants_cpu_s()
+            picked = _open_from_runs(page, run_id)
+            t = time.perf_counter()
+            page.locator(".st-key-go_replay button").first.click()
+            wait_for_replay(page)
+            page.wait_for_function(f"() => document.body.innerText.includes('run {run_id}')", timeout=30_000)
+            end, used = time.perf_counter(), descendants_cpu_s() - cpu
+            times["Runs page, pick the run -> drawn"].append((end - picked, used))
+            times["Runs page, press Replay -> drawn"].append((end - t, float("nan")))
         for i in range(repeats):
-            # A fresh session each time; the first open also reads and folds the run.
             page.goto("about:blank")
-            page.wait_for_timeout(500)  # let the previous page's work settle
+            page.wait_for_timeout(300)
             cpu, t = descendants_cpu_s(), time.perf_counter()
             page.goto(f"{url}/replay?run={run_id}")
             wait_for_replay(page)
-            times.append((time.perf_counter() - t, descendants_cpu_s() - cpu))
+            times["deep link, fresh page load"].append((time.perf_counter() - t, descendants_cpu_s() - cpu))
     return times
 
 
@@ -139,11 +168,13 @@ def main() -> None:
             print("browser: skipped, /usr/bin/chromium missing")
             return
         times = browser_bench(traces, run_id, warm_id, args.repeats)
-        ok = "PASS" if times[0][0] < 1.5 else "FAIL"
-        print("open run in chromium to first full render (wall / CPU of server+browser):")
-        for i, (wall, cpu) in enumerate(times):
-            print(f"  {'cold' if i == 0 else 'again'}: {wall:.2f} s / {cpu:.2f} s CPU")
-        print(f"  [{ok}: cold wall < 1.5 s]  load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+        print("open the run in chromium, to every panel drawn (wall / CPU of server + browser):")
+        for how, runs in times.items():
+            print(f"  {how}: " + ", ".join(f"{w:.2f} s" + ("" if c != c else f" / {c:.2f} s CPU") for w, c in runs))
+        cold = times["Runs page, pick the run -> drawn"][0][0]
+        ok = "PASS" if cold < 1.5 else "FAIL"
+        print(f"  [{ok}: first open, pick -> drawn (run not yet read) {cold:.2f} s < 1.5 s]"
+              f"  load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
 
 
 if __name__ == "__main__":
