@@ -13,7 +13,7 @@ null run that costs nothing. Order by (run_id, seq) for event order. One row gro
 file keeps the footer (which every listing reads) small.
 
 The conversion is columnar: ``msgspec.structs.astuple`` + a transpose per kind, then Arrow
-arrays and pyarrow's writer, with delta encoding for the monotone integers and
+arrays and pyarrow's writer, with delta encoding for the integers and
 byte-stream-split for floats (model outputs are float32 values; their zero low bytes
 then compress away).
 """
@@ -61,7 +61,10 @@ def _arrow_type(sql_type: str) -> pa.DataType:
 
 
 SCHEMA = pa.schema([pa.field(c.name, _arrow_type(c.sql_type)) for c in COLUMNS.values()])
-_DELTA = ("seq", "t_mono_ns", "t_wall_ns")
+# Every integer column is delta-encoded: seq and the clocks only grow, and ids, rounds,
+# positions and counts are small or slowly changing, so bit-packed deltas beat both plain
+# and dictionary encoding (-1.2 bytes/event on the benchmark's run).
+_DELTA = [f.name for f in SCHEMA if f.type == pa.int64()]
 _FLOATS = [f.name for f in SCHEMA if pa.types.is_floating(f.type)]
 WRITE_OPTIONS = dict(
     compression="zstd",
