@@ -22,7 +22,7 @@ import mlx.core as mx
 import numpy as np
 
 from specviz.engine.local import CachedModel, EngineError
-from specviz.engine.sampling import SamplingParams, Transform, sample_from, trace_logprobs
+from specviz.engine.sampling import SamplingParams, Transform, as_numpy, sample_from, trace_stats
 
 
 @dataclass
@@ -117,36 +117,19 @@ class ModelDrafter:
         rows = []
         seq = list(context)
         greedy = ctx.params.greedy
-        n_top = min(ctx.n_top, ctx.vocab_size)
         for _ in range(k):
             start = time.perf_counter()
-            logits = _fit_width(self.state.forward(seq, 1, evaluate=False), ctx.vocab_size)
-            lp = trace_logprobs(logits, ctx.params)[0]
-            # Everything recorded about this position in one evaluation.
-            stats = [-(mx.exp(lp) * lp).sum()]
-            if n_top > 0:
-                idx = mx.argpartition(-lp, kth=n_top - 1)[:n_top]
-                stats += [idx, lp[idx]]
+            logits = as_numpy(_fit_width(self.state.forward(seq, 1, evaluate=False), ctx.vocab_size))
+            x, log_z, entropy, tops = trace_stats(logits, ctx.params, ctx.n_top)
             if greedy:
-                best = mx.argmax(lp)
-                stats += [best, lp[best]]
-            mx.eval(stats)
-            if greedy:
-                token = int(stats[-2].item())
-                token_lp = float(stats[-1].item())
+                token = int(x[0].argmax())
             else:
                 q = ctx.transform(logits)[0]
                 token = sample_from(q, ctx.rng)
-                token_lp = float(lp[token].item())
                 rows.append(q)
-            draft.logprobs.append(token_lp)
-            draft.entropies.append(float(stats[0].item()))
-            if n_top > 0:
-                ids, vals = np.asarray(stats[1]), np.asarray(stats[2])
-                order = np.argsort(-vals, kind="stable")
-                draft.tops.append(list(zip(ids[order].tolist(), vals[order].tolist())))
-            else:
-                draft.tops.append([])
+            draft.logprobs.append(float(x[0, token] - log_z[0]))
+            draft.entropies.append(float(entropy[0]))
+            draft.tops.append(tops[0])
             draft.ms.append((time.perf_counter() - start) * 1e3)
             draft.tokens.append(token)
             seq.append(token)
@@ -161,7 +144,7 @@ def _fit_width(logits: mx.array, width: int) -> mx.array:
         return logits
     if have > width:
         return logits[..., :width]
-    pad = mx.full((*logits.shape[:-1], width - have), -mx.inf, dtype=logits.dtype)
+    pad = mx.full((*logits.shape[:-1], width - have), -1e9, dtype=logits.dtype)  # finite: 0 * x stays 0
     return mx.concatenate([logits, pad], axis=-1)
 
 

@@ -15,13 +15,12 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Callable, Iterator
 
-import mlx.core as mx
 import numpy as np
 
 from specviz.engine.drafters import Draft, DraftContext, Drafter
 from specviz.engine.metrics import RoundCounts, RunMetrics
 from specviz.engine.rejection import Decision, decide_exact_match, decide_full, decide_topk
-from specviz.engine.sampling import SamplingParams, make_rng, make_transform, trace_logprobs
+from specviz.engine.sampling import SamplingParams, as_numpy, make_rng, make_transform, trace_stats
 from specviz.engine.target import ScoreRequest, Target
 from specviz.events import DraftToken, Error, RoundMetrics, TopToken, Verify
 
@@ -200,32 +199,11 @@ class _Trace:
 
 def _full_trace(logits: Any, params: SamplingParams, decision: Decision, n_top: int) -> _Trace:
     n = len(decision.steps)
-    lp = trace_logprobs(logits[:n], params)
-    finals = mx.array([s.token for s in decision.steps], mx.uint32)
-    drafts = mx.array([s.draft_token if s.draft_token is not None else s.token for s in decision.steps], mx.uint32)
-    final_lp = mx.take_along_axis(lp, finals[:, None], axis=-1)[:, 0]
-    draft_lp = mx.take_along_axis(lp, drafts[:, None], axis=-1)[:, 0]
-    entropy = -(mx.exp(lp) * lp).sum(axis=-1)
-    parts = [final_lp, draft_lp, entropy]
-    if n_top > 0:
-        kk = min(n_top, lp.shape[-1])
-        idx = mx.argpartition(-lp, kth=kk - 1, axis=-1)[:, :kk]
-        vals = mx.take_along_axis(lp, idx, axis=-1)
-        parts += [idx, vals]
-    mx.eval(parts)
-    tops: list[list[tuple[int, float]]] = [[] for _ in range(n)]
-    if n_top > 0:
-        idx_np, vals_np = np.asarray(parts[3]), np.asarray(parts[4])
-        for r in range(n):
-            order = np.argsort(-vals_np[r], kind="stable")
-            tops[r] = list(zip(idx_np[r][order].tolist(), vals_np[r][order].tolist()))
-    d = np.asarray(draft_lp).tolist()
-    return _Trace(
-        draft_lp=[d[r] if s.draft_token is not None else None for r, s in enumerate(decision.steps)],
-        final_lp=np.asarray(final_lp).tolist(),
-        entropy=np.asarray(entropy).tolist(),
-        top=tops,
-    )
+    x, log_z, entropy, tops = trace_stats(as_numpy(logits)[:n], params, n_top)
+    final_lp = [float(x[r, s.token] - log_z[r]) for r, s in enumerate(decision.steps)]
+    draft_lp = [None if s.draft_token is None else float(x[r, s.draft_token] - log_z[r])
+                for r, s in enumerate(decision.steps)]
+    return _Trace(draft_lp=draft_lp, final_lp=final_lp, entropy=entropy.tolist(), top=tops)
 
 
 def _verify_events(index, step, trace, j, scores, capability, text, n_top, draft_logprobs) -> list[Verify]:

@@ -12,7 +12,7 @@ so with a seed and a local target a re-run reproduces the same tokens.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 import mlx.core as mx
 import numpy as np
@@ -39,16 +39,27 @@ class SamplingParams:
 
 
 # raw logits (n, V) -> probabilities of the sampling distribution (n, V), float64 numpy
-Transform = Callable[[mx.array], np.ndarray]
+Transform = Callable[[Any], np.ndarray]
+
+
+def as_numpy(logits: Any) -> np.ndarray:
+    """Logits as a 2-D float32 numpy array (no copy for an evaluated float32 mx.array).
+
+    The per-round maths (softmax, entropy, top-k over ~50k ids) is several times faster in
+    numpy than in MLX's CPU backend, so it runs here."""
+    if isinstance(logits, mx.array) and logits.dtype != mx.float32:
+        logits = logits.astype(mx.float32)
+    a = np.asarray(logits, dtype=np.float32)
+    return a.reshape(-1, a.shape[-1])
 
 
 def make_transform(params: SamplingParams) -> Transform:
     """The sampling distribution for rows of raw logits, as float64 numpy rows summing to 1."""
     if params.greedy:
 
-        def greedy(logits: mx.array) -> np.ndarray:
-            best = np.asarray(mx.argmax(logits, axis=-1)).reshape(-1)
-            probs = np.zeros((best.size, logits.shape[-1]), dtype=np.float64)
+        def greedy(logits: Any) -> np.ndarray:
+            best = as_numpy(logits).argmax(axis=-1)
+            probs = np.zeros((best.size, as_numpy(logits).shape[-1]), dtype=np.float64)
             probs[np.arange(best.size), best] = 1.0
             return probs
 
@@ -57,39 +68,52 @@ def make_transform(params: SamplingParams) -> Transform:
     inv_t = 1.0 / params.temperature
     top_k, top_p = params.top_k, params.top_p
 
-    def sample_dist(logits: mx.array) -> np.ndarray:
-        x = logits.astype(mx.float32) * inv_t
-        logprobs = x - mx.logsumexp(x, axis=-1, keepdims=True)
-        if 0 < top_k < logprobs.shape[-1]:
-            kth = mx.sort(logprobs, axis=-1)[..., -top_k][..., None]
-            logprobs = mx.where(logprobs < kth, -mx.inf, logprobs)
-        if top_p < 1.0:
-            sorted_lp = mx.sort(logprobs, axis=-1)
-            sorted_p = mx.exp(sorted_lp)
-            mass_above = mx.cumsum(sorted_p, axis=-1, reverse=True, inclusive=False)
-            total = mass_above[..., :1] + sorted_p[..., :1]
-            dropped = (mass_above >= top_p * total).sum(axis=-1, keepdims=True)
-            threshold = mx.take_along_axis(sorted_lp, dropped, axis=-1)
-            logprobs = mx.where(logprobs < threshold, -mx.inf, logprobs)
-        probs = np.asarray(mx.exp(logprobs), dtype=np.float64)
-        if probs.ndim == 1:
-            probs = probs[None]
+    def sample_dist(logits: Any) -> np.ndarray:
+        x = as_numpy(logits).astype(np.float64) * inv_t
+        width = x.shape[-1]
+        if 0 < top_k < width:
+            kth = np.partition(x, width - top_k, axis=-1)[:, width - top_k, None]
+            x = np.where(x < kth, -np.inf, x)
+        probs = np.exp(x - x.max(axis=-1, keepdims=True))
         probs /= probs.sum(axis=-1, keepdims=True)
+        if top_p < 1.0:
+            # mlx-lm's rule: drop the tokens whose strictly-more-likely mass already reaches top_p.
+            ascending = np.sort(probs, axis=-1)
+            mass_above = ascending[:, ::-1].cumsum(axis=-1)[:, ::-1] - ascending
+            dropped = (mass_above >= top_p).sum(axis=-1)
+            threshold = np.take_along_axis(ascending, dropped[:, None], axis=-1)
+            probs = np.where(probs < threshold, 0.0, probs)
+            probs /= probs.sum(axis=-1, keepdims=True)
         return probs
 
     return sample_dist
 
 
-def trace_logprobs(logits: mx.array, params: SamplingParams) -> mx.array:
-    """What events record as logprobs: log softmax(logits / T), with T = 1 when greedy.
+def trace_stats(logits: Any, params: SamplingParams, n_top: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, list]:
+    """What events record, per row of raw logits: log softmax(logits / T) with T = 1 when
+    greedy. Returns (x = logits / T, log Z per row, entropy per row in nats, top rows of
+    (id, logprob) best first); the logprob of token t in row r is ``x[r, t] - log_z[r]``.
 
     Top-k / top-p masks are left out so recorded numbers stay finite; acceptance_prob and u
     in ``verify`` events are the decision's own numbers.
     """
-    x = logits.astype(mx.float32)
+    x = as_numpy(logits)
     if not params.greedy:
-        x = x * (1.0 / params.temperature)
-    return x - mx.logsumexp(x, axis=-1, keepdims=True)
+        x = x * np.float32(1.0 / params.temperature)
+    m = x.max(axis=-1, keepdims=True)
+    e = np.exp(x - m)
+    s = e.sum(axis=-1)
+    log_z = m[:, 0] + np.log(s)
+    entropy = log_z - np.einsum("ij,ij->i", e, x) / s
+    tops: list[list[tuple[int, float]]] = [[] for _ in range(x.shape[0])]
+    n_top = min(n_top, x.shape[-1])
+    if n_top > 0:
+        idx = np.argpartition(-x, n_top - 1, axis=-1)[:, :n_top]
+        vals = np.take_along_axis(x, idx, axis=-1) - log_z[:, None]
+        for r in range(x.shape[0]):
+            order = np.argsort(-vals[r], kind="stable")
+            tops[r] = list(zip(idx[r][order].tolist(), vals[r][order].tolist()))
+    return x, log_z, entropy, tops
 
 
 def make_rng(seed: int | None) -> np.random.Generator:
@@ -106,4 +130,4 @@ def sample_from(probs: np.ndarray, rng: np.random.Generator) -> int:
     return min(idx, probs.size - 1)
 
 
-__all__ = ["SamplingParams", "Transform", "make_transform", "trace_logprobs", "make_rng", "sample_from"]
+__all__ = ["SamplingParams", "Transform", "as_numpy", "make_transform", "trace_stats", "make_rng", "sample_from"]
