@@ -44,6 +44,11 @@ def test_record_streams_summarises_and_stores(tmp_path):
     assert [v.token_id for v in verdicts] == finished.output_token_ids
     # the streamed text is the decode of the ids
     assert finished.output_text in r.output
+    # recorded numbers are log-probabilities, entropies and sorted alternatives
+    for v in verdicts:
+        assert v.final_logprob <= 1e-6 and v.target_entropy >= -1e-6
+        assert [t.logprob for t in v.top] == sorted((t.logprob for t in v.top), reverse=True) and len(v.top) == 5
+        assert v.top[0].id == v.token_id  # greedy: the chosen token is the target's best
 
 
 def test_autoregressive_and_env_defaults(tmp_path):
