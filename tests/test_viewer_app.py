@@ -134,6 +134,15 @@ def test_replay_follows_a_live_run(traces):
     rec.flush()
     at.run()  # what the fragment's timer does
     assert at.session_state["pos"] == first + 20
+    # Scrubbing back stops following: new events no longer move the position.
+    at.button(key="btn_prev_event").click().run()
+    assert at.session_state["pos"] == first + 19 and not at.session_state["follow"]
+    for ev in synthetic_events(rounds=30, k=4, seed=3)[80:90]:
+        rec.log(ev)
+    rec.flush()
+    at.run()
+    assert at.session_state["pos"] == first + 19
+    assert slider(at, "Event").max == first + 30  # the new events are there to scrub to
 
 
 def test_replay_unknown_run_is_an_error_not_a_crash(traces):

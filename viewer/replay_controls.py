@@ -22,8 +22,11 @@ def clamp(value: int, lo: int, hi: int) -> int:
 
 
 def _goto(pos: int) -> None:
+    """A position chosen by the user: stops playback and stops following a live run
+    (otherwise the next refresh would jump back to the newest event)."""
     st.session_state.pos = pos
     st.session_state.playing = False
+    st.session_state.follow = False
 
 
 def _current(name: str, key: str) -> bool:

@@ -25,7 +25,7 @@ st.header("Replay")
 # A pasted link (?run=…&seq=…) wins over whatever this session had open.
 link_run = session.consume_link("run")
 if link_run:
-    ss.run, ss.pos, ss.playing = link_run, None, False
+    ss.run, ss.pos, ss.playing, ss.follow = link_run, None, False, True
 link_seq = session.consume_link("seq")
 if link_seq is not None and link_seq.lstrip("-").isdigit():
     ss.pos = int(link_seq)

@@ -97,7 +97,7 @@ chosen = st.multiselect("Choose one run to replay, or two to compare", options, 
                         format_func=lambda run_id: labels.get(run_id, run_id))
 b1, b2 = st.columns(2)
 if b1.button("Replay", type="primary", disabled=len(chosen) != 1, key="go_replay"):
-    ss.run, ss.pos, ss.playing = chosen[0], None, False
+    ss.run, ss.pos, ss.playing, ss.follow = chosen[0], None, False, True
     st.switch_page("views/replay.py")
 if b2.button("Compare", disabled=len(chosen) != 2, key="go_compare"):
     ss.compare = list(chosen)
