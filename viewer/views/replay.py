@@ -68,8 +68,9 @@ with st.sidebar:  # outside the fragment: Streamlit does not let fragments draw 
     st.select_slider("Tree window (rounds)", options=[4, 8, 12, 24, 48], key="tree_window",
                      help="Rounds of branches drawn up to the scrub position; the trunk spans them.")
 
-# The timer runs only while something moves: playing, or following a live run.
-ticking = ss.playing or (first_index.live and ss.follow)
+# The timer runs only while something can change: playing, or a run still recording (its
+# new events arrive on every tick; the position follows them only with "Follow live").
+ticking = ss.playing or first_index.live
 
 
 @st.fragment(run_every=TICK_S if ticking else None)
@@ -95,7 +96,7 @@ def replay_view() -> None:
 
     was_ticking = ticking
     render_controls(index)
-    if (ss.playing or (index.live and ss.follow)) != was_ticking:
+    if (ss.playing or index.live) != was_ticking:
         st.rerun()  # the timer is set when the fragment is defined: redefine it
 
     state = index.state(ss.pos)
