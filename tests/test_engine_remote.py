@@ -28,7 +28,7 @@ def test_topk_rule_recorded(fake_server, tokenizer, tmp_path, temperature):
     assert finished.status == "completed", result.error
     assert started.acceptance_rule == "rejection-sampling-topk" and started.target == fake_server.url.join(["openai:", ""])
     assert finished.produced == 20 and finished.drafted > 0
-    assert result.finished.alpha is None  # no full distributions, no alpha
+    assert result.finished.alpha is None and finished.alpha is None  # no full distributions, no alpha
     verifies = [e for e in events if type(e).__name__ == "Verify"]
     decided = [v for v in verifies if v.status in ("accepted", "rejected")]
     assert decided and all(v.target_logprob is not None for v in decided)
