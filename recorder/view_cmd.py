@@ -6,6 +6,7 @@ Commands of this module are registered on the root group by recorder.cli.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -75,11 +76,16 @@ def view_command(ctx: click.Context, run: str | None, traces_opt: str | None, po
     cmd = streamlit_command(str(traces.resolve()), run, host, port, headless=no_browser)
     click.echo(f"specviz viewer on http://{host}:{port} (Ctrl-C to stop)", err=True)
     env = dict(os.environ, SPECVIZ_TRACES=str(traces.resolve()))
+    proc = subprocess.Popen(cmd, env=env)
+    # A TERM sent to this command alone must not leave the server running.
+    previous = signal.signal(signal.SIGTERM, lambda *_: proc.terminate())
     try:
-        code = subprocess.call(cmd, env=env)
-    except KeyboardInterrupt:
-        code = 0
-    ctx.exit(code)
+        code = proc.wait()
+    except KeyboardInterrupt:  # Ctrl-C reaches the server too (same process group)
+        code = proc.wait()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    ctx.exit(0 if code in (0, -signal.SIGTERM, -signal.SIGINT) else code)
 
 
 COMMANDS = [view_command]

@@ -12,7 +12,18 @@ from viewer.synthetic import record_synthetic
 
 def run_view(monkeypatch, args):
     calls = []
-    monkeypatch.setattr(subprocess, "call", lambda cmd, env=None: calls.append((cmd, env)) or 0)
+
+    class FakeServer:
+        def __init__(self, cmd, env=None):
+            calls.append((cmd, env))
+
+        def wait(self):
+            return 0
+
+        def terminate(self):
+            pass
+
+    monkeypatch.setattr(subprocess, "Popen", FakeServer)
     result = CliRunner().invoke(cli, ["view", *args])
     return result, calls
 
