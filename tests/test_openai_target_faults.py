@@ -133,9 +133,9 @@ def test_inconsistent_logprobs_fail_the_round(fake_server, tokenizer, fault, mes
         target.verify(*context_and_draft(tokenizer), round=6)
 
 
-@pytest.mark.parametrize("fault", ["shift", "no-top"])
+@pytest.mark.parametrize("fault", ["shift", "no-top", "next-position"])
 def test_a_server_whose_echo_cannot_score_falls_back_to_exact_match(fake_server, tokenizer, fault):
-    fake_server.faults = [fault, fault]  # both echo probes (ids, then text)
+    fake_server.faults = ["ok", fault, "ok", fault]  # (generate, echo) per scoring probe: ids, then text
     target = make_target(fake_server, tokenizer)
     assert target.acceptance_rule == "exact-match"
 
@@ -174,7 +174,7 @@ def test_refused_request_is_not_retried(tokenizer):
         target = make_target(server, tokenizer, options=TargetOptions(mode="score"))
         with pytest.raises(Exception, match="echo is not supported"):
             target.connect()
-        assert len(server.requests) == 2  # one per scoring candidate, no retries
+        assert len(server.requests) == 4  # (generate, echo) per scoring candidate, no retries
 
 
 def test_engine_protocol_on_an_echo_server(fake_server, tokenizer):

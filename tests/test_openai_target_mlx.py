@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 
 from servers.fixtures import bundled_path, mlx_server_url, tokenizer  # noqa: F401  (fixtures)
+from servers.reference import greedy_with_logprobs
 from specviz.targets import OpenAITarget, TargetOptions
 
 # The chat template's default system prompt is long; a bare turn keeps every call cheap.
@@ -20,23 +21,6 @@ def model(bundled_path):
     from specviz.engine.specs import load_mlx
 
     return load_mlx("bundled")[0]  # the engine's cached copy: one model in memory, not two
-
-
-def greedy_with_logprobs(model, ids: list[int], n: int) -> list[tuple[int, float]]:
-    """n greedy tokens after ids, each with its raw log-probability, computed in-process."""
-    import mlx.core as mx
-    from mlx_lm.models.cache import make_prompt_cache
-
-    cache = make_prompt_cache(model)
-    out: list[tuple[int, float]] = []
-    step = ids
-    for _ in range(n):
-        logits = model(mx.array([step]), cache=cache)[0, -1].astype(mx.float32)
-        logprobs = logits - mx.logsumexp(logits)
-        token = int(mx.argmax(logprobs).item())
-        out.append((token, float(logprobs[token].item())))
-        step = [token]
-    return out
 
 
 @pytest.fixture(scope="module")

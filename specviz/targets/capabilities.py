@@ -24,7 +24,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from specviz.events import AcceptanceRule
-from specviz.targets.errors import MalformedResponse, TargetError, TargetUnavailable
+from specviz.targets.errors import InconsistentLogprobs, MalformedResponse, TargetError, TargetUnavailable
 from specviz.targets.logprob_checks import check_echoed, check_generated
 from specviz.targets.token_map import TokenMapper
 from specviz.targets.transport import CompletionsClient, RetryHook, RetryPolicy
@@ -37,6 +37,9 @@ BOOL_MAX_TOP = 11
 LEGACY_DEFAULT_TOP = 5
 # A reply status that means "this server will not do this", not "this server is broken".
 _UNSUPPORTED = {400, 404, 405, 415, 422, 501}
+# Prompt-processing and generation kernels differ a little in rounding (batched vs one row);
+# an echo off by a position differs by nats, not hundredths.
+ECHO_TOL = 0.1
 # A plain sentence tokenizes the same way everywhere, and a few tokens keep the probe cheap.
 PROBE_TEXT = "The capital of France is Paris. The capital of Italy is"
 
@@ -109,20 +112,18 @@ def probe(
     tried: list[str] = []
     for caps in _candidates(options):
         prompt: list[int] | str = ids if caps.prompt_as_ids else PROBE_TEXT
-        params = caps.score_params(prompt) if caps.scores_prompt else caps.generate_params(prompt, 4)
         try:
-            body = client.create(on_retry, model=model, temperature=0.0, **params)
-            choice = first_choice(body)
             if caps.scores_prompt:
-                _, generated = check_echoed(choice, mapper, prompt_ids=ids, bos_id=bos_id)
-                if not generated:
-                    raise TargetError("echo reply has no generated token")
+                _check_echo_against_generation(client, model, mapper, caps, ids, bos_id, eos_ids, on_retry)
             else:
-                check_generated(choice, mapper, max_tokens=4 + caps.overshoot, eos_ids=eos_ids)
+                body = client.create(on_retry, model=model, temperature=0.0, **caps.generate_params(prompt, 4))
+                check_generated(first_choice(body), mapper, max_tokens=4 + caps.overshoot, eos_ids=eos_ids)
             return caps
         except TargetUnavailable as exc:
-            if exc.status not in _UNSUPPORTED:
-                raise  # auth, outage, retries exhausted: probing further would not help
+            # A server that answers (even 500: llama-cpp-python for a token-id prompt) just
+            # does not do this; no answer, 401/403 or 429 would not change for another way.
+            if exc.status not in _UNSUPPORTED and not (exc.status or 0) >= 500:
+                raise
             tried.append(f"{describe(caps)}: {exc}")
         except TargetError as exc:
             tried.append(f"{describe(caps)}: {exc}")
@@ -130,6 +131,36 @@ def probe(
         f"{client.base_url} supports none of the ways specviz verifies with (mode={options.mode}, "
         f"style={options.style}):\n  " + "\n  ".join(tried)
     )
+
+
+def _check_echo_against_generation(
+    client: CompletionsClient, model: str, mapper: TokenMapper, caps: Capabilities, ids: list[int],
+    bos_id: int | None, eos_ids: frozenset[int], on_retry: RetryHook | None,
+) -> None:
+    """Echoed prompt logprobs must be the ones the server reports when it generates.
+
+    llama-cpp-python's server echoes at each prompt position the distribution of the *next*
+    position, with the token's logprob looked up in it: self-consistent, plausible-looking and
+    wrong. So the probe generates one greedy token, echoes the prompt with that token
+    appended, and requires both to give it the same logprob.
+    """
+    generating = replace(caps, scores_prompt=False)
+    body = client.create(on_retry, model=model, temperature=0.0, **generating.generate_params(
+        ids if caps.prompt_as_ids else PROBE_TEXT, 1))
+    [token] = check_generated(first_choice(body), mapper, max_tokens=1, eos_ids=eos_ids)
+    scored = ids + [token.token_id]
+    body = client.create(on_retry, model=model, temperature=0.0, **caps.score_params(
+        scored if caps.prompt_as_ids else mapper.decode(scored)))
+    prompt, generated = check_echoed(first_choice(body), mapper, prompt_ids=scored, bos_id=bos_id,
+                                     draft_start=len(ids), eos_ids=eos_ids)
+    if not generated:
+        raise TargetError("the echo reply has no generated token")
+    echoed = prompt[-1].logprob
+    if echoed is None or token.logprob is None or abs(echoed - token.logprob) > ECHO_TOL:
+        raise InconsistentLogprobs(
+            f"echoed prompt logprobs disagree with generated ones: {mapper.piece(token.token_id)!r} "
+            f"has logprob {token.logprob} when generated but {echoed} when echoed (shifted by a position?)"
+        )
 
 
 def describe(caps: Capabilities) -> str:

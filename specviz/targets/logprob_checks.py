@@ -210,6 +210,7 @@ def check_echoed(
     prompt_ids: list[int],
     bos_id: int | None = None,
     draft_start: int = 0,
+    eos_ids: frozenset[int] = frozenset(),
 ) -> tuple[list[Position], list[Position]]:
     """(prompt positions, generated positions) of an ``echo`` request, aligned and checked.
 
@@ -238,6 +239,13 @@ def check_echoed(
     generated = [mapper.resolve(r.token, r.token_id) for r in raws[skip + len(prompt_ids):]]
     head = [bos_id] if skip else []
     ids = head + list(prompt_ids) + generated
+    text = choice.get("text")
+    if isinstance(text, str) and not _spells(list(prompt_ids) + generated, text, mapper, eos_ids):
+        # e.g. llama-cpp-python's server: the generated token is in the text, not the logprobs
+        raise InconsistentLogprobs(
+            f"the echoed tokens spell {mapper.decode(list(prompt_ids) + generated)[-40:]!r} at the end but "
+            f"the returned text ends {text[-40:]!r}"
+        )
     positions = []
     for i, (raw, token_id) in enumerate(zip(raws, ids)):
         if i == 0 and raw.logprob is None:

@@ -213,7 +213,8 @@ class OpenAITarget:
         request = caps.score_params(ids if caps.prompt_as_ids else self._as_text(ids))
         body = self.client.create(hook, **_merge(request, params))
         prompt, generated = check_echoed(
-            first_choice(body), self.mapper, prompt_ids=ids, bos_id=self.bos_id, draft_start=len(context)
+            first_choice(body), self.mapper, prompt_ids=ids, bos_id=self.bos_id, draft_start=len(context),
+            eos_ids=self.eos_ids,
         )
         return tuple(prompt[len(context):]), tuple(generated), not generated
 

@@ -99,8 +99,9 @@ class CompletionsClient:
                     openai.InternalServerError) as exc:
                 message = self.scrub(_describe(exc))
                 if attempt == self.policy.attempts:
+                    status = exc.status_code if isinstance(exc, openai.APIStatusError) else None
                     raise TargetUnavailable(
-                        f"{self.base_url}: {message}; gave up after {attempt} attempts"
+                        f"{self.base_url}: {message}; gave up after {attempt} attempts", status=status
                     ) from None
                 retry_after = _retry_after(exc) if isinstance(exc, openai.APIStatusError) else None
                 delay = self.policy.delay(attempt, retry_after)

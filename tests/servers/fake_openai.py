@@ -17,7 +17,7 @@ from typing import Any
 FAULTS = (
     "ok", "timeout", "500", "429", "malformed", "wrong-length", "absent", "mismatch",
     "shift", "first-alternative", "first-alternative-outside", "leak-key", "error-body",
-    "no-logprobs", "positive", "no-top",
+    "no-logprobs", "positive", "no-top", "next-position",
 )
 # What the fake "model" says after any prompt, forever: a plain sentence, cycled.
 CONTINUATION = " Paris is the capital of France, and Rome is the capital of Italy."
@@ -126,9 +126,16 @@ class FakeCompletionsServer:
             elif fault == "positive":
                 lp["token_logprobs"][-1] = 0.5
                 lp["top_logprobs"][-1][lp["tokens"][-1]] = 0.5
-            elif fault == "shift":  # llama.cpp's Python server: echoed logprobs one position off
+            elif fault == "shift":  # echoed logprobs one position off, carelessly
                 lp["token_logprobs"] = lp["token_logprobs"][1:] + [-0.25]
                 lp["top_logprobs"] = lp["top_logprobs"][1:] + [lp["top_logprobs"][-1]]
+            elif fault == "next-position" and lp["token_logprobs"][0] is None:
+                # llama-cpp-python 0.3 with echo: at each prompt position the *next* position's
+                # alternatives, the token's own logprob looked up in them: self-consistent.
+                tops = lp["top_logprobs"]
+                for i in range(1, len(tops) - 1):
+                    tops[i] = {**tops[i + 1], lp["tokens"][i]: -9.0}
+                    lp["token_logprobs"][i] = -9.0
         elif lp is not None and fault.startswith("first-alternative"):  # mlx_lm.server 0.32, top_logprobs > 0
             for entry in lp["content"]:
                 first = entry["top_logprobs"][-1]  # unsorted top-k: a not-sampled token first
