@@ -147,8 +147,11 @@ def runs_cmd(ctx, status, method, drafter, target, k, prompt_text, since, limit,
     click.echo(_render(columns, rows, fmt))
 
 
-def _coloured_output(events: list, finished: RunFinished | None) -> str:
-    committed = [e for e in events if isinstance(e, Verify) and e.status in STATUS_COLOURS]
+def _coloured_output(events: list, finished: RunFinished | None, eos_ids: list[int]) -> str:
+    # The EOS token is produced (and counted) but is not part of the text, as in output_text.
+    committed = [
+        e for e in events if isinstance(e, Verify) and e.status in STATUS_COLOURS and e.token_id not in eos_ids
+    ]
     if not committed:
         return finished.output_text if finished else ""
     return "".join(click.style(e.token_text, fg=STATUS_COLOURS[e.status]) for e in committed)
@@ -193,7 +196,7 @@ def show_cmd(ctx, run, color):
     click.echo("\n".join(lines))
     legend = " ".join(click.style(s, fg=c) for s, c in STATUS_COLOURS.items())
     click.echo(f"\noutput      ({legend})", color=color)
-    click.echo(_coloured_output(events, fin), color=color)
+    click.echo(_coloured_output(events, fin, st.eos_token_ids), color=color)
 
 
 @click.command("sql")
