@@ -13,7 +13,7 @@ repeated (--reps, best kept: the machine's CPUs are shared):
   wall tok/s    produced tokens / round wall time, round 0 excluded (mlx_lm prefills
                 inside its first round)
   speedup       tok per CPU-s / the autoregressive run's on the same prompt
-  tau, acceptance, alpha  as recorded (definitions in docs/engine.md)
+  tau, acceptance, alpha  as recorded (definitions in README.md, "Metrics")
   bound         Leviathan et al.'s (1 - a^(K+1)) / ((1 - a)(cK + 1)) from measured alpha
                 (acceptance where alpha is unknown) and c = draft ms per token / AR ms per token
 Recording overhead: time spent inside the recording API (log/flush/finish) as a share of

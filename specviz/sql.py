@@ -16,7 +16,7 @@
     VALUES, DESCRIBE, SUMMARIZE, EXPLAIN...): CREATE, INSERT, COPY, ATTACH, SET, PRAGMA,
     INSTALL... get a one-line TraceError, as do malformed SQL and reading other files.
 
-The views are documented column by column in docs/store.md; columns are only ever added.
+The views are documented column by column in README.md ("The trace store"); columns are only ever added.
 """
 
 from __future__ import annotations

@@ -58,7 +58,7 @@ class RemoteVerification:
 
 
 class OpenAITarget:
-    """Verifies rounds on a remote server; see docs/targets.md for servers and modes.
+    """Verifies rounds on a remote server; see README.md, "Targets", for servers and modes.
 
     Implements ``specviz.engine.target.Target`` (``capability``, ``prefill``, ``score``,
     ``close``) on top of its own ``verify``, which returns checked ``Position`` records.
