@@ -82,15 +82,16 @@ def empty_relation_sql() -> str:
     return "SELECT " + ", ".join(f"NULL::{c.sql_type} AS \"{c.name}\"" for c in COLUMNS.values()) + " WHERE false"
 
 
+_MAP_COLUMNS = frozenset(name for name, column in COLUMNS.items() if column.sql_type.startswith("MAP"))
+
+
 def event_from_row(row: dict[str, Any], cls: type[Event]) -> Event:
     """One Parquet row (as a dict of that kind's columns) back to its event."""
-    kwargs = {}
-    for name, value in row.items():
-        if value is None:
-            continue  # a field a writer left at None, or one an older minor lacked: default
-        if name == "top":
-            value = [TopToken(t["id"], t["text"], t["logprob"]) for t in value]
-        elif COLUMNS[name].sql_type.startswith("MAP"):
-            value = dict(value)  # pyarrow hands MAP columns back as (key, value) pairs
-        kwargs[name] = value
+    # None: a field a writer left at None, or one an older minor lacked: the default.
+    kwargs = {name: value for name, value in row.items() if value is not None}
+    top = kwargs.get("top")
+    if top:
+        kwargs["top"] = [TopToken(t["id"], t["text"], t["logprob"]) for t in top]
+    for name in _MAP_COLUMNS.intersection(kwargs):
+        kwargs[name] = dict(kwargs[name])  # pyarrow hands MAP columns back as (key, value) pairs
     return cls(**kwargs)
