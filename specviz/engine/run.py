@@ -210,10 +210,9 @@ class Engine:
         nothing (same engine work, ``NullRecording``: for benchmarks)."""
         options = options or RunOptions()
         started = self.started_event(prompt, options)
-        if options.baseline and options.method != "autoregressive" and recording != "null":
-            # Before open_run: it starts a background import that competes for the CPU and
-            # halved the timed steps' rate, inflating every speedup of the run.
-            self._baseline(started, list(started.prompt_token_ids), traces)
+        # Before open_run: it starts a background import that competes for the CPU and
+        # halved the timed steps' rate, inflating every speedup of the run.
+        baseline = self._baseline_for(started, options, traces if recording != "null" else None)
         if recording == "null":
             from specviz.recording import NullRecording
 
@@ -222,10 +221,12 @@ class Engine:
             from specviz.recording import open_run
 
             rec = open_run(traces, started, flush=flush)
-        return self._drive(rec, started, options, on_text, traces if recording != "null" else None)
+        return self._drive(rec, started, options, on_text, baseline=baseline)
 
     def _drive(self, rec: Any, started: RunStarted, options: RunOptions, on_text: OnText | None,
-               traces: str | Path | None = None) -> RunResult:
+               traces: str | Path | None = None, *,
+               baseline: tuple[float | None, bool] | None = None) -> RunResult:
+        """``baseline``: (tokens/s, estimated) found beforehand; else looked up in ``traces``."""
         self._eos = frozenset(started.eos_token_ids)
         metrics = RunMetrics()
         detok = Detokenizer(self.target.tokenizer)
@@ -245,8 +246,9 @@ class Engine:
                 if self.drafter is not None and options.method == "speculative":
                     self.drafter.prefill(ids)
             prefill_ms = (time.perf_counter() - t0) * 1e3
-            if options.baseline and options.method != "autoregressive":
-                metrics.baseline_tokens_per_s, metrics.baseline_estimated = self._baseline(started, ids, traces)
+            if baseline is None:
+                baseline = self._baseline_for(started, options, traces)
+            metrics.baseline_tokens_per_s, metrics.baseline_estimated = baseline
             config = EngineConfig(
                 k=started.k,
                 max_tokens=options.max_tokens,
@@ -303,6 +305,12 @@ class Engine:
         )
 
     # -- baseline -------------------------------------------------------------------
+    def _baseline_for(self, started: RunStarted, options: RunOptions,
+                      traces: str | Path | None) -> tuple[float | None, bool]:
+        if not options.baseline or options.method == "autoregressive":
+            return None, True
+        return self._baseline(started, list(started.prompt_token_ids), traces)
+
     def _baseline(self, started: RunStarted, ids: list[int], traces: str | Path | None) -> tuple[float | None, bool]:
         stored = stored_baseline(started, traces) if traces is not None else None
         if stored:
