@@ -28,6 +28,7 @@ _LAYER_NAMES = {
     "attn_norm": "input_layernorm",
     "ffn_norm": "post_attention_layernorm",
 }
+_GROUP_SIZE = 32  # every GGUF block type mx.load maps to MLX quantization uses 32-value blocks
 _TOP_NAMES = {"token_embd": "model.embed_tokens", "output_norm": "model.norm", "output": "lm_head"}
 
 
@@ -91,10 +92,10 @@ def convert_weights(weights: dict, dtype) -> dict:
         stem = name[: -len(".weight")]
         if f"{stem}.scales" in weights:
             scales = weights[f"{stem}.scales"]
-            # GGUF mixes types per tensor (here Q4_1 layers, Q8_0 embeddings): infer the
-            # bit width from the packed row length and the number of 32-wide groups.
-            bits = array.shape[-1] * 32 // (scales.shape[-1] * 32)
-            array = mx.dequantize(array, scales, weights[f"{stem}.biases"], group_size=32, bits=bits)
+            # GGUF mixes types per tensor (here Q4_1 layers, Q8_0 embeddings): the bit
+            # width is the packed row's bits (uint32 words) over its values (groups x size).
+            bits = array.shape[-1] * 32 // (scales.shape[-1] * _GROUP_SIZE)
+            array = mx.dequantize(array, scales, weights[f"{stem}.biases"], group_size=_GROUP_SIZE, bits=bits)
         out[_hf_name(name)] = array.astype(dtype)
     return out
 
