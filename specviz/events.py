@@ -13,7 +13,7 @@ from typing import Literal, Union
 
 import msgspec
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"
 SCHEMA_MAJOR = int(SCHEMA_VERSION.split(".")[0])
 
 TokenStatus = Literal["accepted", "rejected", "resampled", "bonus"]
@@ -68,6 +68,12 @@ class RunStarted(Event, tag="run_started"):
     host: str = ""
     tags: dict[str, str] = {}
     schema_version: str = SCHEMA_VERSION
+    # 1.1 (all additive):
+    k_policy: str = ""  # "" or "fixed": k every round; "auto": chosen per round (RoundMetrics.k)
+    adapter: str = ""  # LoRA adapter directory applied to the drafter, if any
+    adapter_hash: str = ""  # content hash of that adapter's weights
+    target_params: dict[str, str] = {}  # every sampling parameter sent to a remote target
+    target_ignored: list[str] = []  # parameters the remote target was found to ignore
 
 
 class DraftToken(Event, tag="draft_token"):
@@ -81,6 +87,10 @@ class DraftToken(Event, tag="draft_token"):
     entropy: float | None = None  # nats
     top: list[TopToken] = []
     draft_ms: float = 0.0  # time to draft this token
+    # 1.1:
+    ngram_n: int | None = None  # n-gram drafters: order of the n-gram that matched
+    source_pos: int | None = None  # n-gram drafters: context index the token was copied from
+    draft_source: str = ""  # how the drafter chose it, e.g. "ngram", "filler" (drafter-specific)
 
 
 class Verify(Event, tag="verify"):
@@ -107,6 +117,12 @@ class Verify(Event, tag="verify"):
     top: list[TopToken] = []  # target's top-k at this position
     u: float | None = None  # the uniform draw compared with acceptance_prob
     exact: bool = True  # False: p came from top-k only (residual approximated)
+    # 1.1: probabilities under the run's sampling transform (temperature, top-k, top-p)
+    target_p: float | None = None  # p(draft token), or p(token_id) for bonus
+    draft_q: float | None = None  # q(draft token)
+    overlap: float | None = None  # sum_x min(p(x), q(x)) where both distributions are full
+    residual_mass: float | None = None  # sum_x max(0, p(x) - q(x)) (= 1 - overlap)
+    inexact_reason: str = ""  # why exact is False
 
 
 class RoundMetrics(Event, tag="round_metrics"):
@@ -130,6 +146,7 @@ class RoundMetrics(Event, tag="round_metrics"):
     baseline_tokens_per_s: float | None = None
     baseline_estimated: bool = True
     speedup: float | None = None
+    k: int | None = None  # 1.1: the K chosen for this round (adaptive K); None = run's k
 
 
 class RunFinished(Event, tag="run_finished"):
@@ -158,6 +175,10 @@ class RunFinished(Event, tag="run_finished"):
     accepted_histogram: list[int] = []  # [i] = rounds (with >= 1 draft) that accepted exactly i
     survival: list[float] = []  # [i] = P(accepted > i | drafted > i): per-position survival
     k_effective: float | None = None  # mean drafted tokens per round
+    # 1.1:
+    baseline_run_id: str = ""  # the autoregressive run speedup was divided by (measured)
+    baseline_kind: str = ""  # measured | estimated | none ("" = written before 1.1)
+    inexact_rounds: int = 0  # rounds with at least one verify event marked exact = false
 
 
 class Error(Event, tag="error"):

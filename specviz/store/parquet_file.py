@@ -2,7 +2,7 @@
 
 File-level key-value metadata makes a single file meaningful on its own:
 
-    specviz.schema_version   "1.0"
+    specviz.schema_version   "1.1"
     specviz.runs             JSON list, one {"run_started": {...}, "run_finished": {...}}
                              per run in the file (exports may hold several runs)
     specviz.run_config       JSON of the run_started event (single-run files)
