@@ -5,9 +5,37 @@ from __future__ import annotations
 import click
 
 from specviz import __version__
+from specviz.errors import SpecvizError
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class SpecvizGroup(click.Group):
+    """The root group: the one place library errors become one-line CLI errors.
+
+    `SpecvizError` (every layer's user-facing failure), `OSError` (a path the user named)
+    and DuckDB errors (a query the user wrote) print ``Error: <one line>`` and exit 1.
+    Anything else is a bug and keeps its traceback.
+    """
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except SpecvizError as exc:
+            raise click.ClickException(_one_line(str(exc))) from None
+        except OSError as exc:
+            where = f"{exc.filename}: " if exc.filename else ""
+            raise click.ClickException(f"{where}{exc.strerror or exc}") from None
+        except Exception as exc:
+            if type(exc).__module__.split(".")[0] == "duckdb":
+                raise click.ClickException(_one_line(str(exc))) from None
+            raise
+
+
+def _one_line(message: str) -> str:
+    lines = message.strip().splitlines()
+    return lines[0] if lines else "unknown error"
+
+
+@click.group(cls=SpecvizGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="specviz")
 @click.option(
     "--traces",

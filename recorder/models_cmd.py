@@ -20,12 +20,9 @@ from specviz.models.catalog import known_models
 def models_command(as_json: bool, prepare: bool) -> None:
     """List known models; the bundled default works offline."""
     if prepare:
-        try:
-            if not bundled.is_converted():
-                click.echo("Converting the bundled GGUF into an MLX-LM model (once)...", err=True)
-            bundled.bundled_model_path()
-        except bundled.BundledModelError as exc:
-            raise click.ClickException(str(exc)) from exc
+        if not bundled.is_converted():
+            click.echo("Converting the bundled GGUF into an MLX-LM model (once)...", err=True)
+        bundled.bundled_model_path()
     models = known_models()
     if as_json:
         click.echo(json.dumps(models, indent=2))

@@ -13,15 +13,7 @@ from typing import Any, Callable
 
 import click
 
-COLORS = {"accepted": "green", "resampled": "yellow", "bonus": "blue"}
-METHOD_CHOICES = ("speculative", "autoregressive", "mlx-lm")
-
-
-def _user_errors() -> tuple[type[BaseException], ...]:
-    from specviz.engine import EngineError, TargetError
-    from specviz.store import TraceError
-
-    return (EngineError, TargetError, TraceError)
+from specviz.statuses import METHODS, TERMINAL_COLOURS
 
 
 def model_options(f: Callable) -> Callable:
@@ -132,7 +124,7 @@ def summary_line(result) -> str:
               help="Draft tokens per round (env SPECVIZ_K).")
 @click.option("--temperature", type=click.FloatRange(0), envvar="SPECVIZ_TEMPERATURE", default=0.0, show_default=True,
               help="Sampling temperature; 0 = greedy (env SPECVIZ_TEMPERATURE).")
-@click.option("--method", type=click.Choice(METHOD_CHOICES), envvar="SPECVIZ_METHOD", default="speculative",
+@click.option("--method", type=click.Choice(METHODS), envvar="SPECVIZ_METHOD", default="speculative",
               show_default=True, help="speculative, autoregressive (target alone) or mlx-lm (its own speculative decoding) (env SPECVIZ_METHOD).")
 @click.option("--prompts", "prompts_file", type=click.Path(exists=True, dir_okay=False), envvar="SPECVIZ_PROMPTS",
               help="Record a batch: one prompt per line, or JSONL with a \"prompt\" field (env SPECVIZ_PROMPTS).")
@@ -158,27 +150,24 @@ def record_command(ctx, prompt, drafter, k, temperature, method, prompts_file, t
     options = RunOptions(method=method, k=k, max_tokens=max_tokens, temperature=temperature, top_p=top_p,
                          top_k=top_k, seed=seed, eos_token_ids=tuple(eos_token_ids), n_top=n_top,
                          chat_template=not no_chat_template)
-    try:
-        engine = _load_engine(target, drafter, target_model, method, _remote(remote))
-        if prompt is not None:
-            result = engine.record(prompt, options, traces=traces, flush=policy,
-                                   on_text=lambda piece, status: click.echo(click.style(piece, fg=COLORS.get(status)), nl=False))
-            click.echo()
-            _report(result)
-            return
-        prompts = read_prompts(prompts_file)
-        results = []
-        with click.progressbar(prompts, label="Recording", file=sys.stderr) as bar:
-            for p in bar:
-                result = engine.record(p, options, traces=traces, flush=policy)
-                results.append(result)
-                if result.finished.status == "interrupted":
-                    break
-        for result in results:
-            click.echo(summary_line(result))
-        _exit_for(results[-1])
-    except _user_errors() as exc:
-        raise click.ClickException(str(exc)) from exc
+    engine = _load_engine(target, drafter, target_model, method, _remote(remote))
+    if prompt is not None:
+        result = engine.record(prompt, options, traces=traces, flush=policy,
+                               on_text=lambda piece, status: click.echo(click.style(piece, fg=TERMINAL_COLOURS.get(status)), nl=False))
+        click.echo()
+        _report(result)
+        return
+    prompts = read_prompts(prompts_file)
+    results = []
+    with click.progressbar(prompts, label="Recording", file=sys.stderr) as bar:
+        for p in bar:
+            result = engine.record(p, options, traces=traces, flush=policy)
+            results.append(result)
+            if result.finished.status == "interrupted":
+                break
+    for result in results:
+        click.echo(summary_line(result))
+    _exit_for(results[-1])
 
 
 def _report(result) -> None:
@@ -237,7 +226,7 @@ def sweep_command(ctx, prompt, prompts_file, drafters, ks, temperatures, methods
     if (prompt is None) == (prompts_file is None):
         raise click.UsageError("give a PROMPT or --prompts FILE (not both)")
     for m in methods:
-        if m not in METHOD_CHOICES:
+        if m not in METHODS:
             raise click.BadParameter(f"unknown method {m!r}", param_hint="--method")
     if any(k < 1 for k in ks):
         raise click.BadParameter("K must be >= 1", param_hint="-k")
@@ -252,24 +241,21 @@ def sweep_command(ctx, prompt, prompts_file, drafters, ks, temperatures, methods
                           seed=seed, eos_token_ids=tuple(eos_token_ids), n_top=n_top,
                           chat_template=not no_chat_template, tags={"sweep": "1"})
 
-    try:
-        for d in drafters:
-            parse_drafter(d)
-        jobs: list[tuple[str, str, RunOptions]] = []
-        if baseline:
-            jobs += [("none", p, options("autoregressive", 1, t)) for p in prompts for t in temperatures]
-        jobs += [(d, p, options(m, k, t)) for d, m, k, t, p in itertools.product(drafters, methods, ks, temperatures, prompts)]
-        results = []
-        with click.progressbar(jobs, label="Sweeping", file=sys.stderr,
-                               item_show_func=lambda j: f"{j[0]} {j[2].method} k={j[2].k} T={j[2].temperature}" if j else "") as bar:
-            for d, p, opts in bar:
-                engine = _load_engine(target, d, target_model, opts.method, _remote(dict(remote)))
-                result = engine.record(p, opts, traces=traces, flush=policy)
-                results.append(result)
-                if result.finished.status == "interrupted":
-                    break
-    except _user_errors() as exc:
-        raise click.ClickException(str(exc)) from exc
+    for d in drafters:
+        parse_drafter(d)
+    jobs: list[tuple[str, str, RunOptions]] = []
+    if baseline:
+        jobs += [("none", p, options("autoregressive", 1, t)) for p in prompts for t in temperatures]
+    jobs += [(d, p, options(m, k, t)) for d, m, k, t, p in itertools.product(drafters, methods, ks, temperatures, prompts)]
+    results = []
+    with click.progressbar(jobs, label="Sweeping", file=sys.stderr,
+                           item_show_func=lambda j: f"{j[0]} {j[2].method} k={j[2].k} T={j[2].temperature}" if j else "") as bar:
+        for d, p, opts in bar:
+            engine = _load_engine(target, d, target_model, opts.method, _remote(dict(remote)))
+            result = engine.record(p, opts, traces=traces, flush=policy)
+            results.append(result)
+            if result.finished.status == "interrupted":
+                break
     for r in results:
         s = r.started
         label = f"{s.method:<14} {s.drafter:<14} k={s.k:<2} T={s.temperature:<4}"

@@ -1,43 +1,26 @@
 """Commands that read and move traces: runs, show, sql, export, import, recover.
 
-The library raises `TraceError` with a one-line message; `_errors` turns it into a
-`click.ClickException` here, at the boundary, so users never see a traceback.
+The library raises `TraceError` with a one-line message; the root group (recorder.cli)
+turns it into a `click.ClickException`, so users never see a traceback.
 """
 
 from __future__ import annotations
 
 import csv
 import datetime as dt
-import functools
 import io
 from pathlib import Path
 
 import click
-import duckdb
 import msgspec
 
 from specviz.events import RunFinished, RunStarted, Verify
 from specviz.sql import open_views, query
+from specviz.statuses import LISTED_RUN_STATUSES, TERMINAL_COLOURS
 from specviz.store import TraceError, export_runs, import_files, read_events, recover, resolve, scan
 
 FORMATS = click.Choice(["table", "csv", "json"])
-STATUS_COLOURS = {"accepted": "green", "resampled": "yellow", "bonus": "blue"}
 _JSON = msgspec.json.Encoder()
-
-
-def _errors(fn):
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except TraceError as e:
-            raise click.ClickException(str(e)) from None
-        except OSError as e:
-            raise click.ClickException(f"{e.filename or ''}: {e.strerror or e}".lstrip(": ")) from None
-        except duckdb.Error as e:
-            raise click.ClickException(str(e).strip().splitlines()[0]) from None
-
-    return wrapper
 
 
 def _traces(ctx: click.Context) -> Path:
@@ -93,7 +76,7 @@ def _pct(x: float | None) -> str:
 
 
 @click.command("runs")
-@click.option("--status", type=click.Choice(["completed", "failed", "interrupted", "recording"]), help="Only runs with this status.")
+@click.option("--status", type=click.Choice(LISTED_RUN_STATUSES), help="Only runs with this status.")
 @click.option("--method", help="Only runs with this method (speculative, autoregressive, mlx-lm).")
 @click.option("--drafter", help="Only runs whose drafter spec contains this text.")
 @click.option("--target", help="Only runs whose target spec or model contains this text.")
@@ -103,7 +86,6 @@ def _pct(x: float | None) -> str:
 @click.option("-n", "--limit", type=int, default=50, show_default=True, help="Show at most this many runs (0: all).")
 @click.option("--format", "fmt", type=FORMATS, default="table", show_default=True, help="Output format.")
 @click.pass_context
-@_errors
 def runs_cmd(ctx, status, method, drafter, target, k, prompt_text, since, limit, fmt):
     """List runs, newest first (live runs show as `recording`)."""
     listing = scan(_traces(ctx))
@@ -150,18 +132,17 @@ def runs_cmd(ctx, status, method, drafter, target, k, prompt_text, since, limit,
 def _coloured_output(events: list, finished: RunFinished | None, eos_ids: list[int]) -> str:
     # The EOS token is produced (and counted) but is not part of the text, as in output_text.
     committed = [
-        e for e in events if isinstance(e, Verify) and e.status in STATUS_COLOURS and e.token_id not in eos_ids
+        e for e in events if isinstance(e, Verify) and e.status in TERMINAL_COLOURS and e.token_id not in eos_ids
     ]
     if not committed:
         return finished.output_text if finished else ""
-    return "".join(click.style(e.token_text, fg=STATUS_COLOURS[e.status]) for e in committed)
+    return "".join(click.style(e.token_text, fg=TERMINAL_COLOURS[e.status]) for e in committed)
 
 
 @click.command("show")
 @click.argument("run")
 @click.option("--color/--no-color", default=None, help="Colour the output text (default: when writing to a terminal).")
 @click.pass_context
-@_errors
 def show_cmd(ctx, run, color):
     """Show a run's configuration, totals and output, coloured by how each token was produced.
 
@@ -194,7 +175,7 @@ def show_cmd(ctx, run, color):
     if len(errors) > 5:
         lines.append(f"            ... and {len(errors) - 5} more errors")
     click.echo("\n".join(lines))
-    legend = " ".join(click.style(s, fg=c) for s, c in STATUS_COLOURS.items())
+    legend = " ".join(click.style(s, fg=c) for s, c in TERMINAL_COLOURS.items())
     click.echo(f"\noutput      ({legend})", color=color)
     click.echo(_coloured_output(events, fin, st.eos_token_ids), color=color)
 
@@ -204,7 +185,6 @@ def show_cmd(ctx, run, color):
 @click.option("--format", "fmt", type=FORMATS, default="table", show_default=True, help="Output format.")
 @click.option("--max-rows", type=int, default=None, help="Print at most this many rows.")
 @click.pass_context
-@_errors
 def sql_cmd(ctx, query_text, fmt, max_rows):
     """Run a read-only SQL query over the trace views.
 
@@ -226,7 +206,6 @@ def sql_cmd(ctx, query_text, fmt, max_rows):
 @click.argument("runs", nargs=-1, required=True)
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True, help="File to write (Parquet).")
 @click.pass_context
-@_errors
 def export_cmd(ctx, runs, output):
     """Write one or more runs (ids or unique prefixes) into one shareable Parquet file."""
     path = export_runs(_traces(ctx), list(runs), output)
@@ -236,7 +215,6 @@ def export_cmd(ctx, runs, output):
 @click.command("import")
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.pass_context
-@_errors
 def import_cmd(ctx, files):
     """Validate trace files and copy their runs into the trace directory.
 
@@ -253,7 +231,6 @@ def import_cmd(ctx, files):
 
 @click.command("recover")
 @click.pass_context
-@_errors
 def recover_cmd(ctx):
     """Turn logs left by crashed recordings into traces marked `interrupted`.
 

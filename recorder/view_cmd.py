@@ -63,12 +63,9 @@ def view_command(ctx: click.Context, run: str | None, traces_opt: str | None, po
         click.echo(f"No runs in {traces}; showing the example traces in {traces / EXAMPLES}.", err=True)
         traces = traces / EXAMPLES
     if run:
-        from specviz.store import TraceError, resolve
+        from specviz.store import resolve
 
-        try:
-            run = resolve(traces, run).run_id
-        except TraceError as exc:
-            raise click.ClickException(str(exc)) from None
+        run = resolve(traces, run).run_id
     if host not in LOCAL_HOSTS:
         click.echo(click.style(
             f"Warning: binding to {host} makes the viewer (and every trace in {traces}) reachable from "

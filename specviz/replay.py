@@ -21,12 +21,12 @@ from typing import Sequence
 import numpy as np
 
 from specviz.events import DraftToken, Error, RoundMetrics, RunFinished, RunStarted, TopToken, Verify
+from specviz.statuses import COMMITTED
 
 # Statuses a tree node can show. "pending": drafted, verdict not yet known at this
 # position; "skipped": after a rejection in its round, never tested by the target.
 PENDING = "pending"
 SKIPPED = "skipped"
-COMMITTED = ("accepted", "resampled", "bonus")
 
 
 @dataclass(slots=True)

@@ -33,6 +33,7 @@ from specviz.store.columns import COLUMNS, FIELDS_BY_KIND, empty_relation_sql
 from specviz.store.layout import TraceError
 from specviz.store.parquet_file import TraceFile, inspect_file
 from specviz.store.recovery import Problem
+from specviz.statuses import committed_sql
 
 _BASE = ("run_id", "seq")
 _CLOCKS = ("t_mono_ns", "t_wall_ns")
@@ -90,7 +91,7 @@ _TOKENS = (
     "SELECT run_id, (row_number() OVER (PARTITION BY run_id ORDER BY seq) - 1)::BIGINT AS token_index, "
     "round, position, token_id, token_text, status, final_logprob AS logprob, "
     "draft_token_id, acceptance_prob, seq "
-    "FROM events WHERE kind = 'verify' AND status IN ('accepted', 'resampled', 'bonus')"
+    "FROM events WHERE kind = 'verify' AND " + committed_sql()
 )
 
 VIEWS: dict[str, str] = {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from specviz.engine.run import Detokenizer, output_text
+from specviz.engine.text import StreamText, output_text
 
 
 @pytest.fixture(scope="module")
@@ -20,10 +20,12 @@ def tokenizer():
     "Plain words, then  double  spaces\nand lines.",
     "Café naïve — “quotes” and emoji 🚀🧪 in 日本語 text.",
     "def f(x):\n    return x ** 2  # ünïcode comment\n",
+    " a leading space, which a BPE decode keeps",
+    "special <|im_end|> tokens inside",
 ])
 def test_streamed_text_equals_final_decode(tokenizer, text):
     ids = tokenizer.encode(text, add_special_tokens=False)
-    detok = Detokenizer(tokenizer)
+    detok = StreamText(tokenizer)
     pieces = [detok.add(i) for i in ids]
     pieces.append(detok.finish())
     hf = tokenizer._tokenizer

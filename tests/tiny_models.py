@@ -16,7 +16,7 @@ class TinyTokenizer:
         self.eos_token_id = vocab_size - 1 if eos else None
         self.eos_token_ids = {vocab_size - 1} if eos else set()
 
-    def encode(self, text: str) -> list[int]:
+    def encode(self, text: str, **_: object) -> list[int]:
         return [min(ord(c) - 97, self.vocab_size - 2) % (self.vocab_size - 1) for c in text]
 
     def decode(self, ids, **_: object) -> str:

@@ -12,13 +12,11 @@ from typing import Sequence
 
 from specviz.events import TopToken
 from specviz.replay import PENDING, SKIPPED, CommitNode, DraftNode
+from specviz.statuses import HEX_COLOURS
 
 # The seed viewer's palette; "not tested" is deliberately unlike every verdict colour.
 COLORS = {
-    "accepted": "#22c55e",
-    "rejected": "#ef4444",
-    "resampled": "#f97316",
-    "bonus": "#3b82f6",
+    **HEX_COLOURS,
     PENDING: "#9ca3af",
     SKIPPED: "#d1d5db",
 }

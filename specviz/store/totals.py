@@ -9,8 +9,8 @@ not ``rejected``), so a recovered trace still shows everything that was produced
 from __future__ import annotations
 
 from specviz.events import RoundMetrics, RunFinished, Verify
+from specviz.statuses import COMMITTED
 
-COMMITTED = ("accepted", "resampled", "bonus")
 
 
 def finished_from_events(events: list, *, status: str, finish_reason: str) -> RunFinished:

@@ -6,8 +6,10 @@ round and position, and what to try. They never contain the API key (see ``secre
 
 from __future__ import annotations
 
+from specviz.errors import SpecvizError
 
-class TargetError(Exception):
+
+class TargetError(SpecvizError):
     """A remote target could not verify a round; the run cannot continue."""
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from functools import cached_property
 from typing import Any
 
+from specviz.models.tokenizer import hf_tokenizer
 from specviz.targets.errors import TokenMappingError
 
 _ID_PREFIX = "token_id:"  # vLLM --return-tokens-as-token-ids
@@ -18,7 +19,7 @@ _ID_PREFIX = "token_id:"  # vLLM --return-tokens-as-token-ids
 class TokenMapper:
     def __init__(self, tokenizer: Any) -> None:
         self._tok = tokenizer
-        self._hf = getattr(tokenizer, "_tokenizer", tokenizer)  # mlx_lm's TokenizerWrapper
+        self._hf = hf_tokenizer(tokenizer)
 
     @cached_property
     def _vocab(self) -> dict[str, int]:

@@ -1,0 +1,56 @@
+"""Library errors reach the user as one `Error:` line from one place (recorder.cli)."""
+
+from __future__ import annotations
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from recorder.cli import SpecvizGroup
+from specviz.engine import EngineError
+from specviz.errors import SpecvizError
+from specviz.models.bundled import BundledModelError
+from specviz.store import TraceError
+from specviz.targets.errors import TargetError
+
+
+def _cli_raising(exc: BaseException) -> click.Group:
+    @click.group(cls=SpecvizGroup)
+    def root() -> None:
+        pass
+
+    @root.command()
+    def boom() -> None:
+        raise exc
+
+    return root
+
+
+@pytest.mark.parametrize("error", [TraceError, EngineError, TargetError, BundledModelError])
+def test_every_layer_error_is_a_specviz_error(error):
+    assert issubclass(error, SpecvizError)
+
+
+@pytest.mark.parametrize("exc, line", [
+    (TraceError("no run 'ab' in traces\nsecond line"), "Error: no run 'ab' in traces"),
+    (EngineError("bad drafter 'x'"), "Error: bad drafter 'x'"),
+    (FileNotFoundError(2, "No such file or directory", "p.jsonl"), "Error: p.jsonl: No such file or directory"),
+])
+def test_user_errors_print_one_line_and_exit_1(exc, line):
+    result = CliRunner().invoke(_cli_raising(exc), ["boom"])
+    assert result.exit_code == 1
+    assert result.output.strip() == line
+    assert "Traceback" not in result.output
+
+
+def test_bugs_keep_their_traceback():
+    result = CliRunner().invoke(_cli_raising(ZeroDivisionError("bug")), ["boom"])
+    assert isinstance(result.exception, ZeroDivisionError)
+
+
+def test_duckdb_errors_are_user_errors(tmp_path):
+    from recorder.cli import cli
+
+    result = CliRunner().invoke(cli, ["--traces", str(tmp_path), "sql", "SELECT * FROM no_such_view"])
+    assert result.exit_code == 1
+    assert result.output.startswith("Error: ") and len(result.output.strip().splitlines()) == 1
