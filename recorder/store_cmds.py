@@ -202,14 +202,39 @@ def sql_cmd(ctx, query_text, fmt, max_rows):
     click.echo(_render(result.columns, result.rows, fmt, width=60))
 
 
+EXPORT_FORMATS = {".parquet": "parquet", ".json": "perfetto"}
+
+
 @click.command("export")
 @click.argument("runs", nargs=-1, required=True)
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True, help="File to write (Parquet).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True, help="File to write.")
+@click.option("--format", "fmt", type=click.Choice(["parquet", "perfetto"]), default=None,
+              help="parquet: a trace file any specviz, DuckDB or Polars reads; perfetto: Chrome Trace Event "
+                   "JSON for ui.perfetto.dev and chrome://tracing. Default: from the file's extension (.json = perfetto).")
 @click.pass_context
-def export_cmd(ctx, runs, output):
-    """Write one or more runs (ids or unique prefixes) into one shareable Parquet file."""
-    path = export_runs(_traces(ctx), list(runs), output)
+def export_cmd(ctx, runs, output, fmt):
+    """Write one or more runs (ids or unique prefixes) into one shareable file.
+
+    \b
+    Examples:
+      specviz export 3fa2 9c01 -o two-runs.parquet
+      specviz export 3fa2 --format perfetto -o 3fa2.json    # open in ui.perfetto.dev
+    """
+    fmt = fmt or EXPORT_FORMATS.get(output.suffix.lower(), "parquet")
+    if fmt == "perfetto":
+        path = _export_perfetto(_traces(ctx), runs, output)
+    else:
+        path = export_runs(_traces(ctx), list(runs), output)
     click.echo(f"exported {len(set(runs))} run(s) to {path} ({path.stat().st_size:,} bytes)")
+
+
+def _export_perfetto(traces: Path, runs, output: Path) -> Path:
+    from specviz.perfetto import chrome_trace
+
+    ids = list(dict.fromkeys(resolve(traces, r).run_id for r in runs))
+    document = chrome_trace(read_events(traces, run_id) for run_id in ids)
+    output.write_bytes(_JSON.encode(document))
+    return output
 
 
 @click.command("import")
