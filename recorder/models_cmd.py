@@ -6,6 +6,7 @@ import json
 
 import click
 
+from specviz.engine.drafters import help_lines
 from specviz.models import bundled
 from specviz.models.catalog import known_models
 
@@ -37,7 +38,9 @@ def models_command(as_json: bool, prepare: bool) -> None:
             click.echo(f"    {m['note']}")
         if m.get("error"):
             click.echo(click.style(f"    error: {m['error']}", fg="red"))
-    click.echo("\nDrafters: ngram[:N] (prompt lookup), layerskip:N (first N target layers), mlx:<repo or path>")
+    click.echo("\nDrafters (--drafter KIND[:ARG][+OPTION[:VALUE]]...):")
+    for line in help_lines():
+        click.echo(f"  {line}")
 
 
 COMMANDS = [models_command]

@@ -14,6 +14,7 @@ from typing import Any, Callable
 import click
 
 from specviz.statuses import METHODS, TERMINAL_COLOURS
+from specviz.engine.drafters import syntax_summary
 
 
 def model_options(f: Callable) -> Callable:
@@ -119,7 +120,7 @@ def summary_line(result) -> str:
 @click.command("record")
 @click.argument("prompt", required=False)
 @click.option("--drafter", envvar="SPECVIZ_DRAFTER", default="ngram", show_default=True,
-              help="Drafter: ngram[:N], layerskip:N, mlx:<repo or path> (env SPECVIZ_DRAFTER).")
+              help=f"Drafter: {syntax_summary()}; options as +name[:value] (`specviz models` lists them) (env SPECVIZ_DRAFTER).")
 @click.option("-k", "k", type=click.IntRange(1), envvar="SPECVIZ_K", default=4, show_default=True,
               help="Draft tokens per round (env SPECVIZ_K).")
 @click.option("--temperature", type=click.FloatRange(0), envvar="SPECVIZ_TEMPERATURE", default=0.0, show_default=True,
@@ -202,7 +203,8 @@ def _csv(kind: type, label: str) -> Callable:
 @click.option("--prompts", "prompts_file", type=click.Path(exists=True, dir_okay=False), envvar="SPECVIZ_PROMPTS",
               help="Prompts to sweep: one per line, or JSONL with a \"prompt\" field (env SPECVIZ_PROMPTS).")
 @click.option("--drafter", "drafters", envvar="SPECVIZ_SWEEP_DRAFTERS", default="ngram", show_default=True,
-              callback=_csv(str, "drafter specs"), help="Comma-separated drafters (env SPECVIZ_SWEEP_DRAFTERS).")
+              callback=_csv(str, "drafter specs"),
+              help=f"Comma-separated drafters, each one of {syntax_summary()} (env SPECVIZ_SWEEP_DRAFTERS).")
 @click.option("-k", "ks", envvar="SPECVIZ_SWEEP_K", default="2,4,8", show_default=True,
               callback=_csv(int, "integers"), help="Comma-separated K values (env SPECVIZ_SWEEP_K).")
 @click.option("--temperature", "temperatures", envvar="SPECVIZ_SWEEP_TEMPERATURES", default="0", show_default=True,
@@ -221,7 +223,8 @@ def sweep_command(ctx, prompt, prompts_file, drafters, ks, temperatures, methods
     Example:
       specviz sweep "Rewrite: ..." -k 2,4,8 --temperature 0,0.7 --drafter ngram,layerskip:8
     """
-    from specviz.engine import RunOptions, parse_drafter
+    from specviz.engine import RunOptions
+    from specviz.engine.drafters import parse_drafter
 
     if (prompt is None) == (prompts_file is None):
         raise click.UsageError("give a PROMPT or --prompts FILE (not both)")

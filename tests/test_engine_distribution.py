@@ -14,7 +14,8 @@ from collections import Counter
 import pytest
 from scipy.stats import chi2_contingency
 
-from specviz.engine.drafters import ModelDrafter, NgramDrafter
+from specviz.engine.drafters import NgramDrafter
+from specviz.engine.drafters.model import ModelDrafter
 from specviz.engine.local import LocalTarget
 from specviz.engine.loop import EngineConfig, generate_rounds
 from specviz.engine.rejection import decide_full

@@ -7,7 +7,8 @@ import mlx.core as mx
 import numpy as np
 import pytest
 
-from specviz.engine.drafters import ModelDrafter, NgramDrafter, lookup
+from specviz.engine.drafters import NgramDrafter, lookup
+from specviz.engine.drafters.model import ModelDrafter
 from specviz.engine.local import EarlyExit, LocalTarget
 from specviz.engine.loop import EngineConfig, generate_rounds
 from specviz.engine.sampling import SamplingParams

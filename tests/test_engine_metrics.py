@@ -143,8 +143,7 @@ class ScriptedDrafter:
     def propose(self, context, k, ctx):
         from specviz.engine.drafters import Draft
 
-        toks = self.proposals.pop(0)[:k]
-        return Draft(tokens=toks, logprobs=[None] * len(toks), entropies=[None] * len(toks), tops=[[]] * len(toks), ms=[0.0] * len(toks))
+        return Draft.of(self.proposals.pop(0)[:k])
 
 
 def test_round_events_and_counts_scripted():

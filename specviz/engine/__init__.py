@@ -5,38 +5,34 @@
     result = engine.record("Explain speculative decoding.", RunOptions(k=4), traces="traces")
 
 Modules: ``sampling`` (transforms, seeded draws), ``rejection`` (Leviathan / top-k /
-exact-match decisions), ``drafters`` (ngram, layerskip, mlx), ``local`` (MLX target, KV
-caches trimmed on rejection), ``target`` (the
-Target protocol), ``loop`` (the round generator), ``metrics``, ``specs``, ``run``.
+exact-match decisions), ``drafters`` (the drafter registry, one module per kind), ``local``
+(MLX target, KV caches trimmed on rejection), ``target`` (the Target protocol), ``loop``
+(the round generator), ``metrics``, ``specs``, ``run``, ``errors``.
+
+Names are loaded on first use (PEP 562): the drafter registry, which the CLI reads for its
+help text, lives under this package and must not pull MLX in with it.
 """
 
-from specviz.engine.local import EngineError
-from specviz.engine.loop import EngineConfig, Round, generate_rounds
-from specviz.engine.metrics import RoundCounts, RunMetrics, leviathan_speedup
-from specviz.engine.run import METHODS, Engine, RunOptions, RunResult
-from specviz.engine.sampling import SamplingParams
-from specviz.engine.specs import DEFAULT_DRAFTER, DEFAULT_TARGET, parse_drafter, parse_target
-from specviz.engine.target import Scores, ScoreRequest, Target, TargetError
+from importlib import import_module
+from typing import Any
 
-__all__ = [
-    "Engine",
-    "RunOptions",
-    "RunResult",
-    "METHODS",
-    "EngineError",
-    "EngineConfig",
-    "Round",
-    "generate_rounds",
-    "RoundCounts",
-    "RunMetrics",
-    "leviathan_speedup",
-    "SamplingParams",
-    "DEFAULT_DRAFTER",
-    "DEFAULT_TARGET",
-    "parse_drafter",
-    "parse_target",
-    "Scores",
-    "ScoreRequest",
-    "Target",
-    "TargetError",
-]
+_EXPORTS = {
+    "Engine": "run", "RunOptions": "run", "RunResult": "run", "METHODS": "run",
+    "EngineError": "errors",
+    "EngineConfig": "loop", "Round": "loop", "generate_rounds": "loop",
+    "RoundCounts": "metrics", "RunMetrics": "metrics", "leviathan_speedup": "metrics",
+    "SamplingParams": "sampling",
+    "DEFAULT_DRAFTER": "specs", "DEFAULT_TARGET": "specs", "parse_target": "specs",
+    "parse_drafter": "drafters",
+    "Scores": "target", "ScoreRequest": "target", "Target": "target", "TargetError": "target",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'specviz.engine' has no attribute {name!r}")
+    return getattr(import_module(f"specviz.engine.{module}"), name)
+
+
+__all__ = list(_EXPORTS)

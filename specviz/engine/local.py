@@ -13,14 +13,10 @@ import mlx.core as mx
 from mlx_lm.models.base import create_attention_mask
 from mlx_lm.models.cache import can_trim_prompt_cache, make_prompt_cache, trim_prompt_cache
 
-from specviz.errors import SpecvizError
+from specviz.engine.errors import EngineError
 from specviz.engine.target import Scores, ScoreRequest
 
 PREFILL_STEP = 512
-
-
-class EngineError(SpecvizError):
-    """A user-facing engine problem (bad spec, vocabulary mismatch, unsupported model)."""
 
 
 class CachedModel:

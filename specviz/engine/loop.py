@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from specviz.engine.drafters import Draft, DraftContext, Drafter
+from specviz.engine.drafters import Draft, DraftContext, DraftedToken, Drafter
 from specviz.engine.metrics import RoundCounts, RunMetrics
 from specviz.engine.rejection import Decision, decide_exact_match, decide_full, decide_topk
 from specviz.engine.sampling import SamplingParams, as_numpy, make_rng, make_transform, trace_stats
@@ -98,20 +98,20 @@ def generate_rounds(
         draft = drafter.propose(context, k, dctx) if k > 0 and drafter is not None else Draft()
         t1 = time.perf_counter()
         request = ScoreRequest(round=index, sampling=params, n_top=config.n_top, emit=emit or _drop)
-        scores = target.score(context, draft.tokens, request)
+        scores = target.score(context, draft.ids, request)
         t2 = time.perf_counter()
 
         trace = None
         if capability == "full":
             p = transform(scores.logits)
-            decision = decide(draft.tokens, draft.q, p, rng)
+            decision = decide(draft.ids, draft.q, p, rng)
             trace = _full_trace(scores.logits, params, decision, config.n_top)
         elif capability == "topk":
             decision = decide_topk(
-                draft.tokens, draft.q, scores.draft_logprobs or [], scores.top or [], scores.generated, params, rng
+                draft.ids, draft.q, scores.draft_logprobs or [], scores.top or [], scores.generated, params, rng
             )
         else:
-            decision = decide_exact_match(draft.tokens, scores.generated or [])
+            decision = decide_exact_match(draft.ids, scores.generated or [])
 
         # Apply the decision up to EOS / max_tokens.
         tokens: list[int] = []
@@ -130,20 +130,7 @@ def generate_rounds(
                 break
         accepted = sum(1 for s in steps if s.draft_token is not None and s.accepted)
         tested = sum(1 for s in steps if s.draft_token is not None)
-        events: list[Any] = []
-        for i, tok in enumerate(draft.tokens):
-            events.append(
-                DraftToken(
-                    round=index,
-                    position=i,
-                    token_id=tok,
-                    token_text=text(tok),
-                    logprob=draft.logprobs[i] if i < len(draft.logprobs) else None,
-                    entropy=draft.entropies[i] if i < len(draft.entropies) else None,
-                    top=[TopToken(t, text(t), lp) for t, lp in draft.tops[i]] if i < len(draft.tops) else [],
-                    draft_ms=draft.ms[i] if i < len(draft.ms) else 0.0,
-                )
-            )
+        events: list[Any] = [_draft_event(index, i, t, text) for i, t in enumerate(draft.tokens)]
         for j, step in enumerate(steps):
             events.extend(_verify_events(index, step, trace, j, scores, capability, text, config.n_top, draft.logprobs))
         context.extend(tokens)
@@ -186,6 +173,14 @@ def generate_rounds(
 
 def _drop(event: Error) -> None:
     return None
+
+
+def _draft_event(index: int, position: int, t: DraftedToken, text: TokenText) -> DraftToken:
+    return DraftToken(
+        round=index, position=position, token_id=t.id, token_text=text(t.id), logprob=t.logprob, entropy=t.entropy,
+        top=[TopToken(i, text(i), lp) for i, lp in t.top], draft_ms=t.ms,
+        ngram_n=t.ngram_n, source_pos=t.source_pos, draft_source=t.source,
+    )
 
 
 @dataclass

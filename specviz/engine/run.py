@@ -25,7 +25,7 @@ from typing import Any, Callable, Iterator
 import mlx.core as mx
 import numpy as np
 
-from specviz.engine.drafters import ModelDrafter
+from specviz.engine.drafters import check_method
 from specviz.engine.local import EngineError, LocalTarget
 from specviz.engine.loop import EngineConfig, Round, TokenText, generate_rounds
 from specviz.engine.metrics import RoundCounts, RunMetrics
@@ -124,9 +124,11 @@ class Engine:
             raise EngineError(f"--max-tokens must be >= 1, got {options.max_tokens}")
         if options.method == "speculative" and self.drafter is None:
             raise EngineError("speculative decoding needs a drafter (use --method autoregressive for none)")
-        if options.method == "mlx-lm":
-            if not isinstance(self.target, LocalTarget) or not isinstance(self.drafter, ModelDrafter):
-                raise EngineError("--method mlx-lm needs a local target and a model drafter (mlx:<repo> or layerskip:N)")
+        if options.method != "autoregressive":
+            check_method(self.drafter_spec, options.method)
+        if options.method == "mlx-lm" and (not isinstance(self.target, LocalTarget)
+                                           or getattr(self.drafter, "mlx_model", None) is None):
+            raise EngineError("--method mlx-lm needs a local target and a model drafter (mlx:<repo> or layerskip:N)")
         try:
             options.sampling()
         except ValueError as exc:
@@ -333,7 +335,7 @@ class _Spy:
         return getattr(self._model, name)
 
 
-def mlx_lm_rounds(target: LocalTarget, drafter: ModelDrafter, prompt_ids: list[int], config: EngineConfig,
+def mlx_lm_rounds(target: LocalTarget, drafter: Any, prompt_ids: list[int], config: EngineConfig,
                   *, metrics: RunMetrics, text: TokenText) -> Iterator[Round]:
     """``mlx_lm.generate.speculative_generate_step`` with the same model pair, as Rounds.
 
@@ -350,7 +352,7 @@ def mlx_lm_rounds(target: LocalTarget, drafter: ModelDrafter, prompt_ids: list[i
         mx.random.seed(s.seed)
     sampler = make_sampler(temp=s.temperature, top_p=s.top_p, top_k=s.top_k)
     spy = _Spy(target.model)
-    draft_model = drafter.state.model
+    draft_model = drafter.mlx_model
     cache = make_prompt_cache(target.model) + make_prompt_cache(draft_model)
     gen = speculative_generate_step(
         mx.array(prompt_ids, mx.uint32), spy, draft_model, num_draft_tokens=config.k,

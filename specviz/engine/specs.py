@@ -1,54 +1,20 @@
-"""Drafter and target specs (``ngram:3``, ``layerskip:8``, ``mlx:<repo>``, ``bundled``,
-``openai:<url>``) parsed and built. Models are loaded once per process and shared."""
+"""Target specs (``bundled``, ``mlx:<repo>``, ``openai:<url>``) parsed and built, and a
+target + drafter pair built together (drafter specs: ``specviz.engine.drafters``). Models are
+loaded once per process and shared."""
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from specviz.engine.local import EarlyExit, EngineError, LocalTarget
-from specviz.engine.drafters import ModelDrafter, NgramDrafter, check_vocab
+from specviz.engine.drafters import DrafterSpec, build_drafter, kind_of, parse_drafter
+from specviz.engine.local import EngineError, LocalTarget
 
-DEFAULT_NGRAM = 3
 DEFAULT_TARGET = "bundled"
 DEFAULT_DRAFTER = "ngram"
 
 _MODELS: dict[str, tuple[Any, Any, str]] = {}  # key -> (model, tokenizer, resolved name)
-
-
-@dataclass(frozen=True)
-class DrafterSpec:
-    kind: str  # ngram | layerskip | mlx | none
-    n: int = 0
-    source: str = ""
-
-    @property
-    def text(self) -> str:
-        if self.kind == "ngram":
-            return f"ngram:{self.n}"
-        if self.kind == "layerskip":
-            return f"layerskip:{self.n}"
-        if self.kind == "mlx":
-            return f"mlx:{self.source}"
-        return "none"
-
-
-def parse_drafter(spec: str) -> DrafterSpec:
-    spec = (spec or "").strip()
-    if spec in ("", "none"):
-        return DrafterSpec("none")
-    if m := re.fullmatch(r"ngram(?::(\d+))?", spec):
-        n = int(m.group(1) or DEFAULT_NGRAM)
-        if n < 1:
-            raise EngineError(f"bad drafter {spec!r}: ngram:N needs N >= 1")
-        return DrafterSpec("ngram", n=n)
-    if m := re.fullmatch(r"layerskip:(\d+)", spec):
-        return DrafterSpec("layerskip", n=int(m.group(1)))
-    if spec.startswith("mlx:") and len(spec) > 4:
-        return DrafterSpec("mlx", source=spec[4:])
-    raise EngineError(f"bad drafter {spec!r}: use ngram[:N], layerskip:N, mlx:<repo or path> or none")
 
 
 def parse_target(spec: str) -> tuple[str, str]:
@@ -111,28 +77,13 @@ def build_target(spec: str, *, target_model: str | None = None, tokenizer_source
     return OpenAITarget(source, tokenizer, model=target_model, **kwargs)
 
 
-def build_drafter(spec: str, target: Any):
-    d = parse_drafter(spec)
-    if d.kind == "none":
-        return None
-    if d.kind == "ngram":
-        return NgramDrafter(d.n, spec=d.text)
-    if d.kind == "layerskip":
-        if not isinstance(target, LocalTarget):
-            raise EngineError("layerskip:N drafts from the target's own layers, so it needs a local target (bundled or mlx:)")
-        return ModelDrafter(EarlyExit(target.model, d.n), spec=d.text, model_name=f"{target.model_name}[:{d.n}]")
-    model, tokenizer, name = load_mlx(d.source)
-    check_vocab(tokenizer, target.tokenizer, d.text)
-    return ModelDrafter(model, spec=d.text, model_name=name)
-
-
 def build(target_spec: str = DEFAULT_TARGET, drafter_spec: str = DEFAULT_DRAFTER, *, target_model: str | None = None,
           target_options: Any = None):
     """(target, drafter) from specs. For a remote target the shared vocabulary comes from an
     ``mlx:`` drafter's tokenizer, else the bundled model's."""
     d = parse_drafter(drafter_spec)
     kind, _ = parse_target(target_spec)
-    tokenizer_source = d.source if (kind == "openai" and d.kind == "mlx") else "bundled"
+    tokenizer_source = (kind == "openai" and kind_of(d).tokenizer_source(d)) or "bundled"
     target = build_target(target_spec, target_model=target_model, tokenizer_source=tokenizer_source, options=target_options)
     return target, build_drafter(drafter_spec, target)
 
