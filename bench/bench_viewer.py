@@ -28,11 +28,13 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+# Synthetic runs and the test server are test helpers: they live in tests/, not in the wheel.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from specviz.replay import build_index  # noqa: E402
 from specviz.store import read_events  # noqa: E402
-from viewer.figures import replay_figures  # noqa: E402
-from viewer.synthetic import record_synthetic  # noqa: E402
+from viewer.figures.replay import replay_figures  # noqa: E402
+from synthetic_runs import record_synthetic  # noqa: E402
 from viewer.text import colored_html  # noqa: E402
 
 
@@ -110,7 +112,7 @@ def _open_from_runs(page, run_id: str) -> float:
 
 
 def browser_bench(traces: Path, run_id: str, warm_id: str, repeats: int) -> dict[str, list[tuple[float, float]]]:
-    from viewer.testing import browser_page, serve, wait_for_replay
+    from viewer_server import browser_page, serve, wait_for_replay
 
     times: dict[str, list[tuple[float, float]]] = {
         "Runs page, pick the run -> drawn": [], "Runs page, press Replay -> drawn": [], "deep link, fresh page load": []}

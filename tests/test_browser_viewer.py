@@ -12,8 +12,8 @@ import pytest
 
 from specviz.replay import build_index
 from specviz.store import read_events
-from viewer.testing import CHROMIUM, browser_page, serve, wait_for_replay
-from viewer.synthetic import record_synthetic
+from viewer_server import CHROMIUM, browser_page, serve, wait_for_replay
+from synthetic_runs import record_synthetic
 
 pytestmark = [
     pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} missing (apt-get install -y chromium)"),

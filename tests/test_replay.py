@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from specviz.events import DraftToken, RoundMetrics, RunStarted, Verify
 from specviz.replay import PENDING, SKIPPED, build_index, fold, state_as_fold
-from viewer.synthetic import synthetic_events
+from synthetic_runs import synthetic_events
 
 
 def test_state_matches_reference_fold_at_every_position():

@@ -13,7 +13,7 @@ from streamlit.testing.v1 import AppTest
 from specviz.events import Verify
 from specviz.replay import build_index
 from specviz.store import read_events
-from viewer.synthetic import record_synthetic, synthetic_events
+from synthetic_runs import record_synthetic, synthetic_events
 
 APP = str(Path(__file__).resolve().parent.parent / "viewer" / "app.py")
 
@@ -190,3 +190,29 @@ def test_uploads_truncated_then_valid_trace(traces, tmp_path):
 def test_compare_with_a_missing_run_says_so(traces):
     at = open_page(traces, "views/compare.py", query={"runs": f"{traces['a']},eeeeeeee"})
     assert [e.value for e in at.error] and "eeeeeeee" in at.error[0].value
+
+
+def test_every_declared_page_opens_under_its_title(traces):
+    """Pages are declared once (viewer/pages.py): each one listed there opens on its own."""
+    from viewer.pages import PAGES
+
+    assert [p.url_path for p in PAGES][:4] == ["runs", "replay", "compare", "sql"]
+    for spec in PAGES:
+        at = open_page(traces, spec.file)
+        assert [h.value for h in at.header] == [spec.title]
+
+
+def test_compare_picker_lists_a_run_recorded_after_the_page_opened(traces, tmp_path):
+    """The picker is a fragment on a timer: a new run shows up on its next tick, no reload."""
+    own = {"dir": str(tmp_path), "a": record_synthetic(tmp_path, rounds=3, k=2, seed=10)}
+    at = open_page(own, "views/compare.py")
+    (pick,) = [m for m in at.multiselect if m.key == "compare_pick"]
+    assert len(pick.options) == 1 and own["a"][:8] in pick.options[0]
+    new = record_synthetic(tmp_path, rounds=3, k=2, seed=11, prompt="delta new")
+    time.sleep(2.1)  # list_runs is cached for 2 s
+    at.run()
+    (pick,) = [m for m in at.multiselect if m.key == "compare_pick"]
+    assert len(pick.options) == 2 and any(new[:8] in o for o in pick.options)
+    pick.set_value([own["a"], new]).run()
+    assert not at.exception and at.session_state["compare"] == [own["a"], new]
+    assert at.query_params["runs"] == f"{own['a']},{new}"

@@ -7,7 +7,7 @@ import subprocess
 from click.testing import CliRunner
 
 from recorder.cli import cli
-from viewer.synthetic import record_synthetic
+from synthetic_runs import record_synthetic
 
 
 def run_view(monkeypatch, args):

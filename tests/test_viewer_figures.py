@@ -6,8 +6,9 @@ import pandas as pd
 
 from specviz.events import DraftToken, RunStarted, Verify
 from specviz.replay import build_index
-from viewer.figures import make_auto_figure, make_tree_figure, replay_figures
-from viewer.synthetic import synthetic_events
+from viewer.figures.replay import make_tree_figure, replay_figures
+from viewer.figures.sql import make_auto_figure
+from synthetic_runs import synthetic_events
 from viewer.text import colored_html, first_divergence, hover
 
 
@@ -50,9 +51,10 @@ def test_every_figure_builds_at_start_middle_end_and_for_autoregressive():
 
 def test_builders_pass_plotly_validation(monkeypatch):
     """Production skips Plotly's validation for speed; here every builder runs with it on."""
-    from viewer import figures
+    from viewer.figures import base, compare
+    from viewer.figures import replay as figures
 
-    monkeypatch.setattr(figures, "VALIDATE", True)
+    monkeypatch.setattr(base, "VALIDATE", True)
     index = build_index(synthetic_events(rounds=8, k=3, errors_every=3))
     state = index.state(index.n_events - 1)
     replay_figures(state)
@@ -60,16 +62,16 @@ def test_builders_pass_plotly_validation(monkeypatch):
                  figures.make_position_figure, figures.make_entropy_figure):
         make(state)
     states = {"a": state, "b": index.state(index.n_events // 2)}
-    figures.make_compare_acceptance_figure(states)
-    figures.make_compare_position_figure(states)
-    figures.make_compare_latency_figure(states)
+    compare.make_compare_acceptance_figure(states)
+    compare.make_compare_position_figure(states)
+    compare.make_compare_latency_figure(states)
     for df in (pd.DataFrame({"k": ["2", "4"], "t": ["a", "b"], "acc": [0.5, 0.7]}),
                pd.DataFrame({"round": list(range(30)), "ms": [1.0] * 30})):
         assert make_auto_figure(df) is not None
 
 
 def test_metrics_grid_holds_every_panel_on_its_own_axes():
-    from viewer.figures import make_metrics_figure, make_position_figure
+    from viewer.figures.replay import make_metrics_figure, make_position_figure
 
     state = build_index(synthetic_events(rounds=12, k=4, seed=4)).state(200)
     fig = make_metrics_figure(state)

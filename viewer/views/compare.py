@@ -5,44 +5,30 @@ from __future__ import annotations
 
 import streamlit as st
 
-from viewer import data, figures, session
+from viewer import pages, session
+from viewer.figures import compare as figures
 from viewer.text import colored_html, first_divergence
 
-session.init()
-ss = st.session_state
-st.header("Compare")
+ss = pages.header("Compare")
 
 link = session.consume_link("runs")
 if link:
     ss.compare = [r for r in link.split(",") if r][:2]
 
-if len(ss.compare) != 2:
-    runs = data.list_runs(session.traces_dir())
-    ids = [r["run_id"] for r in runs] + list(ss.opened)
-    chosen = st.multiselect("Two runs to compare", ids, max_selections=2, key="compare_pick")
-    if len(chosen) != 2:
-        st.info("Choose two runs here or on the Runs page.")
-        st.stop()
-    ss.compare = list(chosen)
+pages.choose_runs("Two runs to compare", 2, "compare")
 
 session.set_link(runs=",".join(ss.compare))
 
 
-def load_states() -> dict | None:
+def load_states() -> dict:
     states = {}
     for tag, run_id in zip("AB", ss.compare):
-        try:
-            index = data.load_index(data.Source(session.source_path(run_id), run_id))
-        except data.trace_error_types() as exc:
-            st.error(f"Cannot read run `{run_id}`: {exc}")
-            return None
+        index = pages.load_or_stop(run_id, "compare")
         states[f"{tag} {run_id[:8]}"] = index.state(index.n_events - 1)
     return states
 
 
 first = load_states()
-if first is None:
-    st.stop()
 # A run still recording keeps this page current (re-read every 2 s) without a reload.
 any_live = any(s.index.live for s in first.values())
 
@@ -50,8 +36,6 @@ any_live = any(s.index.live for s in first.values())
 @st.fragment(run_every=2 if any_live else None)
 def compare_view() -> None:
     states = load_states()
-    if states is None:
-        return
     (name_a, a), (name_b, b) = states.items()
     div = first_divergence(a.commits, b.commits)
     if div is None:

@@ -12,15 +12,14 @@ from bisect import bisect_right
 
 import streamlit as st
 
-from viewer import data, figures, session
+from viewer import data, pages, session
+from viewer.figures import replay as figures
 from viewer.replay_controls import SPEEDS, TICK_S, clamp, render_controls
 from viewer.text import colored_html
 
 TEXT_TOKENS = 600  # tokens of output text drawn; a longer run notes how many are before them
 
-session.init()
-ss = st.session_state
-st.header("Replay")
+ss = pages.header("Replay")
 
 # A pasted link (?run=…&seq=…) wins over whatever this session had open.
 link_run = session.consume_link("run")
@@ -45,11 +44,7 @@ if ss.run is None:
     ss.run, ss.pos = choice, None
 
 source = data.Source(session.source_path(ss.run), ss.run)
-try:
-    first_index = data.load_index(source)
-except data.trace_error_types() as exc:
-    st.error(f"Cannot replay run `{ss.run}`: {exc}")
-    st.stop()
+first_index = pages.load_or_stop(ss.run, "replay")
 
 if link_round is not None and link_round.isdigit() and link_seq is None:
     ss.pos = first_index.round_end(int(link_round))

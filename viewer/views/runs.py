@@ -9,12 +9,10 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from viewer import data, session
+from viewer import data, pages
 
-session.init()
-ss = st.session_state
-st.header("Runs")
-traces = session.traces_dir()
+ss = pages.header("Runs")
+traces = ss.traces_dir
 st.caption(f"Trace directory: `{traces}`")
 
 
@@ -98,7 +96,7 @@ chosen = st.multiselect("Choose one run to replay, or two to compare", options, 
 b1, b2 = st.columns(2)
 if b1.button("Replay", type="primary", disabled=len(chosen) != 1, key="go_replay"):
     ss.run, ss.pos, ss.playing, ss.follow = chosen[0], None, False, True
-    st.switch_page("views/replay.py")
+    pages.switch_to("replay")
 if b2.button("Compare", disabled=len(chosen) != 2, key="go_compare"):
     ss.compare = list(chosen)
-    st.switch_page("views/compare.py")
+    pages.switch_to("compare")

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from viewer import data, figures, session
+from viewer import data, pages
+from viewer.figures import sql as figures
 
 PRESETS = {
     "Acceptance by K × temperature": (
@@ -39,10 +40,8 @@ PRESETS = {
     ),
 }
 
-session.init()
-ss = st.session_state
-st.header("SQL")
-traces = session.traces_dir()
+ss = pages.header("SQL")
+traces = ss.traces_dir
 st.caption(f"Read-only views over `{traces}`: runs, events, drafts, verifications, rounds, tokens, errors.")
 
 

@@ -1,4 +1,4 @@
-"""Pure Plotly figure builders: a replay state (or query result) in, a figure out.
+"""Replay page figures: a replay state in, a figure out.
 
 No Streamlit here, so the builders are testable and benchmarkable on their own. Every
 builder bounds the number of points it draws (windows, "last N"), so a scrub step costs
@@ -15,6 +15,10 @@ import numpy as np
 import plotly.graph_objects as go
 
 from specviz.replay import PENDING, SKIPPED, ReplayState
+from viewer.figures.base import PHASE_COLORS
+from viewer.figures.base import figure as _figure
+from viewer.figures.base import legend_below as _legend_below
+from viewer.figures.base import rate as _rate
 from viewer.text import COLORS, hover, label, show_token
 
 TREE_WINDOW_ROUNDS = 12  # rounds of branches drawn around the scrub position
@@ -25,25 +29,6 @@ SERIES_POINTS = 400  # a per-round line thins to about this many points (every n
 TREE_STATUSES = ("accepted", "rejected", "resampled", "bonus", PENDING, SKIPPED)
 # Branch lanes alternate above and below the trunk so neighbouring rounds never overlap.
 LANES = (1.0, -1.0, 2.0, -2.0)
-PHASE_COLORS = {"draft": "#22c55e", "verify": "#f59e0b", "sample": "#a855f7"}
-
-
-# Plotly's validation deep-copies and checks every property: half of a scrub step's cost.
-# The builders write plain nested dicts (no magic underscores like marker_color, which
-# only validation expands), and tests build every figure with VALIDATE on so a bad
-# property still fails there.
-VALIDATE = False
-
-
-def _figure(traces: list[dict], title: str, height: int = 300, **layout) -> go.Figure:
-    """One construction per figure: traces as dicts holding numpy arrays."""
-    layout = dict(dict(title=dict(text=title, font=dict(size=14)), height=height,
-                       margin=dict(l=40, r=10, t=40, b=30)), **layout)
-    return go.Figure(data=traces, layout=layout, _validate=VALIDATE)
-
-
-def _legend_below(y: float = -0.3) -> dict:
-    return dict(orientation="h", y=y)
 
 
 def _size(entropy: float | None) -> float:
@@ -230,10 +215,6 @@ def make_latency_figure(state: ReplayState, last: int = LATENCY_ROUNDS) -> go.Fi
     return _panel_figure(latency_panel(state, last), barmode="stack")
 
 
-def _rate(tested: np.ndarray, accepted: np.ndarray) -> np.ndarray:
-    return np.divide(accepted, tested, out=np.zeros(len(tested)), where=tested > 0)
-
-
 def position_panel(state: ReplayState) -> Panel:
     """Acceptance rate at each draft position over the positions tested so far."""
     tested, accepted = state.per_position_acceptance()
@@ -308,77 +289,3 @@ def replay_figures(state: ReplayState, window: int = TREE_WINDOW_ROUNDS) -> dict
         "timeline": make_timeline_figure(state),
         "metrics": make_metrics_figure(state),
     }
-
-
-# -- Compare --------------------------------------------------------------------------
-
-
-def make_compare_acceptance_figure(states: dict[str, ReplayState]) -> go.Figure:
-    """Acceptance per round (accepted / tested) for each run."""
-    traces = []
-    for name, st in states.items():
-        tested, accepted = st.metric_array("tested"), st.metric_array("accepted")
-        keep = tested > 0
-        traces.append(dict(type="scatter", name=name, x=st.metric_array("round")[keep],
-                           y=accepted[keep] / tested[keep], mode="lines"))
-    return _figure(traces, "Acceptance per round", legend=_legend_below(),
-                   yaxis=dict(range=[0, 1.05], tickformat=".0%"), xaxis=dict(title=dict(text="round")))
-
-
-def make_compare_position_figure(states: dict[str, ReplayState]) -> go.Figure:
-    traces = []
-    for name, st in states.items():
-        tested, accepted = st.per_position_acceptance()
-        traces.append(dict(type="bar", name=name, x=np.arange(len(tested)), y=_rate(tested, accepted)))
-    return _figure(traces, "Acceptance by draft position", barmode="group", legend=_legend_below(),
-                   yaxis=dict(range=[0, 1], tickformat=".0%"), xaxis=dict(title=dict(text="draft position"), dtick=1))
-
-
-def make_compare_latency_figure(states: dict[str, ReplayState]) -> go.Figure:
-    """Round latency distribution per run, split into draft and verify."""
-    traces = [
-        dict(type="box", name=f"{name} · {phase}", y=st.metric_array(f"{phase}_ms"),
-             marker=dict(color=PHASE_COLORS[phase]), boxpoints=False)
-        for name, st in states.items() for phase in ("draft", "verify")
-    ]
-    return _figure(traces, "Latency per round (ms)", showlegend=False)
-
-
-# -- SQL ------------------------------------------------------------------------------
-
-
-def numeric_columns(df) -> list[str]:
-    return [c for c in df.columns if str(df[c].dtype).startswith(("int", "uint", "float", "Int", "Float", "UInt"))]
-
-
-def make_auto_figure(df, y: str | None = None) -> go.Figure | None:
-    """A chart guessed from a query result (a pandas DataFrame); None when nothing fits.
-
-    x is the first non-numeric column (else the first column); y is `y` or the first
-    other numeric column. With a second label column, it splits the bars by colour
-    (acceptance by K × temperature). Long numeric x gives a line instead of bars.
-    """
-    if df is None or len(df) == 0 or len(df.columns) < 2:
-        return None
-    numeric = numeric_columns(df)
-    labels = [c for c in df.columns if c not in numeric]
-    x = labels[0] if labels else df.columns[0]
-    ys = [c for c in numeric if c != x]
-    if not ys:
-        return None
-    y = y if y in ys else ys[0]
-    df = df.head(2000)
-    if len(labels) >= 2:
-        traces = [dict(type="bar", name=f"{labels[1]}={key}", x=part[x].astype(str).to_numpy(), y=part[y].to_numpy())
-                  for key, part in df.groupby(labels[1], sort=True, dropna=False)]
-        # Categories in the query's row order (its ORDER BY), not in order of first trace.
-        order = list(dict.fromkeys(df[x].astype(str)))
-        return _figure(traces, f"{y} by {x} and {labels[1]}", height=360, barmode="group",
-                       xaxis=dict(type="category", categoryorder="array", categoryarray=order, title=dict(text=str(x))),
-                       yaxis=dict(title=dict(text=str(y))))
-    line = x in numeric and len(df) > 20
-    xs = (df[x] if line else df[x].astype(str)).to_numpy()
-    trace = dict(type="scatter", mode="lines+markers") if line else dict(type="bar")
-    return _figure([dict(trace, name=str(y), x=xs, y=df[y].to_numpy())], f"{y} by {x}", height=360,
-                   xaxis=dict(type="linear" if line else "category", title=dict(text=str(x))),
-                   yaxis=dict(title=dict(text=str(y))))
