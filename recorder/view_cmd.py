@@ -9,6 +9,9 @@ import os
 import signal
 import subprocess
 import sys
+import time
+import urllib.request
+import webbrowser
 from pathlib import Path
 
 import click
@@ -22,19 +25,66 @@ def _has_runs(traces: Path) -> bool:
     return any(traces.glob("date=*/run-*.parquet")) or any(traces.glob("_live/run-*.jsonl"))
 
 
-def streamlit_command(traces: str, run: str | None, host: str, port: int, headless: bool) -> list[str]:
-    """The `streamlit run` command line: server flags before `--`, the app's own after."""
+def streamlit_command(traces: str, run: str | None, host: str, port: int) -> list[str]:
+    """The `streamlit run` command line: server flags before `--`, the app's own after.
+
+    Streamlit asks for an e-mail address on its first start (no
+    ~/.streamlit/credentials.toml) unless it runs headless or showEmailPrompt is off;
+    both are set, so a first start never waits on a prompt. specviz opens the browser
+    itself (``--open``), and watches no source files (nothing to hot-reload for users).
+    """
     cmd = [
         sys.executable, "-m", "streamlit", "run", str(APP),
         "--server.address", host,
         "--server.port", str(port),
-        "--server.headless", "true" if headless else "false",
+        "--server.headless", "true",
+        "--server.showEmailPrompt", "false",
         "--browser.gatherUsageStats", "false",
+        "--server.fileWatcherType", "none",
         "--", "--traces", traces,
     ]
     if run:
         cmd += ["--run", run]
     return cmd
+
+
+def browse_url(host: str, port: int) -> str:
+    """Where a browser on this machine reaches a server bound to `host`."""
+    host = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}.get(host, host)
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def wait_until_up(proc: subprocess.Popen, url: str, timeout: float = 120.0) -> bool:
+    """Until the server answers its health check; False if it exits (or never answers)."""
+    deadline = time.monotonic() + timeout
+    while proc.poll() is None and time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
+                if r.status == 200:
+                    return True
+        except OSError:
+            time.sleep(0.2)
+    return False
+
+
+def run_server(cmd: list[str], env: dict, url: str, open_browser: bool) -> int:
+    """Run Streamlit until it stops; print specviz's banner once it serves; its exit code."""
+    # Streamlit's stdout carries only its own chatter (URLs, the usage-statistics notice,
+    # advertisements); its log, errors included, goes to stderr, which stays visible.
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL)
+    # A TERM sent to this command alone must not leave the server running.
+    previous = signal.signal(signal.SIGTERM, lambda *_: proc.terminate())
+    try:
+        up = wait_until_up(proc, url)
+        if proc.poll() is None:
+            click.echo(f"specviz viewer on {url} (Ctrl-C to stop)" + ("" if up else " - not answering yet"), err=True)
+            if open_browser:
+                webbrowser.open(url)
+        return proc.wait()
+    except KeyboardInterrupt:  # Ctrl-C reaches the server too (same process group)
+        return proc.wait()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @click.command("view")
@@ -44,14 +94,17 @@ def streamlit_command(traces: str, run: str | None, host: str, port: int, headle
 @click.option("--port", type=click.IntRange(1, 65535), default=8501, show_default=True, help="Port to serve on.")
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to bind. Anything but loopback exposes your traces to the network.")
-@click.option("--no-browser", is_flag=True, help="Do not open a browser tab (headless server).")
+@click.option("--open", "open_browser", is_flag=True, help="Open the viewer in a browser tab once it serves.")
+@click.option("--no-browser", is_flag=True, hidden=True, help="Kept for old scripts: never opening is the default.")
 @click.pass_context
-def view_command(ctx: click.Context, run: str | None, traces_opt: str | None, port: int, host: str, no_browser: bool) -> None:
+def view_command(ctx: click.Context, run: str | None, traces_opt: str | None, port: int, host: str,
+                 open_browser: bool, no_browser: bool) -> None:
     """Replay runs in the browser: token tree, timeline, metrics, compare, SQL.
 
     \b
     Examples:
       specviz view                 # every run in ./traces
+      specviz view --open          # ...and open it in a browser tab
       specviz view 3fa2            # open run 3fa2... on the Replay page
       specviz view --traces other --port 8600
     """
@@ -70,18 +123,9 @@ def view_command(ctx: click.Context, run: str | None, traces_opt: str | None, po
         click.echo(click.style(
             f"Warning: binding to {host} makes the viewer (and every trace in {traces}) reachable from "
             "other machines. It has no authentication.", fg="yellow"), err=True)
-    cmd = streamlit_command(str(traces.resolve()), run, host, port, headless=no_browser)
-    click.echo(f"specviz viewer on http://{host}:{port} (Ctrl-C to stop)", err=True)
+    cmd = streamlit_command(str(traces.resolve()), run, host, port)
     env = dict(os.environ, SPECVIZ_TRACES=str(traces.resolve()))
-    proc = subprocess.Popen(cmd, env=env)
-    # A TERM sent to this command alone must not leave the server running.
-    previous = signal.signal(signal.SIGTERM, lambda *_: proc.terminate())
-    try:
-        code = proc.wait()
-    except KeyboardInterrupt:  # Ctrl-C reaches the server too (same process group)
-        code = proc.wait()
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    code = run_server(cmd, env, browse_url(host, port), open_browser and not no_browser)
     ctx.exit(0 if code in (0, -signal.SIGTERM, -signal.SIGINT) else code)
 
 

@@ -8,15 +8,13 @@ import os
 import signal
 import socket
 import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
+
+from recorder.view_cmd import browse_url, streamlit_command, wait_until_up
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
-APP = Path(__file__).resolve().parent.parent / "viewer" / "app.py"
 
 
 def free_port() -> int:
@@ -29,26 +27,13 @@ def free_port() -> int:
 def serve(traces: str | os.PathLike, timeout: float = 90.0):
     """Start the app headless on 127.0.0.1; yields its base URL; stops it (its process group)."""
     port = free_port()
-    cmd = [sys.executable, "-m", "streamlit", "run", str(APP), "--server.address", "127.0.0.1",
-           "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false",
-           "--server.fileWatcherType", "none", "--", "--traces", str(traces)]
+    cmd = streamlit_command(str(traces), None, "127.0.0.1", port)
     log = open(Path(traces) / "streamlit.log", "wb")
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
+    url = browse_url("127.0.0.1", port)
     try:
-        deadline = time.monotonic() + timeout
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"streamlit exited with {proc.returncode}; see {log.name}")
-            try:
-                with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"streamlit did not come up in {timeout:.0f} s; see {log.name}")
-            time.sleep(0.3)
+        if not wait_until_up(proc, url, timeout):
+            raise RuntimeError(f"streamlit did not come up in {timeout:.0f} s (exit code {proc.poll()}); see {log.name}")
         yield url
     finally:
         with contextlib.suppress(ProcessLookupError):
