@@ -31,7 +31,8 @@ def streamlit_command(traces: str, run: str | None, host: str, port: int) -> lis
     Streamlit asks for an e-mail address on its first start (no
     ~/.streamlit/credentials.toml) unless it runs headless or showEmailPrompt is off;
     both are set, so a first start never waits on a prompt. specviz opens the browser
-    itself (``--open``), and watches no source files (nothing to hot-reload for users).
+    itself (``--open``), watches no source files (nothing to hot-reload for users) and
+    shows no developer toolbar (no Deploy button).
     """
     cmd = [
         sys.executable, "-m", "streamlit", "run", str(APP),
@@ -41,6 +42,7 @@ def streamlit_command(traces: str, run: str | None, host: str, port: int) -> lis
         "--server.showEmailPrompt", "false",
         "--browser.gatherUsageStats", "false",
         "--server.fileWatcherType", "none",
+        "--client.toolbarMode", "minimal",
         "--", "--traces", traces,
     ]
     if run:

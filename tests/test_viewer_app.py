@@ -61,13 +61,28 @@ def test_runs_page_lists_filters_and_opens_replay(traces):
     table = at.dataframe[0].value
     assert {traces["a"], traces["b"], traces["live"].run_id} <= set(table["run_id"])
     assert table.loc[table["run_id"] == traces["live"].run_id, "live"].item()
+    assert list(table.columns[:5]) == ["run_id", "status", "acceptance_rate", "speedup", "produced"]
+    assert [o for o in at.multiselect(key="f_k").options] == ["4"]  # an integer, not 4.0
     at.text_input(key="f_prompt").input("beta").run()
     assert list(at.dataframe[0].value["run_id"]) == [traces["b"]]
-    at.multiselect(key="chosen").select(traces["b"]).run()
-    at.button(key="go_replay").click().run()
+    click_row(at, 0)
     assert not at.exception
     assert at.session_state["run"] == traces["b"]
     assert [h.value for h in at.header] == ["Replay"]
+
+
+def click_row(at: AppTest, row: int) -> None:
+    """What a click on a table row sends (AppTest has no pointer; the browser test clicks)."""
+    at.session_state["runs_df"] = {"selection": {"rows": [row], "columns": [], "cells": []}}
+    at.run()
+
+
+def test_runs_page_compares_two_runs(traces):
+    at = open_page(traces, "views/runs.py")
+    at.multiselect(key="chosen").select(traces["a"]).select(traces["b"]).run()
+    at.button(key="go_compare").click().run()
+    assert not at.exception and [h.value for h in at.header] == ["Compare"]
+    assert at.session_state["compare"] == [traces["a"], traces["b"]]
 
 
 def test_runs_page_reports_corrupt_file_and_keeps_listing(traces, tmp_path):
@@ -152,7 +167,7 @@ def test_replay_unknown_run_is_an_error_not_a_crash(traces):
 
 def test_compare_marks_divergence(traces):
     at = open_page(traces, "views/compare.py", compare=[traces["a"], traces["b"]])
-    assert any("diverge" in w.value for w in at.warning)
+    assert any("first differ" in w.value for w in at.warning)
     assert len(at.get("plotly_chart")) == 3
     assert at.query_params["runs"] == f"{traces['a']},{traces['b']}"
 
@@ -160,12 +175,51 @@ def test_compare_marks_divergence(traces):
 def test_sql_presets_chart_and_refusal(traces):
     at = open_page(traces, "views/sql.py")
     at.selectbox(key="sql_preset").select("Per-position survival").run()
-    df = at.dataframe[0].value
+    df = sql_result(at)
     assert list(df["position"]) == ["0", "1", "2", "3"]
     assert figure(at, "sql_chart")["data"][0]["type"] == "bar"
     assert at.get("download_button")
+    # An edit is not run until Run is pressed, and the preset box stops naming the preset.
     at.text_area(key="sql_text").input("DROP VIEW runs").run()
+    assert at.selectbox(key="sql_preset").value == "(custom)"
+    assert not at.error and any("press Run" in c.value for c in at.caption)
+    at.button(key="sql_run").click().run()
     assert not at.exception and any("refused" in e.value for e in at.error)
+
+
+def sql_result(at: AppTest):
+    return at.dataframe[0].value  # the editor column comes before the schema browser
+
+
+def sql_run(at: AppTest, query: str) -> AppTest:
+    at.text_area(key="sql_text").input(query).run()
+    at.button(key="sql_run").click().run()
+    assert not at.exception
+    return at
+
+
+def test_sql_errors_verbatim_cap_note_chart_value_and_schema(traces):
+    at = open_page(traces, "views/sql.py")
+    # DuckDB's message quotes the query; Markdown would have made *b* italic.
+    sql_run(at, 'SELECT "a*b*c" FROM runs')
+    (code,) = at.code
+    assert '"a*b*c"' in code.value and "not found" in code.value
+    sql_run(at, "SELECT range AS i FROM range(100001)")
+    assert any("Only the first 100,000 rows" in w.value for w in at.warning)
+    assert len(sql_result(at)) == 100_000
+    sql_run(at, "SELECT run_id, k, acceptance_rate FROM runs")
+    chart = figure(at, "sql_chart")
+    assert chart["layout"]["yaxis"]["title"]["text"] == "acceptance_rate"
+    # The schema browser lists every view with the columns DuckDB describes.
+    from specviz.sql import connect
+
+    con = connect(traces["dir"])
+    for view in ("runs", "events", "drafts", "verifications", "rounds", "tokens", "errors"):
+        n = len(con.execute(f"DESCRIBE {view}").fetchall())
+        assert any(e.label == f"{view} · {n} columns" for e in at.expander)
+    (rounds,) = [e for e in at.expander if e.label.startswith("rounds ·")]
+    table = rounds.dataframe[0].value
+    assert {"acceptance_rolling", "tokens_per_s", "k"} <= set(table["column"])
 
 
 def test_uploads_truncated_then_valid_trace(traces, tmp_path):
@@ -180,10 +234,13 @@ def test_uploads_truncated_then_valid_trace(traces, tmp_path):
     at.file_uploader(key="upload").upload("run.parquet", data).run()
     assert not at.exception and not at.error
     assert run_id in at.session_state["opened"]
-    assert run_id in set(at.dataframe[0].value["run_id"])
+    table = at.dataframe[0].value
+    row = table.index[table["run_id"] == run_id].item()
+    # Its real settings and totals, read from the file (not blanks).
+    assert table.loc[row, "k"] == 3 and table.loc[row, "produced"] > 0 and table.loc[row, "status"] == "completed"
+    assert table.loc[row, "acceptance_rate"] == pytest.approx(read_events(path, run_id)[-1].acceptance_rate)
     # ...and it replays from the uploaded file.
-    at.multiselect(key="chosen").select(run_id).run()
-    at.button(key="go_replay").click().run()
+    click_row(at, row)
     assert not at.exception and not at.error and at.session_state["pos"] is not None
 
 

@@ -117,3 +117,15 @@ def test_auto_figure_picks_a_chart():
     single = pd.DataFrame({"method": ["speculative", "autoregressive"], "speedup": [2.0, 1.0], "runs": [3, 3]})
     assert make_auto_figure(single, "runs").data[0].y.tolist() == [3, 3]
     assert make_auto_figure(pd.DataFrame({"a": ["x"], "b": ["y"]})) is None
+
+
+def test_auto_chart_takes_a_measure_as_the_value_not_a_dimension():
+    from viewer.figures.sql import value_columns, x_column
+
+    runs = pd.DataFrame({"run_id": ["a", "b"], "k": [2, 4], "produced": [30, 40], "acceptance_rate": [0.5, 0.7]})
+    x = x_column(runs)
+    assert x == "run_id" and value_columns(runs, x) == ["acceptance_rate", "produced", "k"]
+    fig = make_auto_figure(runs)
+    assert fig.layout.yaxis.title.text == "acceptance_rate"
+    by_k = pd.DataFrame({"acc": [0.5, 0.7], "k": [2, 4]})  # no label column: k is the x axis
+    assert x_column(by_k) == "k" and make_auto_figure(by_k).layout.yaxis.title.text == "acc"

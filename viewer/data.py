@@ -22,8 +22,10 @@ import streamlit as st
 
 from specviz.replay import ReplayIndex, build_index
 
-RUN_COLUMNS = ("run_id", "status", "live", "started", "prompt", "drafter", "target", "k", "temperature",
-               "method", "rounds", "produced", "acceptance_rate", "speedup")
+# Key numbers first, so they stay on screen next to the id; long text (prompt) last but one.
+RUN_COLUMNS = ("run_id", "status", "acceptance_rate", "speedup", "produced", "tokens_per_s", "tau", "method",
+               "drafter", "k", "temperature", "prompt", "target", "rounds", "started", "live")
+INTEGER_COLUMNS = ("k", "produced", "rounds")  # nullable integers: a missing value must not make K 4.0
 
 
 class ViewerError(Exception):
@@ -82,7 +84,44 @@ def _row(run) -> dict:
         "produced": finished.produced if finished else None,
         "acceptance_rate": finished.acceptance_rate if finished else None,
         "speedup": finished.speedup if finished else None,
+        "tokens_per_s": finished.tokens_per_s if finished else None,
+        "tau": finished.tau if finished else None,
     }
+
+
+@dataclass(frozen=True)
+class _FileRun:
+    """A run read from an opened file, shaped like the store's RunSummary for _row."""
+
+    run_id: str
+    status: str
+    live: bool
+    started: object
+    finished: object
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def _file_rows(path: str, version: tuple) -> list[dict]:
+    from specviz.events import RunFinished, RunStarted
+
+    runs: dict[str, list] = {}
+    for ev in _store().read_events(path):
+        runs.setdefault(ev.run_id, []).append(ev)
+    rows = []
+    for run_id, events in runs.items():
+        started = next((e for e in events if isinstance(e, RunStarted)), None)
+        if started is None:
+            rows.append({"run_id": run_id, "status": "no run_started event", "live": False})
+            continue
+        finished = next((e for e in reversed(events) if isinstance(e, RunFinished)), None)
+        status = finished.status if finished is not None else "recording"
+        rows.append(_row(_FileRun(run_id, status, finished is None, started, finished)))
+    return rows
+
+
+def file_rows(path: str) -> list[dict]:
+    """The runs of an opened trace file as table rows (their real settings and totals)."""
+    return _file_rows(path, Source(path, "").version())
 
 
 @st.cache_data(ttl=2, max_entries=8, show_spinner=False)

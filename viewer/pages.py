@@ -47,14 +47,20 @@ def _spec(url_path: str) -> PageSpec:
 def navigation():
     """st.navigation over PAGES; with a run given at launch (`specviz view RUN`) Replay opens first."""
     default = "replay" if st.session_state.launch_run else "runs"
+    # In the top bar, not the sidebar: a sidebar takes 300 px of a 1024 px screen.
     return st.navigation([
         st.Page(p.file, title=p.title, icon=p.icon, url_path=p.url_path, default=p.url_path == default)
         for p in PAGES
-    ])
+    ], position="top")
 
 
 def switch_to(url_path: str) -> None:
     st.switch_page(_spec(url_path).file)
+
+
+def link(url_path: str, label: str, **params: str) -> None:
+    """A link to another page with its deep-link parameters (see session.py), same tab."""
+    st.page_link(_spec(url_path).file, label=label, query_params=params)
 
 
 def header(title: str):

@@ -8,23 +8,48 @@ from viewer.figures.base import figure
 
 
 
+# Columns that name a setting, a place or a thing (draft length, round, position, ids) are
+# dimensions: as the chart's value they say nothing, so they are the x axis or the last pick.
+DIMENSIONS = {"k", "round", "position", "seq", "token_index", "top_k", "seed", "max_tokens", "attempt",
+              "ngram_n", "source_pos", "n_events", "date"}
+
+
 def numeric_columns(df) -> list[str]:
     return [c for c in df.columns if str(df[c].dtype).startswith(("int", "uint", "float", "Int", "Float", "UInt"))]
+
+
+def is_dimension(name) -> bool:
+    name = str(name).lower()
+    return name in DIMENSIONS or name.endswith(("_id", "_ids", "_ns"))
+
+
+def value_columns(df, x) -> list[str]:
+    """Numeric columns that can be the chart's value, best first: measures (fractional
+    ones, then counts) in query order, dimensions last."""
+    ys = [c for c in numeric_columns(df) if c != x]
+    return sorted(ys, key=lambda c: (is_dimension(c), not str(df[c].dtype).lower().startswith("float")))
+
+
+def x_column(df):
+    """The first label column; else the first numeric dimension (k, round...); else the first column."""
+    numeric = numeric_columns(df)
+    labels = [c for c in df.columns if c not in numeric]
+    return labels[0] if labels else next((c for c in numeric if is_dimension(c)), df.columns[0])
 
 
 def make_auto_figure(df, y: str | None = None) -> go.Figure | None:
     """A chart guessed from a query result (a pandas DataFrame); None when nothing fits.
 
-    x is the first non-numeric column (else the first column); y is `y` or the first
-    other numeric column. With a second label column, it splits the bars by colour
-    (acceptance by K × temperature). Long numeric x gives a line instead of bars.
+    x is ``x_column``; y is `y` or the best of ``value_columns``. With a second label
+    column, it splits the bars by colour (acceptance by K × temperature). Long numeric x
+    gives a line instead of bars.
     """
     if df is None or len(df) == 0 or len(df.columns) < 2:
         return None
     numeric = numeric_columns(df)
     labels = [c for c in df.columns if c not in numeric]
-    x = labels[0] if labels else df.columns[0]
-    ys = [c for c in numeric if c != x]
+    x = x_column(df)
+    ys = value_columns(df, x)
     if not ys:
         return None
     y = y if y in ys else ys[0]

@@ -48,55 +48,78 @@ def load_table() -> pd.DataFrame:
     except data.trace_error_types() as exc:
         st.error(f"Cannot list `{traces}`: {exc}")
         rows = []
-    for run_id, path in ss.opened.items():
-        if not any(r["run_id"] == run_id for r in rows):
-            rows.append({"run_id": run_id, "status": "opened file", "live": False, "prompt": Path(path).name})
-    return pd.DataFrame(rows, columns=data.RUN_COLUMNS)
+    listed = {r["run_id"] for r in rows}
+    for path in dict.fromkeys(ss.opened.values()):
+        rows += [r for r in data.file_rows(path) if r["run_id"] in ss.opened and r["run_id"] not in listed]
+    df = pd.DataFrame(rows, columns=data.RUN_COLUMNS)
+    return df.astype({c: "Int64" for c in data.INTEGER_COLUMNS})
+
+
+FILTERS = {"method": "Method", "drafter": "Drafter", "k": "K", "temperature": "T", "target": "Target",
+           "status": "Status"}
 
 
 def apply_filters(df: pd.DataFrame) -> pd.DataFrame:
     cols = st.columns([2, 1, 1, 1, 1, 1, 1])
-    text = cols[0].text_input("Prompt contains", key="f_prompt")
+    text = cols[0].text_input("Prompt contains", key="f_prompt", placeholder="any text")
     if text:
         df = df[df["prompt"].fillna("").str.contains(text, case=False, regex=False)]
-    for col, name in zip(cols[1:], ("drafter", "target", "k", "temperature", "method", "status")):
+    for col, (name, label) in zip(cols[1:], FILTERS.items()):
         options = sorted(df[name].dropna().unique().tolist(), key=str)
-        chosen = col.multiselect(name.capitalize() if name != "k" else "K", options, key=f"f_{name}")
+        chosen = col.multiselect(label, options, key=f"f_{name}", placeholder="any")
         if chosen:
             df = df[df[name].isin(chosen)]
     return df
 
 
+COLUMNS = {
+    "run_id": st.column_config.TextColumn("run", width="medium"),
+    "acceptance_rate": st.column_config.NumberColumn("acceptance", format="percent", width="small"),
+    "speedup": st.column_config.NumberColumn(format="%.2f×", width="small"),
+    "produced": st.column_config.NumberColumn("tokens", width="small"),
+    "tokens_per_s": st.column_config.NumberColumn("tok/s", format="%.1f", width="small"),
+    "tau": st.column_config.NumberColumn("τ", format="%.2f", width="small"),
+    "k": st.column_config.NumberColumn("K", width="small"),
+    "temperature": st.column_config.NumberColumn("T", format="%g", width="small"),
+    "prompt": st.column_config.TextColumn(width="large"),
+    "live": st.column_config.CheckboxColumn("live"),
+}
+
+
+def open_replay(run_id: str) -> None:
+    ss.run, ss.pos, ss.playing, ss.follow = run_id, None, False, True
+    pages.switch_to("replay")
+
+
 # The list refreshes itself so runs being recorded appear and progress without a reload.
 @st.fragment(run_every=3)
 def runs_table() -> None:
+    # A click names a row of the table as it was drawn: map it through the ids drawn then,
+    # not through a listing that may have gained a run since.
+    picked = ss.get("runs_df", {}).get("selection", {}).get("rows", [])
+    shown = ss.get("runs_shown", [])
+    if picked and picked[0] < len(shown):
+        open_replay(shown[picked[0]])
     df = apply_filters(load_table())
     live = int(df["live"].fillna(False).sum()) if len(df) else 0
-    st.caption(f"{len(df)} run(s)" + (f", {live} recording now" if live else ""))
-    st.dataframe(df, hide_index=True, key="runs_df",
-                 column_config={"live": st.column_config.CheckboxColumn("live"),
-                                "prompt": st.column_config.TextColumn(width="medium"),
-                                "acceptance_rate": st.column_config.NumberColumn("acceptance", format="percent"),
-                                "speedup": st.column_config.NumberColumn(format="%.2f×")})
-    ss.run_choices = df["run_id"].tolist()
-    ss.run_labels = {
-        r.run_id: f"{r.run_id[:8]} · {r.status} · {r.method or '—'} · {r.drafter or '—'} · K={r.k} · {str(r.prompt or '')[:50]}"
-        for r in df.itertuples()
-    }
+    st.caption(f"{len(df)} run(s)" + (f", {live} recording now" if live else "") + " · click a row to replay it")
+    ss.runs_shown = df["run_id"].tolist()
+    st.dataframe(df, hide_index=True, key="runs_df", on_select="rerun", selection_mode="single-row",
+                 column_config=COLUMNS, column_order=data.RUN_COLUMNS)
+    compare_picker(df)
+
+
+def compare_picker(df: pd.DataFrame) -> None:
+    labels = {r.run_id: f"{r.run_id[:8]} · {r.status} · {r.method or '—'} · K={r.k} · {str(r.prompt or '')[:40]}"
+              for r in df.itertuples()}
+    # Keep already-chosen runs among the options even when a filter hides them.
+    options = list(labels) + [c for c in ss.get("chosen", []) if c not in labels]
+    c1, c2 = st.columns([4, 1], vertical_alignment="bottom")
+    chosen = c1.multiselect("Two runs to compare", options, key="chosen", max_selections=2,
+                            format_func=lambda run_id: labels.get(run_id, run_id), placeholder="choose two runs")
+    if c2.button("Compare", disabled=len(chosen) != 2, key="go_compare"):
+        ss.compare = list(chosen)
+        pages.switch_to("compare")
 
 
 runs_table()
-
-# Keep already-chosen runs among the options even when a filter hides them.
-options = list(ss.get("run_choices", []))
-options += [c for c in ss.get("chosen", []) if c not in options]
-labels = ss.get("run_labels", {})
-chosen = st.multiselect("Choose one run to replay, or two to compare", options, key="chosen", max_selections=2,
-                        format_func=lambda run_id: labels.get(run_id, run_id))
-b1, b2 = st.columns(2)
-if b1.button("Replay", type="primary", disabled=len(chosen) != 1, key="go_replay"):
-    ss.run, ss.pos, ss.playing, ss.follow = chosen[0], None, False, True
-    pages.switch_to("replay")
-if b2.button("Compare", disabled=len(chosen) != 2, key="go_compare"):
-    ss.compare = list(chosen)
-    pages.switch_to("compare")

@@ -1,5 +1,6 @@
 """SQL: queries over the store's views (runs, events, drafts, verifications, rounds,
-tokens, errors) with presets, a table, an automatic chart and CSV download.
+tokens, errors) with presets, a Run button, a schema browser, a table (capped, and
+saying so), an automatic chart and CSV download.
 
 Queries go through ``specviz.sql.query`` on the store's locked-down connection, so the
 page refuses exactly what `specviz sql` refuses (writes, ATTACH, SET, other files...).
@@ -7,9 +8,10 @@ page refuses exactly what `specviz sql` refuses (writes, ATTACH, SET, other file
 
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 
-from viewer import data, pages
+from viewer import data, pages, sql_schema
 from viewer.figures import sql as figures
 
 PRESETS = {
@@ -40,42 +42,77 @@ PRESETS = {
     ),
 }
 
+CUSTOM = "(custom)"
+MAX_ROWS = 100_000  # rows shown and downloadable; a longer result says it was cut
+
 ss = pages.header("SQL")
 traces = ss.traces_dir
-st.caption(f"Read-only views over `{traces}`: runs, events, drafts, verifications, rounds, tokens, errors.")
+st.caption(f"Read-only views over `{traces}`. A query runs when you press Run (or pick a preset).")
 
 
 def _use_preset() -> None:
-    name = ss.sql_preset
-    if name in PRESETS:
-        ss.sql_text = PRESETS[name]
+    if ss.sql_preset in PRESETS:
+        ss.sql_text = ss.sql_ran = PRESETS[ss.sql_preset]
+
+
+def _edited() -> None:
+    # Once the text is no longer the preset's, the preset box must not claim it is.
+    if ss.sql_text != PRESETS.get(ss.sql_preset):
+        ss.sql_preset = CUSTOM
+
+
+def _run() -> None:
+    ss.sql_ran = ss.sql_text
+
+
+def schema_browser() -> None:
+    st.markdown("**Views**")
+    for view, columns in sql_schema.view_columns(traces).items():
+        with st.expander(f"{view} · {len(columns)} columns"):
+            st.dataframe(pd.DataFrame(columns, columns=["column", "type"]), hide_index=True,
+                         key=f"schema_{view}", height=min(35 * len(columns) + 38, 320))
+    st.caption(f"Each column's meaning: {sql_schema.README_VIEWS}.")
+
+
+def show_error(message: str) -> None:
+    """The message verbatim: DuckDB's wording holds `*`, `_` and backticks that Markdown would eat."""
+    st.error("Query refused or failed:")
+    st.code(message, language=None, wrap_lines=True)
 
 
 ss.setdefault("sql_preset", next(iter(PRESETS)))
-ss.setdefault("sql_text", PRESETS[ss.sql_preset] if ss.sql_preset in PRESETS else "")
-st.selectbox("Preset", ["(custom)", *PRESETS], key="sql_preset", on_change=_use_preset)
-query = st.text_area("Query", key="sql_text", height=160)
-
-try:
-    df = data.run_sql(traces, query)
-except data.trace_error_types() as exc:
-    st.error(f"Query refused or failed: {exc}")
-    st.stop()
-except Exception as exc:  # the store's connection could not be opened at all
-    st.error(f"Cannot open `{traces}` for SQL: {type(exc).__name__}: {exc}")
-    st.stop()
-
-st.caption(f"{len(df)} row(s)")
-st.dataframe(df, hide_index=True, key="sql_result")
-st.download_button("Download CSV", df.to_csv(index=False).encode(), file_name="specviz-query.csv",
-                   mime="text/csv", key="sql_csv")
-numeric = [c for c in figures.numeric_columns(df) if c != df.columns[0]]
-if len(numeric) > 1:
-    y = st.selectbox("Chart column", numeric, key="sql_chart_y")
-else:
-    y = None
-fig = figures.make_auto_figure(df, y)
-if fig is not None:
-    st.plotly_chart(fig, key="sql_chart")
-else:
-    st.caption("No chart: the result needs a label column and a numeric one.")
+ss.setdefault("sql_text", PRESETS.get(ss.sql_preset, ""))
+ss.setdefault("sql_ran", ss.sql_text)
+editor, browser = st.columns([3, 1])
+with browser:
+    schema_browser()
+with editor:
+    st.selectbox("Preset", [CUSTOM, *PRESETS], key="sql_preset", on_change=_use_preset)
+    st.text_area("Query", key="sql_text", height=180, on_change=_edited)
+    st.button("Run", type="primary", key="sql_run", on_click=_run)
+    if ss.sql_text.strip() != ss.sql_ran.strip():
+        st.caption("The query was edited: press Run to see its results.")
+    try:
+        df = data.run_sql(traces, ss.sql_ran, max_rows=MAX_ROWS + 1)
+    except data.trace_error_types() as exc:
+        show_error(str(exc))
+        st.stop()
+    except Exception as exc:  # the store's connection could not be opened at all
+        show_error(f"Cannot open {traces} for SQL: {type(exc).__name__}: {exc}")
+        st.stop()
+    if len(df) > MAX_ROWS:
+        df = df.head(MAX_ROWS)
+        st.warning(f"Only the first {MAX_ROWS:,} rows are shown and downloadable: add a LIMIT, a WHERE or a "
+                   "GROUP BY to see the rest.")
+    else:
+        st.caption(f"{len(df):,} row(s)")
+    st.dataframe(df, hide_index=True, key="sql_result")
+    st.download_button("Download CSV", df.to_csv(index=False).encode(), file_name="specviz-query.csv",
+                       mime="text/csv", key="sql_csv")
+    values = figures.value_columns(df, figures.x_column(df)) if len(df.columns) > 1 else []
+    y = st.selectbox("Chart value", values, key="sql_chart_y") if len(values) > 1 else None
+    fig = figures.make_auto_figure(df, y)
+    if fig is not None:
+        st.plotly_chart(fig, key="sql_chart")
+    else:
+        st.caption("No chart: the result needs a label column and a numeric one.")
