@@ -41,6 +41,11 @@ def models_command(as_json: bool, prepare: bool) -> None:
     click.echo("\nDrafters (--drafter KIND[:ARG][+OPTION[:VALUE]]...):")
     for line in help_lines():
         click.echo(f"  {line}")
+    from specviz.targets import registry
+
+    click.echo("\nTargets (--target):")
+    for kind in registry.kinds():
+        click.echo(f"  {kind.usage:<24} {kind.help}")
 
 
 COMMANDS = [models_command]

@@ -19,9 +19,11 @@ from specviz.engine.drafters import syntax_summary
 
 def model_options(f: Callable) -> Callable:
     """Options shared by record and sweep: which models."""
+    from specviz.targets import registry
+
     for decorator in reversed([
-        click.option("--target", "target", envvar="SPECVIZ_TARGET", default="bundled", show_default=True,
-                     help="Target model: bundled, mlx:<repo or path>, or openai:<base URL> (env SPECVIZ_TARGET)."),
+        click.option("--target", "target", envvar="SPECVIZ_TARGET", default=registry.DEFAULT_TARGET, show_default=True,
+                     help=f"Target model: {registry.usage()} (env SPECVIZ_TARGET)."),
         click.option("--target-model", envvar="SPECVIZ_TARGET_MODEL", default=None,
                      help="Model name on an openai: server (env SPECVIZ_TARGET_MODEL)."),
         click.option("--max-tokens", type=click.IntRange(1), envvar="SPECVIZ_MAX_TOKENS", default=256, show_default=True,
@@ -97,8 +99,7 @@ def _load_engine(target: str, drafter: str, target_model: str | None, method: st
     if key not in _ENGINES:
         if target == "bundled" and not bundled.is_converted():
             click.echo("Converting the bundled model into an MLX-LM directory (once)...", err=True)
-        options = target_options(**remote) if target.startswith("openai:") else None
-        _ENGINES[key] = Engine.from_specs(target, drafter, target_model=target_model, target_options=options)
+        _ENGINES[key] = Engine.from_specs(target, drafter, target_model=target_model, target_options=target_options(**remote))
     return _ENGINES[key]
 
 

@@ -46,8 +46,8 @@ def assert_no_leak(*texts: object) -> None:
 
 def test_echo_server_scores_every_draft_token(fake_server, tokenizer):
     target = make_target(fake_server, tokenizer)
+    assert target.connect().prompt_as_ids
     assert target.acceptance_rule == "rejection-sampling-topk"
-    assert target.capabilities.prompt_as_ids
     context, draft = context_and_draft(tokenizer)
     result = target.verify(context, draft, temperature=0.7, seed=3, round=2)
     assert [p.token_id for p in result.draft_scores] == draft
@@ -61,6 +61,7 @@ def test_echo_server_scores_every_draft_token(fake_server, tokenizer):
 @pytest.mark.parametrize("fake_server", [LEGACY_NO_ECHO, BOOL], indirect=True)
 def test_server_without_echo_falls_back_to_exact_match(fake_server, tokenizer):
     target = make_target(fake_server, tokenizer)
+    target.connect()
     assert target.acceptance_rule == "exact-match"
     context, draft = context_and_draft(tokenizer)
     result = target.verify(context, draft)
@@ -137,6 +138,7 @@ def test_inconsistent_logprobs_fail_the_round(fake_server, tokenizer, fault, mes
 def test_a_server_whose_echo_cannot_score_falls_back_to_exact_match(fake_server, tokenizer, fault):
     fake_server.faults = ["ok", fault, "ok", fault]  # (generate, echo) per scoring probe: ids, then text
     target = make_target(fake_server, tokenizer)
+    target.connect()
     assert target.acceptance_rule == "exact-match"
 
 
@@ -178,10 +180,10 @@ def test_refused_request_is_not_retried(tokenizer):
 
 
 def test_engine_protocol_on_an_echo_server(fake_server, tokenizer):
-    from specviz.engine.sampling import SamplingParams
-    from specviz.engine.target import ScoreRequest, Target
+    from specviz.targets.base import SamplingParams, ScoreRequest, Target
 
     target = make_target(fake_server, tokenizer)
+    target.connect()
     assert isinstance(target, Target) and target.capability == "topk"
     context, draft = context_and_draft(tokenizer)
     target.prefill(context)
@@ -235,12 +237,25 @@ def test_engine_records_retries_then_fails_the_run_keeping_its_events(fake_serve
     assert SECRET.encode() not in result.path.read_bytes()
 
 
+def connected(target: OpenAITarget) -> OpenAITarget:
+    target.connect()
+    return target
+
+
 def test_model_name_comes_from_a_one_model_list_else_mlx_default(fake_server, tokenizer):
-    assert OpenAITarget(fake_server.url, tokenizer).model == "default_model"  # the fake has no list
+    assert connected(OpenAITarget(fake_server.url, tokenizer)).model == "default_model"  # the fake has no list
     fake_server.models = ["org/served-model"]
-    assert OpenAITarget(fake_server.url, tokenizer).model == "org/served-model"
+    assert connected(OpenAITarget(fake_server.url, tokenizer)).model == "org/served-model"
     fake_server.models = ["a", "b"]
-    assert OpenAITarget(fake_server.url, tokenizer).model_name == "default_model"
+    assert connected(OpenAITarget(fake_server.url, tokenizer)).model_name == "default_model"
+
+
+def test_reading_attributes_touches_no_network(fake_server, tokenizer):
+    target = OpenAITarget(fake_server.url, tokenizer)
+    assert (target.spec, target.model_name, target.vocab_size > 0) == (f"openai:{fake_server.url}", "", True)
+    with pytest.raises(RuntimeError, match="connect"):
+        target.capability
+    assert fake_server.requests == [] and fake_server.gets == 0
 
 
 def test_text_prompts_leave_the_bos_to_a_server_that_adds_its_own(fake_server, tokenizer):

@@ -44,7 +44,7 @@ def test_echo_is_refused_and_generation_matches_the_in_process_model(llama_url, 
         OpenAITarget(llama_url, tokenizer, options=TargetOptions(mode="score")).connect()
     target = OpenAITarget(llama_url, tokenizer)
     caps = target.connect()
-    assert (caps.rule, caps.style, target.model.endswith(".gguf")) == ("exact-match", "legacy", True)
+    assert (target.acceptance_rule, caps.style, target.model.endswith(".gguf")) == ("exact-match", "legacy", True)
     context = tokenizer.encode(PROMPT, add_special_tokens=False)
     result = target.verify(context, [0] * 4, temperature=0.0)
     expected = greedy_with_logprobs(model, context, 5)

@@ -32,7 +32,7 @@ def target(mlx_server_url, tokenizer):
 
 def test_probe_picks_exact_match_with_boolean_logprobs(target):
     caps = target.connect()
-    assert (caps.rule, caps.style, caps.top_logprobs, target.capability) == ("exact-match", "bool", 0, "generate")
+    assert (target.acceptance_rule, caps.style, caps.top_logprobs, target.capability) == ("exact-match", "bool", 0, "generate")
 
 
 def verify_against_in_process(target, tokenizer, model, k: int):

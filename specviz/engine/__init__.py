@@ -6,8 +6,9 @@
 
 Modules: ``sampling`` (transforms, seeded draws), ``rejection`` (Leviathan / top-k /
 exact-match decisions), ``drafters`` (the drafter registry, one module per kind), ``local``
-(MLX target, KV caches trimmed on rejection), ``target`` (the Target protocol), ``loop``
-(the round generator), ``metrics``, ``specs``, ``run``, ``errors``.
+(the early-exit model), ``loop`` (the round generator), ``metrics``, ``specs``, ``run``,
+``errors``. Targets (the ``Target`` interface, the local and remote targets, their registry)
+live in ``specviz.targets``; ``target`` re-exports the interface.
 
 Names are loaded on first use (PEP 562): the drafter registry, which the CLI reads for its
 help text, lives under this package and must not pull MLX in with it.

@@ -21,7 +21,7 @@ from specviz.engine.drafters import Draft, DraftContext, DraftedToken, Drafter
 from specviz.engine.metrics import RoundCounts, RunMetrics
 from specviz.engine.rejection import Decision, decide_exact_match, decide_full, decide_topk
 from specviz.engine.sampling import SamplingParams, as_numpy, make_rng, make_transform, trace_stats
-from specviz.engine.target import ScoreRequest, Target
+from specviz.targets.base import ScoreRequest, Target
 from specviz.events import DraftToken, Error, RoundMetrics, TopToken, Verify
 from specviz.models.tokenizer import hf_tokenizer
 

@@ -30,7 +30,7 @@ from specviz.engine.local import EngineError, LocalTarget
 from specviz.engine.loop import EngineConfig, Round, TokenText, generate_rounds
 from specviz.engine.metrics import RoundCounts, RunMetrics
 from specviz.engine.sampling import SamplingParams
-from specviz.engine.target import RULE_FOR_CAPABILITY, ScoreRequest, TargetError
+from specviz.targets.base import RULE_FOR_CAPABILITY, ScoreRequest, TargetError
 from specviz.engine.text import StreamText, output_text
 from specviz.events import DraftToken, Error, RoundMetrics, RunFinished, RunStarted, TopToken, Verify
 from specviz.models.tokenizer import hf_tokenizer
@@ -102,7 +102,7 @@ class Engine:
         from specviz.engine.specs import build
 
         t, d = build(target, drafter, target_model=target_model, target_options=target_options)
-        return cls(t, d, target_spec=t.spec if not isinstance(t, LocalTarget) else target, drafter_spec=d.spec if d else "none")
+        return cls(t, d, drafter_spec=d.spec if d else "none")
 
     # -- prompt ---------------------------------------------------------------------
     def encode_prompt(self, prompt: str, chat_template: bool = True) -> tuple[list[int], str]:
@@ -143,6 +143,7 @@ class Engine:
 
     def started_event(self, prompt: str, options: RunOptions) -> RunStarted:
         self._check(options)
+        self.target.connect()  # a remote target probes its server here, once
         ids, prompt_text = self.encode_prompt(prompt, options.chat_template)
         auto = options.method == "autoregressive"
         drafter = self.drafter if not auto else None

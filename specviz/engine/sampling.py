@@ -11,32 +11,12 @@ so with a seed and a local target a re-run reproduces the same tokens.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Callable
 
 import mlx.core as mx
 import numpy as np
 
-
-@dataclass(frozen=True)
-class SamplingParams:
-    temperature: float = 0.0
-    top_p: float = 1.0
-    top_k: int = 0  # 0 = off
-    seed: int | None = None
-
-    def __post_init__(self) -> None:
-        if self.temperature < 0:
-            raise ValueError(f"temperature must be >= 0, got {self.temperature}")
-        if not 0 < self.top_p <= 1:
-            raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
-        if self.top_k < 0:
-            raise ValueError(f"top_k must be >= 0, got {self.top_k}")
-
-    @property
-    def greedy(self) -> bool:
-        return self.temperature <= 0
-
+from specviz.sampling_params import SamplingParams  # re-exported: the engine's name for it
 
 # raw logits (n, V) -> probabilities of the sampling distribution (n, V), float64 numpy
 Transform = Callable[[Any], np.ndarray]

@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
-from specviz.events import AcceptanceRule
+from specviz.targets.base import Capability
 from specviz.targets.errors import InconsistentLogprobs, MalformedResponse, TargetError, TargetUnavailable
 from specviz.targets.logprob_checks import check_echoed, check_generated
 from specviz.targets.token_map import TokenMapper
@@ -67,8 +67,9 @@ class Capabilities:
     overshoot: int = 0
 
     @property
-    def rule(self) -> AcceptanceRule:
-        return "rejection-sampling-topk" if self.scores_prompt else "exact-match"
+    def capability(self) -> Capability:
+        """What the engine gets (its acceptance rule: ``base.RULE_FOR_CAPABILITY``)."""
+        return "topk" if self.scores_prompt else "generate"
 
     def _logprob_params(self) -> dict[str, Any]:
         if self.style == "legacy":

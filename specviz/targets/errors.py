@@ -6,11 +6,7 @@ round and position, and what to try. They never contain the API key (see ``secre
 
 from __future__ import annotations
 
-from specviz.errors import SpecvizError
-
-
-class TargetError(SpecvizError):
-    """A remote target could not verify a round; the run cannot continue."""
+from specviz.targets.base import TargetError
 
 
 class TargetUnavailable(TargetError):
@@ -31,3 +27,6 @@ class InconsistentLogprobs(TargetError):
 
 class TokenMappingError(InconsistentLogprobs):
     """A token the server returned cannot be mapped to exactly one id of the shared vocabulary."""
+
+
+__all__ = ["TargetError", "TargetUnavailable", "MalformedResponse", "InconsistentLogprobs", "TokenMappingError"]

@@ -11,9 +11,10 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from specviz.events import AcceptanceRule, Error
+from specviz.events import Error
+from specviz.models.loading import load_mlx
+from specviz.targets.base import BaseTarget, Capability, Emit, Scores, ScoreRequest, TargetError
 from specviz.targets.capabilities import Capabilities, TargetOptions, describe, first_choice, probe
-from specviz.targets.errors import TargetError
 from specviz.targets.logprob_checks import Position, check_echoed, check_generated
 from specviz.targets.secrets import api_key_from_env, safe_url
 from specviz.targets.token_map import TokenMapper
@@ -21,7 +22,6 @@ from specviz.targets.transport import CompletionsClient, RetryHook
 
 # mlx_lm.server's name for the model it was started with.
 MLX_DEFAULT_MODEL = "default_model"
-Emit = Callable[[Error], None]
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,7 @@ class RemoteVerification:
     under exact-match, where position i is scored only if the draft matched before it.
     """
 
-    rule: AcceptanceRule
+    capability: Capability
     draft_scores: tuple[Position, ...]
     target_tokens: tuple[Position, ...]
     stopped: bool  # the server ended its continuation (EOS) before max_tokens
@@ -51,17 +51,17 @@ class RemoteVerification:
 
     def tested(self, draft_ids: list[int]) -> int:
         """Draft positions the target actually scored (the ``tested`` count)."""
-        if self.rule == "rejection-sampling-topk":
+        if self.capability == "topk":
             return len(self.draft_scores)
         # Up to and including the first divergence; a target that stopped early scored no further.
         return min(len(draft_ids), self.matched_prefix(draft_ids) + 1, len(self.target_tokens))
 
 
-class OpenAITarget:
+class OpenAITarget(BaseTarget):
     """Verifies rounds on a remote server; see README.md, "Targets", for servers and modes.
 
-    Implements ``specviz.engine.target.Target`` (``capability``, ``prefill``, ``score``,
-    ``close``) on top of its own ``verify``, which returns checked ``Position`` records.
+    Implements ``specviz.targets.base.Target`` on top of its own ``verify``, which returns
+    checked ``Position`` records. Nothing touches the network before ``connect()``.
     """
 
     def __init__(
@@ -80,7 +80,7 @@ class OpenAITarget:
         self.tokenizer = tokenizer
         self.mapper = TokenMapper(tokenizer)
         self.client = CompletionsClient(base_url, api_key or api_key_from_env(), options.retry, sleep=sleep)
-        self._model = model  # None: asked of the server on first use (see ``model``)
+        self._model = model  # None: asked of the server by connect()
         eos = set(eos_token_ids) | set(getattr(tokenizer, "eos_token_ids", None) or ())
         if getattr(tokenizer, "eos_token_id", None) is not None:
             eos.add(tokenizer.eos_token_id)
@@ -94,24 +94,20 @@ class OpenAITarget:
     def spec(self) -> str:
         return f"openai:{self.base_url}"
 
-    # -- specviz.engine.target.Target ----------------------------------------------------
+    # -- specviz.targets.base.Target ------------------------------------------------------
 
     @property
     def model(self) -> str:
-        if self._model is None:
-            # A server that lists exactly one model serves that one (vLLM, llama.cpp); else
-            # mlx_lm.server's name for the model it was started with.
-            listed = self.client.list_models()
-            self._model = listed[0] if len(listed) == 1 else MLX_DEFAULT_MODEL
-        return self._model
+        """The model name sent with every request; asked of the server by ``connect``."""
+        return self._model or ""
 
     @property
     def model_name(self) -> str:
         return self.model
 
     @property
-    def capability(self) -> str:
-        return "topk" if self.connect().scores_prompt else "generate"
+    def capability(self) -> Capability:
+        return self._connected().capability
 
     @property
     def vocab_size(self) -> int:
@@ -121,22 +117,14 @@ class OpenAITarget:
     def eos_token_ids(self) -> set[int]:
         return set(self.eos_ids)
 
-    def prefill(self, prompt_ids: list[int]) -> None:
-        """Stateless: every call sends the whole context. Probes the server if not yet done."""
-        self.connect()
-
-    def score(self, context: list[int], draft: list[int], request: Any) -> Any:
-        # Imported here: specviz.engine.target imports specviz.targets.errors, so a
-        # module-level import would be circular when the engine is imported first.
-        from specviz.engine.target import Scores
-
+    def score(self, context: list[int], draft: list[int], request: ScoreRequest) -> Scores:
         sampling = request.sampling
         result = self.verify(
             context, draft, temperature=sampling.temperature, top_p=sampling.top_p,
             top_k=sampling.top_k, seed=sampling.seed, round=request.round, emit=request.emit,
         )
         info = {"verify_ms": result.verify_ms, "stopped": result.stopped, "how": self.describe()}
-        if result.rule == "rejection-sampling-topk":
+        if result.capability == "topk":
             positions = list(result.draft_scores) + list(result.target_tokens[:1])
             return Scores(
                 draft_logprobs=[p.logprob for p in result.draft_scores],
@@ -157,7 +145,13 @@ class OpenAITarget:
         self.client.close()
 
     def connect(self, emit: Emit | None = None) -> Capabilities:
-        """Probe the server once (before run_started, whose acceptance_rule depends on it)."""
+        """Ask the server its model name (unless given) and probe it, once; before
+        run_started, whose acceptance_rule depends on what the probe finds."""
+        if self._model is None:
+            # A server that lists exactly one model serves that one (vLLM, llama.cpp); else
+            # mlx_lm.server's name for the model it was started with.
+            listed = self.client.list_models()
+            self._model = listed[0] if len(listed) == 1 else MLX_DEFAULT_MODEL
         if self.capabilities is None:
             self.capabilities = probe(
                 self.client, self.model, self.mapper, self.options,
@@ -165,12 +159,13 @@ class OpenAITarget:
             )
         return self.capabilities
 
-    @property
-    def acceptance_rule(self) -> AcceptanceRule:
-        return self.connect().rule
+    def _connected(self) -> Capabilities:
+        if self.capabilities is None:
+            raise RuntimeError("OpenAITarget.connect() must be called before the target is used")
+        return self.capabilities
 
     def describe(self) -> str:
-        return describe(self.connect())
+        return describe(self._connected())
 
     def verify(
         self,
@@ -198,7 +193,7 @@ class OpenAITarget:
         except TargetError as exc:
             exc.args = (f"round {round}: {exc}",)  # the engine shows this message as it is
             raise
-        return RemoteVerification(caps.rule, scores, targets, stopped, (time.perf_counter() - start) * 1e3)
+        return RemoteVerification(caps.capability, scores, targets, stopped, (time.perf_counter() - start) * 1e3)
 
     def _as_text(self, ids: list[int]) -> str:
         """A text prompt the server re-tokenizes to ``ids`` (as nearly as text can say it):
@@ -232,6 +227,14 @@ class OpenAITarget:
             # the next position, recorded as its EOS token (logprob unknown).
             return (), targets + (Position(min(self.eos_ids), None),), True
         return (), targets, False
+
+
+def build(spec: Any, context: Any) -> OpenAITarget:
+    """The registry's builder for ``openai:<base URL>``; the shared vocabulary is loaded from
+    ``context.tokenizer_source``."""
+    _, tokenizer, _ = load_mlx(context.tokenizer_source)
+    options = context.options if isinstance(context.options, TargetOptions) else TargetOptions()
+    return OpenAITarget(spec.source, tokenizer, model=context.target_model, options=options)
 
 
 def _top(position: Position) -> list[tuple[int, float]]:

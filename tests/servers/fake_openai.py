@@ -32,6 +32,7 @@ class FakeCompletionsServer:
         self.faults: list[str] = []
         self.requests: list[dict[str, Any]] = []
         self.models: list[str] | None = None  # GET /v1/models answers 404 while None
+        self.gets = 0  # GET requests answered (or refused)
         self.continuation = tokenizer.encode(CONTINUATION, add_special_tokens=False)
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._httpd.daemon_threads = True
@@ -152,6 +153,7 @@ class FakeCompletionsServer:
                 pass
 
             def do_GET(self) -> None:
+                server.gets += 1
                 if server.models is None or not self.path.endswith("/models"):
                     self.send_error(404)
                     return
