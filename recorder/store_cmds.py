@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+from collections import Counter
 from pathlib import Path
 
 import click
@@ -169,6 +170,7 @@ def show_cmd(ctx, run, color):
             f"result      {fin.status} ({fin.finish_reason or '-'}): {fin.produced} tokens in {fin.rounds} rounds, "
             f"acceptance {_pct(fin.acceptance_rate) or '-'} ({fin.accepted}/{fin.tested}), {tps} tok/s, speedup {speed}"
         )
+    lines += _remote_lines(st, events)
     errors = [e for e in events if e.__struct_config__.tag == "error"]
     for e in errors[:5]:
         lines.append(f"error       [{e.where}] {e.message}")
@@ -178,6 +180,24 @@ def show_cmd(ctx, run, color):
     legend = " ".join(click.style(s, fg=c) for s, c in TERMINAL_COLOURS.items())
     click.echo(f"\noutput      ({legend})", color=color)
     click.echo(_coloured_output(events, fin, st.eos_token_ids), color=color)
+
+
+def _remote_lines(st: RunStarted, events: list) -> list[str]:
+    """What a remote target was sent and ignored, and why rows are not exact (with counts)."""
+    lines = []
+    if st.target_params:
+        lines.append("sent        " + " ".join(f"{k}={v}" for k, v in st.target_params.items()))
+    if st.target_ignored:
+        lines.append(f"ignored     {', '.join(st.target_ignored)} (refused by the server)")
+    reasons = Counter(e.inexact_reason or "(no reason recorded)" for e in events
+                      if e.__struct_config__.tag == "verify" and not e.exact)
+    rounds = len({e.round for e in events if e.__struct_config__.tag == "verify" and not e.exact})
+    if reasons:
+        lines.append(f"inexact     {sum(reasons.values())} verify rows in {rounds} rounds:")
+        lines += [f"            {n}x {reason}" for reason, n in reasons.most_common(3)]
+        if len(reasons) > 3:
+            lines.append(f"            ... and {len(reasons) - 3} more reasons")
+    return lines
 
 
 @click.command("sql")

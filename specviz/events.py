@@ -74,6 +74,9 @@ class RunStarted(Event, tag="run_started"):
     adapter_hash: str = ""  # content hash of that adapter's weights
     target_params: dict[str, str] = {}  # every sampling parameter sent to a remote target
     target_ignored: list[str] = []  # parameters the remote target was found to ignore
+    # 1.1: what the verify events' target logprobs are: "softmax(logits/T)" (T = 1 when greedy),
+    # or, for a remote target at another temperature, converted where bounded else in *_raw
+    target_logprob_scale: str = ""
 
 
 class DraftToken(Event, tag="draft_token"):
@@ -123,6 +126,12 @@ class Verify(Event, tag="verify"):
     overlap: float | None = None  # sum_x min(p(x), q(x)) where both distributions are full
     residual_mass: float | None = None  # sum_x max(0, p(x) - q(x)) (= 1 - overlap)
     inexact_reason: str = ""  # why exact is False
+    # 1.1: a remote target's numbers that could not be put on the run's temperature scale
+    # (RunStarted.target_logprob_scale says when): the server's own log softmax(logits), T = 1.
+    # The matching target_logprob / final_logprob / top are then null / empty.
+    target_logprob_raw: float | None = None
+    final_logprob_raw: float | None = None
+    top_raw: list[TopToken] = []
 
 
 class RoundMetrics(Event, tag="round_metrics"):

@@ -136,7 +136,7 @@ def test_inconsistent_logprobs_fail_the_round(fake_server, tokenizer, fault, mes
 
 @pytest.mark.parametrize("fault", ["shift", "no-top", "next-position"])
 def test_a_server_whose_echo_cannot_score_falls_back_to_exact_match(fake_server, tokenizer, fault):
-    fake_server.faults = ["ok", fault, "ok", fault]  # (generate, echo) per scoring probe: ids, then text
+    fake_server.faults = ["ok", "ok", fault, "ok", fault]  # parameters, then (generate, echo) per scoring probe: ids, then text
     target = make_target(fake_server, tokenizer)
     target.connect()
     assert target.acceptance_rule == "exact-match"
@@ -176,7 +176,7 @@ def test_refused_request_is_not_retried(tokenizer):
         target = make_target(server, tokenizer, options=TargetOptions(mode="score"))
         with pytest.raises(Exception, match="echo is not supported"):
             target.connect()
-        assert len(server.requests) == 4  # (generate, echo) per scoring candidate, no retries
+        assert len(server.requests) == 5  # parameters, then (generate, echo) per scoring candidate, no retries
 
 
 def test_engine_protocol_on_an_echo_server(fake_server, tokenizer):

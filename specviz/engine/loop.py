@@ -19,6 +19,7 @@ import numpy as np
 
 from specviz.engine.drafters import Draft, DraftContext, DraftedToken, Drafter
 from specviz.engine.metrics import RoundCounts, RunMetrics
+from specviz.engine.remote_rows import finish_rows
 from specviz.engine.rejection import Decision, decide_exact_match, decide_full, decide_topk
 from specviz.engine.sampling import SamplingParams, as_numpy, make_rng, make_transform, trace_stats
 from specviz.targets.base import ScoreRequest, Target
@@ -133,6 +134,8 @@ def generate_rounds(
         events: list[Any] = [_draft_event(index, i, t, text) for i, t in enumerate(draft.tokens)]
         for j, step in enumerate(steps):
             events.extend(_verify_events(index, step, trace, j, scores, capability, text, config.n_top, draft.logprobs))
+        if capability != "full":
+            finish_rows(events, scores, params, target.vocab_size)
         context.extend(tokens)
         produced += len(tokens)
         t3 = time.perf_counter()
@@ -146,6 +149,7 @@ def generate_rounds(
             sample_ms=(t3 - t2) * 1e3,
             round_ms=(t3 - t0) * 1e3,
             overlaps=[s.overlap for s in steps if s.draft_token is not None and s.overlap is not None],
+            inexact=any(isinstance(e, Verify) and not e.exact for e in events),
         )
         metrics.add(counts)
         events.append(

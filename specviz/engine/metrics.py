@@ -43,6 +43,7 @@ class RoundCounts:
     sample_ms: float = 0.0
     round_ms: float = 0.0
     overlaps: list[float] = field(default_factory=list)  # sum_x min(p, q) per tested position
+    inexact: bool = False  # a verify event of the round has exact = false
 
 
 @dataclass
@@ -59,6 +60,7 @@ class RunMetrics:
     round_ms: float = 0.0
     overlap_sum: float = 0.0
     overlap_n: int = 0
+    inexact_rounds: int = 0
     histogram: list[int] = field(default_factory=list)
     reached: list[int] = field(default_factory=list)  # rounds with drafted > i
     survived: list[int] = field(default_factory=list)  # ... and accepted > i
@@ -78,6 +80,7 @@ class RunMetrics:
         self.round_ms += c.round_ms
         self.overlap_sum += sum(c.overlaps)
         self.overlap_n += len(c.overlaps)
+        self.inexact_rounds += int(c.inexact)
         if c.drafted > 0:
             _grow(self.histogram, c.accepted + 1)
             self.histogram[c.accepted] += 1
@@ -161,6 +164,7 @@ class RunMetrics:
             accepted_histogram=list(self.histogram),
             survival=self.survival,
             k_effective=self.k_effective,
+            inexact_rounds=self.inexact_rounds,
         )
 
 

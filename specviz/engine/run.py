@@ -29,6 +29,7 @@ from specviz.engine.drafters import check_method
 from specviz.engine.local import EngineError, LocalTarget
 from specviz.engine.loop import EngineConfig, Round, TokenText, generate_rounds
 from specviz.engine.metrics import RoundCounts, RunMetrics
+from specviz.engine.remote_rows import logprob_scale
 from specviz.engine.sampling import SamplingParams
 from specviz.targets.base import RULE_FOR_CAPABILITY, ScoreRequest, TargetError
 from specviz.engine.text import StreamText, output_text
@@ -144,6 +145,7 @@ class Engine:
     def started_event(self, prompt: str, options: RunOptions) -> RunStarted:
         self._check(options)
         self.target.connect()  # a remote target probes its server here, once
+        params, ignored = self.target.request_params(options.sampling())
         ids, prompt_text = self.encode_prompt(prompt, options.chat_template)
         auto = options.method == "autoregressive"
         drafter = self.drafter if not auto else None
@@ -164,6 +166,9 @@ class Engine:
             seed=options.seed,
             method=options.method,
             acceptance_rule=self.acceptance_rule(options.method),
+            target_params=params,
+            target_ignored=ignored,
+            target_logprob_scale=logprob_scale(self.target.capability, options.sampling()),
             eos_token_ids=sorted(set(self.target.eos_token_ids) | set(options.eos_token_ids)),
             versions=versions(),
             host=host(),

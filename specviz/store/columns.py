@@ -82,6 +82,7 @@ def empty_relation_sql() -> str:
     return "SELECT " + ", ".join(f"NULL::{c.sql_type} AS \"{c.name}\"" for c in COLUMNS.values()) + " WHERE false"
 
 
+_TOP_COLUMNS = frozenset(name for name, column in COLUMNS.items() if column.sql_type == TOP_TYPE)
 _MAP_COLUMNS = frozenset(name for name, column in COLUMNS.items() if column.sql_type.startswith("MAP"))
 
 
@@ -89,9 +90,8 @@ def event_from_row(row: dict[str, Any], cls: type[Event]) -> Event:
     """One Parquet row (as a dict of that kind's columns) back to its event."""
     # None: a field a writer left at None, or one an older minor lacked: the default.
     kwargs = {name: value for name, value in row.items() if value is not None}
-    top = kwargs.get("top")
-    if top:
-        kwargs["top"] = [TopToken(t["id"], t["text"], t["logprob"]) for t in top]
+    for name in _TOP_COLUMNS.intersection(kwargs):
+        kwargs[name] = [TopToken(t["id"], t["text"], t["logprob"]) for t in kwargs[name]]
     for name in _MAP_COLUMNS.intersection(kwargs):
         kwargs[name] = dict(kwargs[name])  # pyarrow hands MAP columns back as (key, value) pairs
     return cls(**kwargs)

@@ -129,6 +129,8 @@ class Scores:
     ``inexact_reason``: non-empty when the target knows its numbers for this round are not
     the model's at ``context + draft`` (e.g. a server re-tokenised the context); the engine
     then marks every verdict of the round ``exact = false`` with this reason.
+    ``inexact_positions``: the same for single positions (e.g. tokens a server sampled
+    with settings of its own).
     """
 
     logits: Any = None
@@ -138,6 +140,7 @@ class Scores:
     generated_logprobs: list[float | None] | None = None
     info: dict[str, Any] = field(default_factory=dict)  # free-form diagnostics, not recorded
     inexact_reason: str = ""
+    inexact_positions: dict[int, str] = field(default_factory=dict)
 
 
 @runtime_checkable

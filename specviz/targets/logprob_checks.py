@@ -160,7 +160,11 @@ def check_generated(
     max_tokens: int,
     eos_ids: frozenset[int] = frozenset(),
 ) -> list[Position]:
-    """Positions of a plain completion (no echo), each checked, and the text checked too."""
+    """Positions of a plain completion (no echo), each checked, and the text checked too.
+
+    [] when the server stopped at once and left its EOS out of the logprobs (llama.cpp)."""
+    if _stopped_at_once(choice):
+        return []
     raws, strict = parse_logprobs(choice)
     text = choice.get("text")
     if not isinstance(text, str):
@@ -181,6 +185,14 @@ def check_generated(
             ids = [t for t, _ in reading]
     _check_text(ids, text, mapper, eos_ids)
     return [_check_position(f"position {i}", r, t, mapper, strict) for i, (r, t) in enumerate(zip(raws, ids))]
+
+
+def _stopped_at_once(choice: dict[str, Any]) -> bool:
+    """An empty completion that ended by itself, with no position in its logprobs."""
+    if choice.get("text") != "" or choice.get("finish_reason") == "length":
+        return False
+    lp = choice.get("logprobs")
+    return lp is None or (isinstance(lp, dict) and not lp.get("tokens") and not lp.get("content"))
 
 
 def _spells(ids: list[int], text: str, mapper: TokenMapper, eos_ids: frozenset[int]) -> bool:

@@ -14,8 +14,11 @@ from typing import Any, Callable
 from specviz.events import Error
 from specviz.models.loading import load_mlx
 from specviz.targets.base import BaseTarget, Capability, Emit, Scores, ScoreRequest, TargetError
-from specviz.targets.capabilities import Capabilities, TargetOptions, describe, first_choice, probe
+from specviz.sampling_params import SamplingParams
+from specviz.targets.capabilities import ARGMAX_TOL, Capabilities, TargetOptions, describe, first_choice, probe
+from specviz.targets.errors import InconsistentLogprobs
 from specviz.targets.logprob_checks import Position, check_echoed, check_generated
+from specviz.targets.neutral_sampling import SamplingDialect
 from specviz.targets.secrets import api_key_from_env, safe_url
 from specviz.targets.token_map import TokenMapper
 from specviz.targets.transport import CompletionsClient, RetryHook
@@ -39,6 +42,11 @@ class RemoteVerification:
     target_tokens: tuple[Position, ...]
     stopped: bool  # the server ended its continuation (EOS) before max_tokens
     verify_ms: float
+    # Why this round's numbers are not the model's at context + draft (the server read
+    # another context), and why the tokens the server sampled itself may not follow the
+    # model's distribution; "" when there is no such doubt.
+    context_reason: str = ""
+    sampled_reason: str = ""
 
     def matched_prefix(self, draft_ids: list[int]) -> int:
         """Exact-match: how many leading draft tokens equal the target's own tokens."""
@@ -89,6 +97,7 @@ class OpenAITarget(BaseTarget):
         # Servers tokenize a text prompt the way this tokenizer does, BOS included if it adds one.
         self._adds_bos = self.bos_id is not None and self.mapper.encode_with_specials("a")[:1] == [self.bos_id]
         self.capabilities: Capabilities | None = None
+        self.dialect = SamplingDialect()  # the neutral sampling parameters the server accepts
 
     @property
     def spec(self) -> str:
@@ -124,6 +133,10 @@ class OpenAITarget(BaseTarget):
             top_k=sampling.top_k, seed=sampling.seed, round=request.round, emit=request.emit,
         )
         info = {"verify_ms": result.verify_ms, "stopped": result.stopped, "how": self.describe()}
+        # The server sampled the bonus (topk) or every token (generate) itself.
+        sampled = range(len(draft), len(draft) + 1) if result.capability == "topk" else range(len(draft) + 1)
+        reasons = {"inexact_reason": result.context_reason,
+                   "inexact_positions": dict.fromkeys(sampled, result.sampled_reason) if result.sampled_reason else {}}
         if result.capability == "topk":
             positions = list(result.draft_scores) + list(result.target_tokens[:1])
             return Scores(
@@ -132,13 +145,13 @@ class OpenAITarget(BaseTarget):
                 # without naming its EOS; generated then carries the EOS decision.
                 top=[_top(p) for p in positions] + ([] if result.target_tokens else [[]]),
                 generated=[p.token_id for p in result.target_tokens] or [min(self.eos_ids)],
-                info=info,
+                info=info, **reasons,
             )
         return Scores(
             generated=[p.token_id for p in result.target_tokens],
             generated_logprobs=[p.logprob for p in result.target_tokens],
             top=[_top(p) for p in result.target_tokens],
-            info=info,
+            info=info, **reasons,
         )
 
     def close(self) -> None:
@@ -155,9 +168,12 @@ class OpenAITarget(BaseTarget):
         if self.capabilities is None:
             self.capabilities = probe(
                 self.client, self.model, self.mapper, self.options,
-                bos_id=self.bos_id, eos_ids=self.eos_ids, on_retry=_hook(emit, None),
+                bos_id=self.bos_id, eos_ids=self.eos_ids, on_retry=_hook(emit, None), dialect=self.dialect,
             )
         return self.capabilities
+
+    def request_params(self, sampling: SamplingParams) -> tuple[dict[str, str], list[str]]:
+        return self.dialect.record(sampling), list(self.dialect.ignored)
 
     def _connected(self) -> Capabilities:
         if self.capabilities is None:
@@ -180,12 +196,12 @@ class OpenAITarget(BaseTarget):
         emit: Emit | None = None,
     ) -> RemoteVerification:
         caps = self.connect(emit)
-        params: dict[str, Any] = {"model": self.model, "temperature": temperature, "top_p": top_p}
+        sampling = SamplingParams(temperature, top_p, top_k, seed)
+        params: dict[str, Any] = {"model": self.model, "temperature": temperature, "top_p": top_p,
+                                  "extra_body": self.dialect.request(sampling)}
         if seed is not None:
             # A different seed per round: one fixed seed would correlate every round's samples.
             params["seed"] = (seed + round) % 2**31
-        if top_k > 0:
-            params["extra_body"] = {"top_k": top_k}
         start = time.perf_counter()
         try:
             call = self._score if caps.scores_prompt else self._generate
@@ -193,7 +209,35 @@ class OpenAITarget(BaseTarget):
         except TargetError as exc:
             exc.args = (f"round {round}: {exc}",)  # the engine shows this message as it is
             raise
-        return RemoteVerification(caps.capability, scores, targets, stopped, (time.perf_counter() - start) * 1e3)
+        # (Echo scoring of a text prompt has already failed its alignment check if the text
+        # read back differently.)
+        context_reason = "" if caps.prompt_as_ids else self._retokenised(context_ids)
+        return RemoteVerification(caps.capability, scores, targets, stopped, (time.perf_counter() - start) * 1e3,
+                                  context_reason, self._sampled_reason(targets, sampling))
+
+    def _retokenised(self, ids: list[int]) -> str:
+        """Why the server, reading ``ids`` as text, sees another context ("" if it does not)."""
+        sent = ids[1:] if self._adds_bos and ids[:1] == [self.bos_id] else ids
+        read = self.mapper.encode(self._as_text(ids))
+        if read == sent:
+            return ""
+        at = next((i for i, (a, b) in enumerate(zip(sent, read)) if a != b), min(len(sent), len(read)))
+        return (f"the server re-tokenises the context text: {len(sent)} ids are read as {len(read)} "
+                f"(first difference at context position {at}: {[self.mapper.piece(t) for t in sent[at:at + 2]]!r} "
+                f"read as {[self.mapper.piece(t) for t in read[at:at + 2]]!r}), so it scored another context")
+
+    def _sampled_reason(self, positions: tuple[Position, ...], sampling: SamplingParams) -> str:
+        """Why the tokens the server sampled itself may not follow the model ("" if no doubt)."""
+        if sampling.greedy:
+            for i, p in enumerate(positions):
+                if p.top and p.logprob is not None and p.logprob < p.top[0].logprob - ARGMAX_TOL:
+                    return (f"greedy, yet the server chose {self.mapper.piece(p.token_id)!r} at position {i} over "
+                            f"its own top choice {p.top[0].text!r}: it applies sampling settings of its own")
+            return ""
+        if self.dialect.ignored:
+            return (f"the server refused {', '.join(self.dialect.ignored)} set to off, so its own defaults for "
+                    "them may shape the tokens it samples")
+        return ""
 
     def _as_text(self, ids: list[int]) -> str:
         """A text prompt the server re-tokenizes to ``ids`` (as nearly as text can say it):
@@ -219,14 +263,24 @@ class OpenAITarget(BaseTarget):
         request = caps.generate_params(self._as_text(context), wanted)
         choice = first_choice(self.client.create(hook, **_merge(request, params)))
         positions = check_generated(choice, self.mapper, max_tokens=request["max_tokens"], eos_ids=self.eos_ids)
+        if not positions:
+            # End of text right away, and the server (llama.cpp) left its EOS out of the logprobs.
+            return (), (self._eos_position(),), True
         targets = tuple(positions[:wanted])  # overshoot tokens are not used
         if targets[-1].token_id in self.eos_ids:
             return (), targets, True
         if choice.get("finish_reason") != "length" and len(positions) < wanted and self.eos_ids:
             # The server stopped but left its EOS out: stopping is the target's decision at
             # the next position, recorded as its EOS token (logprob unknown).
-            return (), targets + (Position(min(self.eos_ids), None),), True
+            return (), targets + (self._eos_position(),), True
         return (), targets, False
+
+    def _eos_position(self) -> Position:
+        """The EOS a server stopped at without naming it (logprob unknown)."""
+        if not self.eos_ids:
+            raise InconsistentLogprobs("the server stopped without naming its end-of-text token, and the "
+                                       "tokenizer has none to record (pass --eos-token-id)")
+        return Position(min(self.eos_ids), None)
 
 
 def build(spec: Any, context: Any) -> OpenAITarget:

@@ -19,6 +19,9 @@ import openai
 from specviz.targets.errors import MalformedResponse, TargetUnavailable
 from specviz.targets.secrets import safe_url, scrub
 
+# Answered server errors that say "not like this" to a probe (llama-cpp-python answers a
+# token-id prompt with 500); 502-504 come from proxies and loading servers and may pass.
+NOT_THIS_WAY = {500, 501}
 # (attempt that failed, 1-based; scrubbed message; seconds until the next attempt)
 RetryHook = Callable[[int, str, float], None]
 
@@ -90,7 +93,8 @@ class CompletionsClient:
     def scrub(self, text: str) -> str:
         return scrub(text, self._key)
 
-    def create(self, on_retry: RetryHook | None = None, **params: Any) -> dict[str, Any]:
+    def create(self, on_retry: RetryHook | None = None, *, probing: bool = False, **params: Any) -> dict[str, Any]:
+        """``probing``: an answered 500/501 is final (the probe's "not this way"), not retried."""
         for attempt in range(1, self.policy.attempts + 1):
             try:
                 raw = self._client.completions.with_raw_response.create(**params)
@@ -98,11 +102,11 @@ class CompletionsClient:
             except (openai.APITimeoutError, openai.APIConnectionError, openai.RateLimitError,
                     openai.InternalServerError) as exc:
                 message = self.scrub(_describe(exc))
-                if attempt == self.policy.attempts:
+                final = probing and isinstance(exc, openai.APIStatusError) and exc.status_code in NOT_THIS_WAY
+                if final or attempt == self.policy.attempts:
                     status = exc.status_code if isinstance(exc, openai.APIStatusError) else None
-                    raise TargetUnavailable(
-                        f"{self.base_url}: {message}; gave up after {attempt} attempts", status=status
-                    ) from None
+                    tries = "" if final else f"; gave up after {attempt} attempts"
+                    raise TargetUnavailable(f"{self.base_url}: {message}{tries}", status=status) from None
                 retry_after = _retry_after(exc) if isinstance(exc, openai.APIStatusError) else None
                 delay = self.policy.delay(attempt, retry_after)
                 if on_retry is not None:

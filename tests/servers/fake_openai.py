@@ -17,20 +17,32 @@ from typing import Any
 FAULTS = (
     "ok", "timeout", "500", "429", "malformed", "wrong-length", "absent", "mismatch",
     "shift", "first-alternative", "first-alternative-outside", "leak-key", "error-body",
-    "no-logprobs", "positive", "no-top", "next-position",
+    "no-logprobs", "positive", "no-top", "next-position", "eos-zero",
 )
+# What a strict server (OpenAI, Cerebras) accepts; anything else is refused with a 400.
+OPENAI_PARAMS = {"model", "prompt", "max_tokens", "temperature", "top_p", "seed", "logprobs", "echo", "n",
+                 "stop", "stream", "presence_penalty", "frequency_penalty", "user", "best_of", "logit_bias", "suffix"}
 # What the fake "model" says after any prompt, forever: a plain sentence, cycled.
 CONTINUATION = " Paris is the capital of France, and Rome is the capital of Italy."
 
 
 class FakeCompletionsServer:
-    def __init__(self, tokenizer: Any, *, style: str = "legacy", echo: bool = True, delay_s: float = 2.0) -> None:
+    def __init__(self, tokenizer: Any, *, style: str = "legacy", echo: bool = True, delay_s: float = 2.0,
+                 defaults: str = "", strict: bool = False, ids: bool = True) -> None:
         self.tok = tokenizer
         self.style = style  # "legacy" | "bool"
         self.echo = echo
+        # "llama.cpp": its sampling defaults apply unless the request turns them off; the
+        # one a greedy reply shows is repeat_penalty 1.1 (a token already in the context
+        # loses to the next alternative, while the logprobs still rank it first); "stubborn":
+        # applies it whatever the request says.
+        self.defaults = defaults
+        self.strict = strict  # refuse unknown parameters with a 400 naming them (OpenAI)
+        self.ids = ids  # accepts token-id prompts (llama-cpp-python answers them with a 500)
         self.delay_s = delay_s  # how long "timeout" stalls (longer than the client's timeout)
         self.faults: list[str] = []
         self.requests: list[dict[str, Any]] = []
+        self.prompts: list[list[int]] = []  # each prompt as the server tokenised it
         self.models: list[str] | None = None  # GET /v1/models answers 404 while None
         self.gets = 0  # GET requests answered (or refused)
         self.continuation = tokenizer.encode(CONTINUATION, add_special_tokens=False)
@@ -56,8 +68,19 @@ class FakeCompletionsServer:
         return self.tok._tokenizer.decode([token_id], clean_up_tokenization_spaces=False)
 
     def _alternatives(self, token_id: int) -> list[tuple[int, float]]:
-        # The sampled token is the most likely; two neighbours in id space follow.
-        return [(token_id, -0.25), ((token_id + 1) % 1000 + 100, -1.75), ((token_id + 7) % 1000 + 100, -3.0)]
+        # The sampled token is the most likely; two neighbours in id space follow (the three
+        # hold 96% of the mass: T = 1 logprobs like a real server's).
+        return [(token_id, -0.25), ((token_id + 1) % 1000 + 1000, -2.0), ((token_id + 7) % 1000 + 1000, -3.0)]
+
+    def _penalised(self, prompt_ids: list[int], generated: list[int], body: dict[str, Any]) -> list[int]:
+        """llama.cpp's default repeat_penalty: a token already seen gives way to the runner-up."""
+        if not (self.defaults == "stubborn" or self.defaults == "llama.cpp" and body.get("repeat_penalty") != 1.0):
+            return generated
+        out: list[int] = []
+        for token in generated:
+            seen = token in prompt_ids or token in out
+            out.append(self._alternatives(token)[1][0] if seen else token)
+        return out
 
     def answer(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         logprobs = body.get("logprobs")
@@ -65,24 +88,33 @@ class FakeCompletionsServer:
             return 400, {"error": "logprobs must be an integer"}
         if self.style == "bool" and logprobs is not None and not isinstance(logprobs, bool):
             return 400, {"error": "logprobs must be of type bool"}
+        unknown = sorted(set(body) - OPENAI_PARAMS)
+        if self.strict and unknown:
+            return 400, {"error": {"message": f"Unrecognized request argument supplied: {', '.join(unknown)}"}}
         if body.get("echo") and not self.echo:
             return 400, {"error": "echo is not supported"}
         prompt = body["prompt"]
+        if isinstance(prompt, list) and not self.ids:
+            return 500, {"error": "prompt must be a string"}
         prompt_ids = list(prompt) if isinstance(prompt, list) else self.tok.encode(prompt, add_special_tokens=False)
-        generated = [self.continuation[i % len(self.continuation)] for i in range(body.get("max_tokens", 16))]
+        self.prompts.append(prompt_ids)
+        intended = [self.continuation[i % len(self.continuation)] for i in range(body.get("max_tokens", 16))]
+        generated = self._penalised(prompt_ids, intended, body)
         ids = prompt_ids + generated if body.get("echo") else generated
         text = self.tok._tokenizer.decode(ids, clean_up_tokenization_spaces=False)
         choice: dict[str, Any] = {"index": 0, "text": text, "finish_reason": "length"}
         if self.style == "legacy":
-            choice["logprobs"] = self._legacy(ids, echo=bool(body.get("echo")))
+            ranked = prompt_ids + intended if body.get("echo") else intended
+            choice["logprobs"] = self._legacy(ids, ranked, echo=bool(body.get("echo")))
         elif logprobs:
             choice["logprobs"] = self._content(generated, int(body.get("top_logprobs", 0)))
         return 200, {"id": "cmpl-fake", "object": "text_completion", "model": body.get("model"), "choices": [choice]}
 
-    def _legacy(self, ids: list[int], echo: bool) -> dict[str, Any]:
+    def _legacy(self, ids: list[int], ranked: list[int], echo: bool) -> dict[str, Any]:
+        """``ranked[i]``: the most likely token at i (``ids[i]`` unless a penalty moved it)."""
         tokens = [self.piece(i) for i in ids]
-        tops = [{self.piece(a): lp for a, lp in self._alternatives(i)} for i in ids]
-        token_logprobs: list[float | None] = [-0.25] * len(ids)
+        tops = [{self.piece(a): lp for a, lp in self._alternatives(r)} for r in ranked]
+        token_logprobs: list[float | None] = [dict(self._alternatives(r))[i] for i, r in zip(ids, ranked)]
         if echo:  # nothing precedes the first prompt token
             token_logprobs[0], tops[0] = None, None
         offsets = [sum(len(t) for t in tokens[:n]) for n in range(len(tokens))]
@@ -114,6 +146,18 @@ class FakeCompletionsServer:
             return 200, b'{"error": {"message": "model overloaded"}}', {}
         if fault == "no-logprobs":
             del payload["choices"][0]["logprobs"]
+        if fault == "eos-zero":  # llama.cpp: end of text at once, the EOS left out of the logprobs
+            choice = payload["choices"][0]
+            choice["finish_reason"] = "stop"
+            if lp is not None and "tokens" in lp and lp["token_logprobs"][0] is None:  # echo: the prompt alone
+                for name in ("tokens", "token_logprobs", "top_logprobs", "text_offset"):
+                    lp[name].pop()
+                choice["text"] = "".join(lp["tokens"])
+            else:
+                choice["text"] = ""
+                choice["logprobs"] = {"content": []} if lp is not None and "content" in lp else {
+                    "tokens": [], "token_logprobs": [], "top_logprobs": [], "text_offset": []}
+            return 200, json.dumps(payload).encode(), {}
         if lp is not None and "tokens" in lp:
             if fault == "wrong-length":
                 lp["token_logprobs"].pop()
