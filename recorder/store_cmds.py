@@ -16,7 +16,7 @@ import click
 import msgspec
 
 from specviz.events import RunFinished, RunStarted, Verify
-from specviz.sql import open_views, query
+from specviz.sql import DEFAULT_TIMEOUT_S, QueryInterrupted, open_views, query
 from specviz.statuses import LISTED_RUN_STATUSES, TERMINAL_COLOURS
 from specviz.store import TraceError, export_runs, import_files, read_events, recover, resolve, scan
 
@@ -204,21 +204,30 @@ def _remote_lines(st: RunStarted, events: list) -> list[str]:
 @click.argument("query_text", metavar="QUERY")
 @click.option("--format", "fmt", type=FORMATS, default="table", show_default=True, help="Output format.")
 @click.option("--max-rows", type=int, default=None, help="Print at most this many rows.")
+@click.option("--timeout", type=click.FloatRange(min=0), default=DEFAULT_TIMEOUT_S, show_default=True,
+              help="Stop the query after this many seconds (0: no limit).")
 @click.pass_context
-def sql_cmd(ctx, query_text, fmt, max_rows):
+def sql_cmd(ctx, query_text, fmt, max_rows, timeout):
     """Run a read-only SQL query over the trace views.
 
     \b
     Views: runs, events, drafts, verifications, rounds, tokens, errors.
+    Allowed: SELECT, WITH, VALUES, DESCRIBE, SHOW, SUMMARIZE, PIVOT, UNPIVOT, EXPLAIN [ANALYZE];
+    anything that writes or changes settings is refused. Ctrl-C stops a running query.
     Example:
       specviz sql "SELECT k, temperature, avg(acceptance_rate) FROM runs GROUP BY ALL"
     """
-    opened = open_views(_traces(ctx))
-    _warn(opened.problems)
     try:
-        result = query(opened.con, query_text, max_rows=max_rows)
-    finally:
-        opened.con.close()
+        opened = open_views(_traces(ctx))
+        _warn(opened.problems)
+        try:
+            result = query(opened.con, query_text, max_rows=max_rows, timeout=timeout)
+        finally:
+            opened.con.close()
+    except (QueryInterrupted, KeyboardInterrupt) as e:
+        # 130 = killed by SIGINT, the shell convention; one line, no traceback.
+        click.echo(f"Error: {e if isinstance(e, QueryInterrupted) else 'interrupted'}", err=True)
+        ctx.exit(130)
     click.echo(_render(result.columns, result.rows, fmt, width=60))
 
 

@@ -8,13 +8,18 @@
 ``connect(source, *, recover_logs=True) -> duckdb.DuckDBPyConnection``
     source: a trace directory (abandoned logs are recovered first; bad files are skipped,
     `open_views` also returns them as problems) or a single Parquet trace file
-    (validated like ``specviz import``). The connection cannot reach anything
+    (validated like ``specviz import``). Every call makes a new private in-memory
+    database, so nothing one caller does is seen by another. It cannot reach anything
     but the trace files: ``enable_external_access=false`` with only those files allowed,
-    no extension loading, and ``lock_configuration=true`` so no query can undo it.
-``query(con, sql) -> QueryResult``
-    runs one user-written statement and refuses anything but a query (SELECT, WITH,
-    VALUES, DESCRIBE, SUMMARIZE, EXPLAIN...): CREATE, INSERT, COPY, ATTACH, SET, PRAGMA,
-    INSTALL... get a one-line TraceError, as do malformed SQL and reading other files.
+    no temporary directory, no extension loading, and ``lock_configuration=true``.
+    ``find_traces`` + ``connect_traces`` split the same in two: the validated file list
+    (shareable, read-only) and a connection over it (one per user or session).
+``query(con, sql, *, max_rows=None, timeout=30.0) -> QueryResult``
+    runs user-written SQL after `specviz.sql_sandbox.check` has passed every statement
+    (SELECT, WITH, VALUES, DESCRIBE, SHOW, SUMMARIZE, PIVOT, UNPIVOT, EXPLAIN [ANALYZE]
+    of those); CREATE, INSERT, COPY, ATTACH, SET, PRAGMA, INSTALL... get a one-line
+    TraceError, as do malformed SQL and reading other files. Stopped by DuckDB's
+    ``interrupt()`` at ``timeout`` seconds (QueryTimeout) or on Ctrl-C (QueryInterrupted).
 
 The views are documented column by column in README.md ("The trace store"); columns are only ever added.
 """
@@ -32,6 +37,7 @@ from specviz.store.catalog import RunSummary, run_summaries, scan
 from specviz.store.columns import COLUMNS, FIELDS_BY_KIND, empty_relation_sql
 from specviz.store.layout import TraceError
 from specviz.store.parquet_file import TraceFile, inspect_file
+from specviz.sql_sandbox import DEFAULT_TIMEOUT_S, QueryInterrupted, QueryTimeout, check, one_line, run
 from specviz.store.recovery import Problem
 from specviz.statuses import committed_sql
 
@@ -122,6 +128,15 @@ def _events_sql(files: list[TraceFile]) -> str:
 
 
 @dataclass
+class Traces:
+    """What a connection is built over: validated trace files, their runs, files skipped."""
+
+    files: list[TraceFile]
+    summaries: list[RunSummary]
+    problems: list[Problem] = field(default_factory=list)
+
+
+@dataclass
 class Opened:
     """What `open_views` found: the connection plus files skipped as unreadable."""
 
@@ -130,41 +145,62 @@ class Opened:
     problems: list[Problem] = field(default_factory=list)
 
 
-def open_views(source: str | os.PathLike, *, recover_logs: bool = True) -> Opened:
-    """`connect`, also returning the files used and the problems met (bad files skipped)."""
+def find_traces(source: str | os.PathLike, *, recover_logs: bool = True) -> Traces:
+    """The trace files `connect` would use (footers validated; no row read).
+
+    Read-only once built, so one can back many connections (the viewer gives each
+    session its own connection over a shared `Traces`).
+    """
     source = Path(source).resolve()
     if source.is_file():
         files = [inspect_file(source)]
-        summaries = run_summaries(files[0])
-        problems: list[Problem] = []
-    else:
-        listing = scan(source, recover_logs=recover_logs)
-        files, problems = listing.files, listing.problems
-        summaries = [s for s in listing.runs if not s.live and s.path.suffix == ".parquet"]
-    # Only the validated trace files themselves are readable: a directory allow-list
-    # would also admit a symlink inside it that points anywhere.
-    allowed = [str(f.path) for f in files]
+        return Traces(files, run_summaries(files[0]))
+    listing = scan(source, recover_logs=recover_logs)
+    summaries = [s for s in listing.runs if not s.live and s.path.suffix == ".parquet"]
+    return Traces(listing.files, summaries, listing.problems)
+
+
+def connect_traces(traces: Traces, *, label: str = "traces") -> duckdb.DuckDBPyConnection:
+    """A new, private, locked-down in-memory connection with the trace views over ``traces``.
+
+    Nothing outside the trace files is reachable, and no path is writable through a
+    statement the sandbox lets run: external access off with only the validated files
+    themselves allowed (a directory allow-list would also admit a symlink inside it that
+    points anywhere), no temporary directory (queries that outgrow memory fail instead
+    of spilling), no extension loading, and the configuration locked last so no query
+    can loosen any of it. DuckDB's allow-list does not tell reads from writes, which is
+    why every statement is also checked by `sql_sandbox.check` before it runs.
+    """
+    allowed = [str(f.path) for f in traces.files]
     con = duckdb.connect(
         ":memory:",
         config={"autoload_known_extensions": False, "autoinstall_known_extensions": False},
     )
     try:
         # Order matters: the allow-list can only be set while external access is still on,
-        # and the lock comes last so no later statement can loosen any of it.
+        # and the lock comes last.
         if allowed:
             con.execute("SET allowed_paths = $1", [allowed])
+        con.execute("SET temp_directory = ''")
         con.execute("SET enable_progress_bar = false")  # it would draw on the user's terminal
         con.execute("SET parquet_metadata_cache = true")
-        con.execute(f"CREATE TABLE runs AS {_RUNS}", [_run_rows(summaries), _JSON.encode([_RUN_ROW_TYPES]).decode()])
+        con.execute(f"CREATE TABLE runs AS {_RUNS}", [_run_rows(traces.summaries), _JSON.encode([_RUN_ROW_TYPES]).decode()])
         con.execute("SET enable_external_access = false")
-        con.execute(f"CREATE VIEW events AS {_events_sql(files)}")
+        con.execute(f"CREATE VIEW events AS {_events_sql(traces.files)}")
         for name, sql in VIEWS.items():
             con.execute(f"CREATE VIEW {name} AS {sql}")
         con.execute("SET lock_configuration = true")
     except duckdb.Error as e:
         con.close()
-        raise TraceError(f"cannot open traces in {source}: {_one_line(e)}") from None
-    return Opened(con, files, problems)
+        raise TraceError(f"cannot open traces in {label}: {one_line(e)}") from None
+    return con
+
+
+def open_views(source: str | os.PathLike, *, recover_logs: bool = True) -> Opened:
+    """`connect`, also returning the files used and the problems met (bad files skipped)."""
+    traces = find_traces(source, recover_logs=recover_logs)
+    con = connect_traces(traces, label=str(Path(source).resolve()))
+    return Opened(con, traces.files, traces.problems)
 
 
 def connect(source: str | os.PathLike, *, recover_logs: bool = True) -> duckdb.DuckDBPyConnection:
@@ -179,37 +215,16 @@ class QueryResult:
     rows: list[tuple]
 
 
-_ALLOWED = {"SELECT", "EXPLAIN"}
+def query(con: duckdb.DuckDBPyConnection, sql: str, *, max_rows: int | None = None,
+          timeout: float | None = DEFAULT_TIMEOUT_S) -> QueryResult:
+    """Run read-only statements written by a user; the last one's result.
+
+    Refused, malformed, failed, timed-out (QueryTimeout) and Ctrl-C'd (QueryInterrupted)
+    queries raise TraceError with one line; see `specviz.sql_sandbox`.
+    """
+    statements = check(con, sql)
+    return QueryResult(*run(con, statements, timeout=timeout, max_rows=max_rows))
 
 
-def _one_line(e: BaseException) -> str:
-    text = str(e).strip()
-    return text.splitlines()[0] if text else type(e).__name__
-
-
-def query(con: duckdb.DuckDBPyConnection, sql: str, *, max_rows: int | None = None) -> QueryResult:
-    """Run one read-only statement written by a user; TraceError for anything else."""
-    try:
-        statements = con.extract_statements(sql)
-    except duckdb.Error as e:
-        raise TraceError(f"malformed SQL: {_one_line(e)}") from None
-    if not statements:
-        raise TraceError("empty query")
-    if len(statements) > 1:
-        raise TraceError("one statement at a time, please")
-    kind = statements[0].type.name
-    if kind not in _ALLOWED:
-        raise TraceError(f"only read-only queries are allowed; {kind} statements are refused")
-    try:
-        cur = con.execute(sql)
-        rows = cur.fetchmany(max_rows) if max_rows is not None else cur.fetchall()
-        columns = [d[0] for d in cur.description or []]
-        types = [str(d[1]) for d in cur.description or []]
-    except duckdb.PermissionException as e:
-        raise TraceError(f"refused: queries may read only the trace views ({_one_line(e)})") from None
-    except duckdb.Error as e:
-        raise TraceError(_one_line(e)) from None  # DuckDB's own "Binder Error: ..." wording
-    return QueryResult(columns, types, rows)
-
-
-__all__ = ["connect", "open_views", "query", "QueryResult", "Opened", "VIEWS"]
+__all__ = ["connect", "open_views", "find_traces", "connect_traces", "query", "QueryResult", "Opened", "Traces",
+           "QueryInterrupted", "QueryTimeout", "DEFAULT_TIMEOUT_S", "VIEWS"]

@@ -181,33 +181,63 @@ def open_file(path: str | os.PathLike) -> tuple[str, list[str]]:
 def _dir_version(traces_dir: str) -> tuple:
     """The published trace files and their mtimes: SQL views are built over a file list."""
     files = sorted(Path(traces_dir).glob("date=*/run-*.parquet"))
-    return tuple((f.name, f.stat().st_mtime_ns) for f in files if f.exists())
+    out = []
+    for f in files:
+        try:
+            out.append((f.name, f.stat().st_mtime_ns))
+        except OSError:  # published or recovered away between glob and stat
+            continue
+    return tuple(out)
+
+
+SQL_TIMEOUT_S = 30.0  # the SQL page's default; `specviz sql --timeout` has the same default
 
 
 @st.cache_resource(max_entries=4, show_spinner=False)
-def _sql_connection(traces_dir: str, version: tuple):
-    from specviz.sql import connect
+def _trace_files(traces_dir: str, version: tuple):
+    from specviz.sql import find_traces
 
-    return connect(traces_dir)
-
-
-def sql_connection(traces_dir: str):
-    """The store's locked-down DuckDB connection (``specviz.sql.connect``), rebuilt when
-    runs are published. Shared across sessions; every query takes its own cursor."""
-    return _sql_connection(traces_dir, _dir_version(traces_dir))
+    return find_traces(traces_dir)
 
 
-@st.cache_data(ttl=5, max_entries=32, show_spinner=False)
-def run_sql(traces_dir: str, query: str, max_rows: int = 100_000):
-    """A user query through ``specviz.sql.query`` (the same refusals as `specviz sql`),
-    as a pandas DataFrame. Cached briefly: presets are re-run often."""
+def session_sql_connection(traces_dir: str):
+    """This browser session's own locked-down DuckDB connection over ``traces_dir``.
+
+    The validated file list is shared by every session (read-only); the connection
+    is not: each session has a private in-memory database, so nothing one visitor
+    runs can change what another sees. Rebuilt when runs are published.
+    """
+    from specviz.sql import connect_traces
+
+    version = _dir_version(traces_dir)
+    key = (traces_dir, version)
+    held = st.session_state.get("_sql_connection")
+    if held is not None and held[0] == key:
+        return held[1]
+    if held is not None:
+        held[1].close()
+    con = connect_traces(_trace_files(traces_dir, version), label=traces_dir)
+    st.session_state["_sql_connection"] = (key, con)
+    return con
+
+
+def run_sql(traces_dir: str, query: str, *, timeout: float = SQL_TIMEOUT_S, max_rows: int = 100_000):
+    """A user query through ``specviz.sql.query`` on this session's connection, as a
+    pandas DataFrame: the same refusals as `specviz sql`, stopped after ``timeout``
+    seconds (raises ``specviz.sql.QueryTimeout``, a TraceError, with one line).
+
+    The last result is kept per session, so widget reruns do not re-run the query.
+    """
     import pandas as pd
 
     from specviz.sql import query as sql_query
 
-    cur = sql_connection(traces_dir).cursor()  # DuckDB connections are not shared across threads
-    try:
-        result = sql_query(cur, query, max_rows=max_rows)
-    finally:
-        cur.close()
-    return pd.DataFrame.from_records(result.rows, columns=result.columns)
+    con = session_sql_connection(traces_dir)
+    memo_key = (st.session_state["_sql_connection"][0], query, timeout, max_rows)
+    memo = st.session_state.get("_sql_result")
+    if memo is not None and memo[0] == memo_key:
+        return memo[1]
+    result = sql_query(con, query, max_rows=max_rows, timeout=timeout)
+    df = pd.DataFrame.from_records(result.rows, columns=result.columns)
+    st.session_state["_sql_result"] = (memo_key, df)
+    return df

@@ -2,8 +2,9 @@
 tokens, errors) with presets, a Run button, a schema browser, a table (capped, and
 saying so), an automatic chart and CSV download.
 
-Queries go through ``specviz.sql.query`` on the store's locked-down connection, so the
-page refuses exactly what `specviz sql` refuses (writes, ATTACH, SET, other files...).
+Queries go through ``data.run_sql`` (``specviz.sql.query`` on this session's own
+locked-down connection), so the page refuses exactly what `specviz sql` refuses (writes,
+ATTACH, SET, other files...) and stops a query at its time limit.
 """
 
 from __future__ import annotations
@@ -90,10 +91,12 @@ with editor:
     st.selectbox("Preset", [CUSTOM, *PRESETS], key="sql_preset", on_change=_use_preset)
     st.text_area("Query", key="sql_text", height=180, on_change=_edited)
     st.button("Run", type="primary", key="sql_run", on_click=_run)
+    timeout = st.number_input("Time limit (s)", min_value=1.0, max_value=600.0, value=data.SQL_TIMEOUT_S, step=5.0,
+                              key="sql_timeout", help="A query still running after this long is stopped.")
     if ss.sql_text.strip() != ss.sql_ran.strip():
         st.caption("The query was edited: press Run to see its results.")
     try:
-        df = data.run_sql(traces, ss.sql_ran, max_rows=MAX_ROWS + 1)
+        df = data.run_sql(traces, ss.sql_ran, max_rows=MAX_ROWS + 1, timeout=timeout)
     except data.trace_error_types() as exc:
         show_error(str(exc))
         st.stop()
