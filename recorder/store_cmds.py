@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import gc
 import io
+import os
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -228,13 +229,27 @@ def sql_cmd(ctx, query_text, fmt, max_rows, timeout):
     except (QueryInterrupted, KeyboardInterrupt) as e:
         # 130 = killed by SIGINT, the shell convention; one line, no traceback.
         click.echo(f"Error: {e if isinstance(e, QueryInterrupted) else 'interrupted'}", err=True)
-        # Ctrl-C should give the prompt back at once, but tearing down the interpreter runs
-        # the cyclic GC over every imported module (~1 s on a loaded 2-core machine). A
-        # stopped query leaves nothing to finalize (connection closed, nothing written).
-        gc.disable()
-        gc.freeze()
-        ctx.exit(130)
+        _exit_at_once(ctx, 130)
     click.echo(_render(result.columns, result.rows, fmt, width=60))
+
+
+def _exit_at_once(ctx: click.Context, code: int) -> None:
+    """Exit now, skipping the interpreter's teardown.
+
+    Ctrl-C should give the prompt back at once, but tearing down the interpreter runs the
+    cyclic GC over every imported module (~1 s on a loaded 2-core machine). A stopped
+    query leaves nothing to finalize (connection closed, nothing written). In-process
+    callers (CliRunner, whose streams have no file descriptor) get a normal exit.
+    """
+    try:
+        real = sys.stderr.fileno() == 2
+    except (AttributeError, OSError, ValueError):
+        real = False
+    if not real:
+        ctx.exit(code)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 EXPORT_FORMATS = {".parquet": "parquet", ".json": "perfetto"}

@@ -21,7 +21,8 @@
                           t_wall_ns; appends to the log; returns the event.
 ``Recording.flush()``     writes buffered events to the log now.
 ``Recording.finish(finished) -> Path``
-    logs run_finished, converts the log to ``traces/date=YYYY-MM-DD/run-<id>.parquet``
+    logs run_finished, writes the column buffers (filled by every log()) to
+    ``traces/date=YYYY-MM-DD/run-<id>.parquet``
     (published by atomic rename) and removes the log.
 Leaving the ``with`` block without finish(): KeyboardInterrupt finishes the run as
 ``interrupted``; another exception logs an ``error`` event (where="recording") and
@@ -46,8 +47,9 @@ import pyarrow as pa
 
 from specviz.events import Error, Event, RoundMetrics, RunFinished, RunStarted
 from specviz.store.layout import TraceError, new_run_id, parquet_path
-from specviz.store.livelog import LogWriter
-from specviz.store.parquet_file import events_to_parquet
+from specviz.store.columnar import RunColumns
+from specviz.store.livelog import LogWriter, read_log
+from specviz.store.parquet_file import columns_to_parquet
 from specviz.store.totals import finished_from_events
 
 FlushPolicy = Literal["event", "round", "close"] | int
@@ -87,12 +89,16 @@ class Recording:
         # what a crash can lose stays bounded.
         self._every = flush if isinstance(flush, int) else _MAX_PENDING
         self._buf = bytearray()
-        # Every event of the run stays here until finish() converts them to Parquet
-        # column by column; the log is only read back after a crash.
-        self._events: list[Event] = []
-        self._flushed = 0
+        # Every event goes into its kind's column buffers at once (finish() writes them
+        # without a per-event transpose) and waits in _pending only until the next flush
+        # has put it in the log; the log is read back only after a crash or an exception.
+        self._columns = RunColumns(self.run_id)
+        self._add = self._columns.adders
+        self._pending: list[Event] = []
+        self._n = 0
         mono = time.monotonic_ns()
-        # One clock read per event: wall time is the monotonic clock shifted to the epoch.
+        # One clock read per event: wall time is the monotonic clock shifted to the epoch,
+        # and the Parquet file stores only this one offset (the run's wall-clock anchor).
         self._wall_offset = time.time_ns() - mono
         self._writer = LogWriter(traces, self.run_id, fsync=fsync)
         _warm_up_arrow()
@@ -100,35 +106,42 @@ class Recording:
         self.flush()
 
     def log(self, event: Event) -> Event:
-        events = self._events
-        event.seq = len(events)
+        n = self._n
+        event.seq = n
         event.run_id = self.run_id
         if not event.t_mono_ns:
             event.t_mono_ns = time.monotonic_ns()
         if not event.t_wall_ns:
             event.t_wall_ns = event.t_mono_ns + self._wall_offset
-        events.append(event)
+        try:
+            get, extend = self._add[type(event)]
+        except KeyError:
+            raise TraceError(f"not an event: {type(event).__name__}") from None
+        extend(get(event))
+        pending = self._pending
+        pending.append(event)
+        self._n = n + 1
         policy = self._policy
         if policy == "round":
-            if type(event) in _ROUND_END or len(events) - self._flushed >= _MAX_PENDING:
+            if type(event) in _ROUND_END or len(pending) >= _MAX_PENDING:
                 self.flush()
-        elif policy == "event" or len(events) - self._flushed >= self._every:
+        elif policy == "event" or len(pending) >= self._every:
             self.flush()
         return event
 
     def flush(self) -> None:
         """Append every event not yet in the log, as one line (a JSON array)."""
-        events = self._events
-        if len(events) == self._flushed:
+        pending = self._pending
+        if not pending:
             return
         if self._writer.fd is None:
             raise TraceError(f"run {self.run_id} is already finished")
         buf = self._buf
         buf.clear()
-        _ENCODER.encode_into(events[self._flushed :], buf)
+        _ENCODER.encode_into(pending, buf)
         buf.append(10)
         self._writer.write(buf)
-        self._flushed = len(events)
+        pending.clear()
 
     def finish(self, finished: RunFinished) -> Path:
         """Log run_finished, publish the run as Parquet, remove the log; returns the file."""
@@ -141,9 +154,9 @@ class Recording:
         self.finished = finished
         final = parquet_path(self.traces, self.run_id, self.started.t_wall_ns)
         # On failure the log stays, locked until this process exits, then recoverable.
-        self.path = events_to_parquet(self._events, final, self.started, finished)
+        self.path = columns_to_parquet(self._columns, final, self.started, finished)
         self._writer.remove()
-        self._events = []
+        self._columns = RunColumns(self.run_id)
         self.log = self._log_after_finish  # type: ignore[method-assign]  # no check on the hot path
         return self.path
 
@@ -151,7 +164,11 @@ class Recording:
         raise TraceError(f"run {self.run_id} is already finished")
 
     def _finish_from_events(self, status: str, reason: str) -> Path:
-        return self.finish(finished_from_events(self._events, status=status, finish_reason=reason))
+        # A rare path (an exception or Ctrl-C inside the with block): the totals come
+        # from the events, which after a flush are all in the log.
+        self.flush()
+        events, _ = read_log(self._writer.path)
+        return self.finish(finished_from_events(events, status=status, finish_reason=reason))
 
     def __enter__(self) -> "Recording":
         return self

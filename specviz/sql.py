@@ -34,7 +34,7 @@ import duckdb
 import msgspec
 
 from specviz.store.catalog import RunSummary, run_summaries, scan
-from specviz.store.columns import COLUMNS, FIELDS_BY_KIND, empty_relation_sql
+from specviz.store.columns import COLUMNS, FIELDS_BY_KIND, WALL_OFFSET, empty_relation_sql
 from specviz.store.layout import TraceError
 from specviz.store.parquet_file import TraceFile, inspect_file
 from specviz.sql_sandbox import DEFAULT_TIMEOUT_S, QueryInterrupted, QueryTimeout, check, one_line, run
@@ -124,7 +124,11 @@ def _events_sql(files: list[TraceFile]) -> str:
     for paths in groups.values():
         listed = "[" + ", ".join(_quote(str(p)) for p in paths) + "]"
         parts.append(f"(SELECT * FROM read_parquet({listed}))")
-    return " UNION ALL BY NAME ".join(parts)
+    union = " UNION ALL BY NAME ".join(parts)
+    # Files keep one wall-clock anchor per run (store/columnar.py); the view puts every
+    # event's t_wall_ns back, and files with per-event wall clocks keep theirs.
+    return (f'SELECT * EXCLUDE ("{WALL_OFFSET}") REPLACE (coalesce(t_wall_ns, t_mono_ns + "{WALL_OFFSET}") AS t_wall_ns) '
+            f"FROM ({union})")
 
 
 @dataclass

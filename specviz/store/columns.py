@@ -23,6 +23,12 @@ BASE_COLUMNS = ("kind", "run_id", "seq", "t_mono_ns", "t_wall_ns")
 
 TOP_TYPE = "STRUCT(id BIGINT, text VARCHAR, logprob DOUBLE)[]"
 
+# Not an event field: the run's wall-clock anchor (time.time_ns() - time.monotonic_ns() at
+# its start), written on every row so each file carries it; ``t_wall_ns`` is stored only
+# where it differs from ``t_mono_ns + wall_offset_ns`` (see columnar.py). Last column, so
+# the event columns keep their positions.
+WALL_OFFSET = "wall_offset_ns"
+
 
 @dataclass(frozen=True)
 class Column:
@@ -68,6 +74,7 @@ def _build() -> dict[str, Column]:
             if prev is not None and prev.sql_type != sql_type:
                 raise TypeError(f"field {f.name!r} has two types: {prev.sql_type} and {sql_type}")
             cols[f.name] = Column(f.name, sql_type, (prev.kinds if prev else ()) + (kind,))
+    cols[WALL_OFFSET] = Column(WALL_OFFSET, "BIGINT", ())
     return cols
 
 

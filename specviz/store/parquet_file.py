@@ -12,10 +12,12 @@ within a kind: a kind's columns are then contiguous and every other column is on
 null run that costs nothing. Order by (run_id, seq) for event order. One row group per
 file keeps the footer (which every listing reads) small.
 
-The conversion is columnar: ``msgspec.structs.astuple`` + a transpose per kind, then Arrow
-arrays and pyarrow's writer, with delta encoding for the integers and
-byte-stream-split for floats (model outputs are float32 values; their zero low bytes
-then compress away).
+Events are recorded column by column (``columnar.py``: no per-event transpose at the
+end), then pyarrow's writer with delta encoding for the integers and byte-stream-split
+for floats (model outputs are float32 values; their zero low bytes then compress away).
+Wall clocks: one anchor per run (``wall_offset_ns``); ``t_wall_ns`` is stored only where
+it is not ``t_mono_ns + wall_offset_ns``, and readers fill it back. Files written before
+this (per-event wall clocks, no anchor column) read the same.
 """
 
 from __future__ import annotations
@@ -23,7 +25,6 @@ from __future__ import annotations
 import gc
 import os
 from contextlib import contextmanager
-from itertools import accumulate, chain
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,7 +34,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from specviz.events import EVENT_TYPES, SCHEMA_MAJOR, SCHEMA_VERSION, RunFinished, RunStarted
-from specviz.store.columns import COLUMNS, FIELDS_BY_KIND, TOP_TYPE, event_from_row
+from specviz.store.columnar import SCHEMA, RunColumns, events_to_table, with_wall_clock
+from specviz.store.columns import FIELDS_BY_KIND, event_from_row
 from specviz.store.layout import TraceError, check_run_id, publish, temp_name
 
 KEY_VERSION = "specviz.schema_version"
@@ -43,24 +45,7 @@ KEY_CONFIG = "specviz.run_config"
 _TYPES = {cls.__struct_config__.tag: cls for cls in EVENT_TYPES}
 _JSON = msgspec.json.Encoder()
 _RUNS = msgspec.json.Decoder(list[dict])
-_astuple = msgspec.structs.astuple
 
-_SCALARS = {"BIGINT": pa.int64(), "DOUBLE": pa.float64(), "VARCHAR": pa.string(), "BOOLEAN": pa.bool_()}
-_TOP = pa.list_(pa.struct([("id", pa.int64()), ("text", pa.string()), ("logprob", pa.float64())]))
-
-
-def _arrow_type(sql_type: str) -> pa.DataType:
-    if sql_type == TOP_TYPE:
-        return _TOP
-    if sql_type.startswith("MAP("):
-        k, v = sql_type[4:-1].split(", ")
-        return pa.map_(_SCALARS[k], _SCALARS[v])
-    if sql_type.endswith("[]"):
-        return pa.list_(_SCALARS[sql_type[:-2]])
-    return _SCALARS[sql_type]
-
-
-SCHEMA = pa.schema([pa.field(c.name, _arrow_type(c.sql_type)) for c in COLUMNS.values()])
 # Every integer column is delta-encoded: seq and the clocks only grow, and ids, rounds,
 # positions and counts are small or slowly changing, so bit-packed deltas beat both plain
 # and dictionary encoding (-1.2 bytes/event on the benchmark's run).
@@ -75,45 +60,6 @@ WRITE_OPTIONS = dict(
     column_encoding={**{n: "DELTA_BINARY_PACKED" for n in _DELTA}, **{n: "BYTE_STREAM_SPLIT" for n in _FLOATS}},
     write_statistics=["kind", "run_id", "seq", "round"],
 )
-
-
-def _top_array(values: tuple) -> pa.Array:
-    # Flat child arrays plus offsets: no Python object per TopToken on the Arrow side.
-    offsets = [0, *accumulate(map(len, values))]
-    flat = list(chain.from_iterable(values))
-    child = pa.StructArray.from_arrays(
-        [
-            pa.array([t.id for t in flat], pa.int64()),
-            pa.array([t.text for t in flat], pa.string()),
-            pa.array([t.logprob for t in flat], pa.float64()),
-        ],
-        fields=list(_TOP.value_type),
-    )
-    return pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), child)
-
-
-def _kind_table(cls: type, events: list, run_id: str, nulls: dict[pa.DataType, pa.Array]) -> pa.Table:
-    """One kind's rows of the wide table; ``nulls`` holds an all-null array per type, at
-    least as long as ``events``, that the other kinds' columns are sliced from."""
-    n = len(events)
-    names = [f.name for f in msgspec.structs.fields(cls)]
-    columns = dict(zip(names, zip(*map(_astuple, events))))
-    arrays = []
-    for field in SCHEMA:
-        values = columns.get(field.name)
-        if field.name == "kind":
-            arrays.append(pa.repeat(pa.scalar(cls.__struct_config__.tag), n))
-        elif field.name == "run_id":
-            arrays.append(pa.repeat(pa.scalar(run_id), n))
-        elif values is None:
-            arrays.append(nulls[field.type].slice(0, n))
-        elif field.type == _TOP:
-            arrays.append(_top_array(values))
-        elif pa.types.is_map(field.type):
-            arrays.append(pa.array([list(d.items()) for d in values], field.type))
-        else:
-            arrays.append(pa.array(values, field.type))
-    return pa.Table.from_arrays(arrays, schema=SCHEMA)
 
 
 def run_entry(started: RunStarted, finished: RunFinished) -> dict:
@@ -158,8 +104,9 @@ def write_table(table: pa.Table, final: Path, kv: dict[str, str], *, exclusive: 
 
 @contextmanager
 def _gc_paused():
-    # The transpose allocates a tuple per event; with a million live events the cyclic
-    # collector would rescan them all on every few thousand allocations (5x slower).
+    # Building the table allocates an object per string and list; with a run's worth
+    # of them alive the cyclic collector would rescan them every few thousand
+    # allocations.
     enabled = gc.isenabled()
     gc.disable()
     try:
@@ -169,20 +116,24 @@ def _gc_paused():
             gc.enable()
 
 
+def columns_to_parquet(columns: RunColumns, final: Path, started: RunStarted, finished: RunFinished) -> Path:
+    """Write one run's recorded columns to ``final`` atomically (the recorder's path)."""
+    check_run_id(started.run_id)
+    with _gc_paused():
+        table = columns.table(_wall_offset(started))
+    return write_table(table, final, kv_metadata([run_entry(started, finished)]))
+
+
+def _wall_offset(started: RunStarted) -> int | None:
+    # The anchor of every event's wall clock: run_started carries both clocks.
+    return started.t_wall_ns - started.t_mono_ns if started.t_wall_ns and started.t_mono_ns else None
+
+
 def events_to_parquet(events: list, final: Path, started: RunStarted, finished: RunFinished) -> Path:
     """Write one run's events (seq order, run_started first) to ``final`` atomically."""
     run_id = check_run_id(started.run_id)
     with _gc_paused():
-        buckets: dict[type, list] = {cls: [] for cls in EVENT_TYPES}
-        for ev in events:
-            buckets[type(ev)].append(ev)
-        # pa.nulls allocates (and zeroes) a full data buffer: ~60 absent columns per kind
-        # cost ~0.5 GB and 2 s of page faults at a million events. One array per type,
-        # sliced (zero-copy) for every absent column of every kind, costs a few MB.
-        longest = max(map(len, buckets.values()))
-        nulls = {t: pa.nulls(longest, t) for t in set(SCHEMA.types)}
-        table = pa.concat_tables([_kind_table(cls, evs, run_id, nulls) for cls, evs in buckets.items() if evs])
-        del buckets
+        table = events_to_table(events, run_id, _wall_offset(started))
     return write_table(table, final, kv_metadata([run_entry(started, finished)]))
 
 
@@ -258,6 +209,7 @@ def read_parquet_events(path: Path, run_id: str | None = None) -> list:
         table = pq.read_table(path, filters=[("run_id", "=", run_id)] if run_id else None)
     except Exception as e:  # pyarrow's errors for damaged pages vary by codec and encoding
         raise TraceError(f"{path}: cannot read rows (corrupt or truncated: {_one_line(e)})") from None
+    table = with_wall_clock(table)
     events = []
     kinds = table.column("kind")
     try:

@@ -1,0 +1,209 @@
+"""Column buffers: a run's events recorded column by column, and the Arrow table they become.
+
+``RunColumns(run_id)``; ``.add(event)`` per event; ``.table(wall_offset_ns)`` at the end.
+
+Each event kind has three buffers, each filled by one C-level ``attrgetter`` call per
+event rather than a Python statement per field: its integer fields (one flat list,
+event after event), its float fields (another) and everything else (strings, booleans,
+lists, maps, and numbers that may be None: a list of tuples). At the end numpy converts
+each numeric buffer in one C loop and views it as an (events × fields) matrix, so a
+column is one strided copy, never a Python loop; only the "everything else" columns go
+through pyarrow's per-value conversion (which is what turns None into null). Lists, not
+``array.array``: ``array.extend`` from a tuple costs ~150 ns per value, ``list.extend`` a
+pointer copy. The buffers are derived from
+the event structs (``specviz.events``), so a field added there is recorded without edits
+here.
+
+Clocks: one wall-clock anchor per run. Every row carries ``wall_offset_ns`` (time.time_ns()
+- time.monotonic_ns() at the run's start: one value repeated, which Parquet stores in a
+few bytes), and ``t_wall_ns`` is null wherever it equals ``t_mono_ns + wall_offset_ns``,
+which for recorded events is everywhere. Readers put it back (``with_wall_clock``).
+"""
+
+from __future__ import annotations
+
+from itertools import accumulate, chain
+from operator import attrgetter
+
+import msgspec
+import msgspec.inspect as mi
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from specviz.events import EVENT_TYPES, TopToken
+from specviz.store.columns import COLUMNS, TOP_TYPE, WALL_OFFSET
+from specviz.store.layout import TraceError
+
+
+_SCALARS = {"BIGINT": pa.int64(), "DOUBLE": pa.float64(), "VARCHAR": pa.string(), "BOOLEAN": pa.bool_()}
+TOP = pa.list_(pa.struct([("id", pa.int64()), ("text", pa.string()), ("logprob", pa.float64())]))
+
+
+def arrow_type(sql_type: str) -> pa.DataType:
+    if sql_type == TOP_TYPE:
+        return TOP
+    if sql_type.startswith("MAP("):
+        k, v = sql_type[4:-1].split(", ")
+        return pa.map_(_SCALARS[k], _SCALARS[v])
+    if sql_type.endswith("[]"):
+        return pa.list_(_SCALARS[sql_type[:-2]])
+    return _SCALARS[sql_type]
+
+
+SCHEMA = pa.schema([pa.field(c.name, arrow_type(c.sql_type)) for c in COLUMNS.values()])
+
+
+def _plain(t: mi.Type) -> tuple[mi.Type, bool]:
+    """The type without its None, and whether None was allowed."""
+    if isinstance(t, mi.UnionType):
+        inner = [x for x in t.types if not isinstance(x, mi.NoneType)]
+        return inner[0], len(inner) < len(t.types)
+    return t, False
+
+
+class _KindLayout:
+    """One event kind's recorded fields, and how each becomes an Arrow column."""
+
+    def __init__(self, cls: type):
+        self.kind = cls.__struct_config__.tag
+        self.fields: list[str] = []
+        self.numpy: dict[str, type] = {}  # fields converted by numpy (never None)
+        for f in mi.type_info(cls).fields:
+            if f.name == "run_id":
+                continue  # the same for every row: written once per table
+            self.fields.append(f.name)
+            t, optional = _plain(f.type)
+            if isinstance(t, mi.IntType) and not optional:
+                self.numpy[f.name] = np.int64
+            elif isinstance(t, mi.FloatType) and not optional:
+                self.numpy[f.name] = np.float64
+        names = self.fields
+        self.get = attrgetter(*names) if len(names) > 1 else (lambda ev, one=attrgetter(names[0]): (one(ev),))
+
+
+LAYOUTS: dict[type, _KindLayout] = {cls: _KindLayout(cls) for cls in EVENT_TYPES}
+
+
+class _KindBuffers:
+    """One kind's values, event after event in one flat list.
+
+    Adding an event is ``extend(get(event))``: one C-level attrgetter call and one
+    ``list.extend``, no Python statement per field, and no object kept per event (a kept
+    tuple per event would make the cyclic GC rescan them all as the run grows). Column i
+    is ``values[i::k]``.
+    """
+
+    __slots__ = ("layout", "values", "pair")
+
+    def __init__(self, layout: _KindLayout):
+        self.layout = layout
+        self.values: list = []
+        self.pair = (layout.get, self.values.extend)
+
+    @property
+    def n(self) -> int:
+        return len(self.values) // len(self.layout.fields)
+
+
+def _top_array(values) -> pa.Array:
+    # Flat child arrays plus offsets: no Python object per TopToken on the Arrow side.
+    offsets = [0, *accumulate(map(len, values))]
+    flat: list[TopToken] = list(chain.from_iterable(values))
+    child = pa.StructArray.from_arrays(
+        [
+            pa.array([t.id for t in flat], pa.int64()),
+            pa.array([t.text for t in flat], pa.string()),
+            pa.array([t.logprob for t in flat], pa.float64()),
+        ],
+        fields=list(TOP.value_type),
+    )
+    return pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), child)
+
+
+def _column(values: list, name: str, dtype, kind: str) -> pa.Array:
+    arrow = SCHEMA.field(name).type
+    if dtype is not None:
+        try:
+            return pa.array(np.array(values, dtype=dtype))  # one C loop; zero-copy into Arrow
+        except (TypeError, ValueError, OverflowError):
+            pass  # not all numbers of that type: pyarrow's conversion says which
+    try:
+        return _object_column(values, arrow)
+    except (pa.ArrowException, TypeError, ValueError, OverflowError) as e:
+        raise TraceError(f"{kind} events: field {name} holds a value that is not {arrow}: {_first_line(e)}") from None
+
+
+def _first_line(e: BaseException) -> str:
+    return (str(e).strip().splitlines() or [type(e).__name__])[0]
+
+
+def _object_column(values: list, arrow: pa.DataType) -> pa.Array:
+    if arrow == TOP:
+        return _top_array(values)
+    if pa.types.is_map(arrow):
+        return pa.array([list(d.items()) for d in values], arrow)
+    return pa.array(values, arrow)
+
+
+class RunColumns:
+    """One run's events, held column by column until they are written."""
+
+    def __init__(self, run_id: str):
+        self.run_id = run_id
+        self._kinds = {cls: _KindBuffers(layout) for cls, layout in LAYOUTS.items()}
+        # type(event) -> (get, extend): the recorder calls extend(get(event)) itself,
+        # which saves a Python frame per event over calling add().
+        self.adders = {cls: b.pair for cls, b in self._kinds.items()}
+
+    def add(self, event) -> None:
+        pair = self.adders.get(type(event))
+        if pair is None:
+            raise TraceError(f"not an event: {type(event).__name__}")
+        get, extend = pair
+        extend(get(event))
+
+    def table(self, wall_offset_ns: int | None) -> pa.Table:
+        """Rows grouped by kind (each kind in the order logged), as the wide SCHEMA table."""
+        kinds = [b for b in self._kinds.values() if b.n]
+        longest = max((b.n for b in kinds), default=0)
+        # One all-null array per type, sliced (zero-copy) for every absent column of every
+        # kind: pa.nulls per column would allocate and zero ~60 buffers per kind.
+        nulls = {t: pa.nulls(longest, t) for t in set(SCHEMA.types)}
+        tables = [self._kind_table(b, nulls, wall_offset_ns) for b in kinds]
+        return pa.concat_tables(tables) if tables else SCHEMA.empty_table()
+
+    def _kind_table(self, b: _KindBuffers, nulls: dict, wall_offset_ns: int | None) -> pa.Table:
+        layout, n = b.layout, b.n
+        k = len(layout.fields)
+        columns = {name: _column(b.values[i::k], name, layout.numpy.get(name), layout.kind)
+                   for i, name in enumerate(layout.fields)}
+        columns["kind"] = pa.repeat(pa.scalar(layout.kind), n)
+        columns["run_id"] = pa.repeat(pa.scalar(self.run_id), n)
+        if wall_offset_ns is not None:
+            columns[WALL_OFFSET] = pa.repeat(pa.scalar(wall_offset_ns, pa.int64()), n)
+            derived = pc.add(columns["t_mono_ns"], wall_offset_ns)
+            wall = columns["t_wall_ns"]
+            columns["t_wall_ns"] = pc.if_else(pc.equal(wall, derived), pa.scalar(None, pa.int64()), wall)
+        arrays = [columns[f.name] if f.name in columns else nulls[f.type].slice(0, n) for f in SCHEMA]
+        return pa.Table.from_arrays(arrays, schema=SCHEMA)
+
+
+def with_wall_clock(table: pa.Table) -> pa.Table:
+    """``t_wall_ns`` filled back from the run's anchor where the writer left it null."""
+    if WALL_OFFSET not in table.column_names or "t_wall_ns" not in table.column_names:
+        return table
+    derived = pc.add(table.column("t_mono_ns"), table.column(WALL_OFFSET))
+    filled = pc.coalesce(table.column("t_wall_ns"), derived)
+    return table.set_column(table.column_names.index("t_wall_ns"), "t_wall_ns", filled)
+
+
+def events_to_table(events, run_id: str, wall_offset_ns: int | None) -> pa.Table:
+    """The same table from a list of events (recovery, tests)."""
+    columns = RunColumns(run_id)
+    for ev in events:
+        columns.add(ev)
+    return columns.table(wall_offset_ns)
+
+
+__all__ = ["RunColumns", "SCHEMA", "TOP", "arrow_type", "events_to_table", "with_wall_clock", "LAYOUTS"]
