@@ -200,6 +200,14 @@ def _trace_files(traces_dir: str, version: tuple):
     return find_traces(traces_dir)
 
 
+def new_sql_connection(traces_dir: str):
+    """A new locked-down DuckDB connection over the directory's current trace files, for
+    the caller alone (and to close): e.g. DESCRIBE for the schema browser."""
+    from specviz.sql import connect_traces
+
+    return connect_traces(_trace_files(traces_dir, _dir_version(traces_dir)), label=traces_dir)
+
+
 def session_sql_connection(traces_dir: str):
     """This browser session's own locked-down DuckDB connection over ``traces_dir``.
 
@@ -207,16 +215,13 @@ def session_sql_connection(traces_dir: str):
     is not: each session has a private in-memory database, so nothing one visitor
     runs can change what another sees. Rebuilt when runs are published.
     """
-    from specviz.sql import connect_traces
-
-    version = _dir_version(traces_dir)
-    key = (traces_dir, version)
+    key = (traces_dir, _dir_version(traces_dir))
     held = st.session_state.get("_sql_connection")
     if held is not None and held[0] == key:
         return held[1]
     if held is not None:
         held[1].close()
-    con = connect_traces(_trace_files(traces_dir, version), label=traces_dir)
+    con = new_sql_connection(traces_dir)
     st.session_state["_sql_connection"] = (key, con)
     return con
 

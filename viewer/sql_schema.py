@@ -22,8 +22,8 @@ README_VIEWS = "README.md, The trace store → SQL → Views"
 @st.cache_data(ttl=30, max_entries=4, show_spinner=False)
 def view_columns(traces_dir: str) -> dict[str, list[tuple[str, str]]]:
     """{view: [(column, DuckDB type), ...]} in the views' own column order."""
-    cur = data.sql_connection(traces_dir).cursor()
+    con = data.new_sql_connection(traces_dir)
     try:
-        return {v: [(row[0], row[1]) for row in cur.execute(f"DESCRIBE {v}").fetchall()] for v in VIEW_NAMES}
+        return {v: [(row[0], row[1]) for row in con.execute(f"DESCRIBE {v}").fetchall()] for v in VIEW_NAMES}
     finally:
-        cur.close()
+        con.close()
