@@ -178,7 +178,10 @@ def connect_traces(traces: Traces, *, label: str = "traces") -> duckdb.DuckDBPyC
     allowed = [str(f.path) for f in traces.files]
     con = duckdb.connect(
         ":memory:",
-        config={"autoload_known_extensions": False, "autoinstall_known_extensions": False},
+        # No persistent secrets either: they are loaded from ~/.duckdb at start-up, and a
+        # query could then list them (redacted, but named) with duckdb_secrets().
+        config={"autoload_known_extensions": False, "autoinstall_known_extensions": False,
+                "allow_persistent_secrets": False},
     )
     try:
         # Order matters: the allow-list can only be set while external access is still on,

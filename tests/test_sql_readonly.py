@@ -218,6 +218,7 @@ def test_no_temporary_directory(traces, tmp_path, monkeypatch):
     (tmp_path / ".tmp" / "planted.csv").write_text("a\n1\n")
     con = connect(traces)
     assert query(con, "SELECT current_setting('temp_directory')").rows == [("",)]
+    assert query(con, "SELECT current_setting('allow_persistent_secrets')").rows == [(False,)]
     for sql in ("SELECT * FROM read_csv('.tmp/planted.csv')", f"SELECT * FROM read_csv('{tmp_path}/.tmp/planted.csv')"):
         with pytest.raises(TraceError, match="refused"):
             query(con, sql)
