@@ -10,7 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from specviz.replay import build_index
+from specviz.store import read_events
 from synthetic_runs import record_synthetic
+from viewer import comparison
 from viewer.pages import PAGES
 from viewer_server import CHROMIUM, browser_page, serve
 
@@ -114,6 +117,21 @@ def test_every_page_at_narrow_and_wide_widths(served, width, tmp_path):
             CHECKS[spec.url_path](page, width, served)
             fits(page, width)
             page.screenshot(path=str(tmp_path / f"{spec.url_path}-{width}.png"), full_page=True)
+
+
+def test_compare_link_opens_replay_at_the_divergence(served):
+    a = build_index(read_events(served["traces"], served["a"]))
+    b = build_index(read_events(served["traces"], served["b"]))
+    at, _ = comparison.first_difference(comparison.align(a.commits, b.commits))
+    with browser_page(width=1440, height=1000) as page:
+        page.goto(address(served, "compare"))
+        settle(page)
+        page.get_by_text(re.compile(r"^Replay A \w{8} at the divergence")).click()
+        page.wait_for_function("() => document.querySelector('[data-testid=stHeading]')?.innerText === 'Replay'",
+                               timeout=60_000)
+        page.wait_for_function("s => location.search.includes(s)", arg=f"seq={comparison.divergence_seq(a, at)}",
+                               timeout=30_000)
+        assert f"run={served['a']}" in page.evaluate("location.search")
 
 
 def test_row_click_opens_replay_and_pickers_follow_new_runs(served):
