@@ -170,6 +170,10 @@ def test_compare_marks_divergence(traces):
     assert any("first differ" in w.value for w in at.warning)
     assert len(at.get("plotly_chart")) == 3
     assert at.query_params["runs"] == f"{traces['a']},{traces['b']}"
+    # A pasted link may name unique prefixes: the picker shows the runs, not the prefixes.
+    at = open_page(traces, "views/compare.py", query={"runs": f"{traces['a'][:6]},{traces['b'][:6]}"})
+    assert at.session_state["compare"] == [traces["a"], traces["b"]]
+    assert len(at.multiselect(key="compare_pick").options) == 3
 
 
 def test_sql_presets_chart_and_refusal(traces):

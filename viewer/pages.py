@@ -91,6 +91,17 @@ def run_rows() -> dict[str, dict]:
     return rows
 
 
+def full_ids(ids: list[str]) -> list[str]:
+    """Unique prefixes (from a pasted link) as the full run ids the pickers list; anything
+    else is kept as given, for load_or_stop to report."""
+    known = list(run_rows())
+    out = []
+    for r in ids:
+        matches = [k for k in known if k.startswith(r)]
+        out.append(matches[0] if len(matches) == 1 else r)
+    return list(dict.fromkeys(out))
+
+
 def run_label(row: dict) -> str:
     if "status" not in row:
         return f"{row['run_id']} (opened file)"

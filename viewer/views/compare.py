@@ -14,7 +14,7 @@ ss = pages.header("Compare")
 
 link = session.consume_link("runs")
 if link:
-    ss.compare = list(dict.fromkeys(r for r in link.split(",") if r))[:2]
+    ss.compare = pages.full_ids([r for r in link.split(",") if r])[:2]
 chosen = pages.choose_runs("Two runs to compare", 2, "compare")
 session.set_link(runs=",".join(chosen))
 # A run still recording keeps this page current (re-read every 2 s) without a reload.
