@@ -39,13 +39,11 @@ def render_diff(a, b, names: list[str]) -> None:
         st.warning(f"Outputs first differ at token {first[0]} of A (token {first[1]} of B): "
                    f"{n['replace']} substituted, {n['delete']} only in A, {n['insert']} only in B, "
                    f"{n['equal']} shared.")
-        cols = st.columns(2)
-        for col, index, run_id, name, at in zip(cols, (a, b), chosen, names, first):
+        for index, run_id, name, at in zip((a, b), chosen, names, first):
             seq = comparison.divergence_seq(index, at)
-            with col:
-                pages.link("replay", f"Replay {name} at the divergence (event {seq})", run=run_id, seq=str(seq))
+            pages.link("replay", f"Replay {name} at the divergence (event {seq})", run=run_id, seq=str(seq))
     st.caption("Shared text plain; where they differ, A's tokens struck through in blue, then B's in orange.")
-    with st.container(height=260, key="cmp_diff"):
+    with st.container(height=300, key="cmp_diff"):
         st.html(comparison.diff_html(a.commits, b.commits, ops))
 
 
@@ -56,9 +54,12 @@ def compare_view() -> None:
     for problem in comparison.mismatches(a, b):
         st.warning(f"Not a like-for-like comparison: {problem}.")
     legend(names)
+    # Totals beside the text, so both fit in one screen at 1024 px as at 1440 px.
+    totals, text = st.columns([2, 3])
     table = pd.DataFrame({name: comparison.summary(index) for name, index in zip(names, (a, b))})
-    st.dataframe(table, key="cmp_summary", height="content")
-    render_diff(a, b, names)
+    totals.dataframe(table, key="cmp_summary", height="content")
+    with text:
+        render_diff(a, b, names)
     states = {name: index.state(index.n_events - 1) for name, index in zip(names, (a, b))}
     st.plotly_chart(figures.make_compare_acceptance_figure(states), key="cmp_acceptance")
     c1, c2 = st.columns(2)
