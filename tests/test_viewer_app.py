@@ -246,6 +246,11 @@ def test_uploads_truncated_then_valid_trace(traces, tmp_path):
     # ...and it replays from the uploaded file.
     click_row(at, row)
     assert not at.exception and not at.error and at.session_state["pos"] is not None
+    # The file goes bad after it was opened: an error on Runs, the directory still listed.
+    Path(at.session_state["opened"][run_id]).write_bytes(data[: len(data) // 3])
+    at.switch_page("views/runs.py").run()
+    assert not at.exception and any("any more" in e.value for e in at.error)
+    assert len(at.dataframe[0].value) == 3
 
 
 def test_compare_with_a_missing_run_says_so(traces):

@@ -120,8 +120,14 @@ def _file_rows(path: str, version: tuple) -> list[dict]:
 
 
 def file_rows(path: str) -> list[dict]:
-    """The runs of an opened trace file as table rows (their real settings and totals)."""
-    return _file_rows(path, Source(path, "").version())
+    """The runs of an opened trace file as table rows (their real settings and totals).
+    Raises TraceError / ViewerError (the file may have changed since it was opened)."""
+    try:
+        return _file_rows(path, Source(path, "").version())
+    except trace_error_types():
+        raise
+    except Exception as exc:
+        raise ViewerError(f"could not read {path}: {type(exc).__name__}: {exc}") from exc
 
 
 @st.cache_data(ttl=2, max_entries=8, show_spinner=False)

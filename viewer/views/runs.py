@@ -50,7 +50,10 @@ def load_table() -> pd.DataFrame:
         rows = []
     listed = {r["run_id"] for r in rows}
     for path in dict.fromkeys(ss.opened.values()):
-        rows += [r for r in data.file_rows(path) if r["run_id"] in ss.opened and r["run_id"] not in listed]
+        try:
+            rows += [r for r in data.file_rows(path) if r["run_id"] in ss.opened and r["run_id"] not in listed]
+        except data.trace_error_types() as exc:
+            st.error(f"Cannot read the opened file `{path}` any more: {exc}")
     df = pd.DataFrame(rows, columns=data.RUN_COLUMNS)
     return df.astype({c: "Int64" for c in data.INTEGER_COLUMNS})
 
