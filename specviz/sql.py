@@ -45,10 +45,15 @@ _BASE = ("run_id", "seq")
 _CLOCKS = ("t_mono_ns", "t_wall_ns")
 
 
-def _kind_view(kind: str, extra: str = "") -> str:
+def _kind_view(kind: str, extra: str = "", quote: str = '"') -> str:
+    """One event kind's columns from `events`; ``quote``: the dialect's identifier quote
+    (DuckDB '"', Spark SQL '`': specviz.spark renders these same views)."""
     fields = [f for f in FIELDS_BY_KIND[kind] if f not in _BASE + _CLOCKS]
-    cols = ", ".join(f'"{c}"' for c in (*_BASE, *fields, *_CLOCKS))
+    cols = ", ".join(f"{quote}{c}{quote}" for c in (*_BASE, *fields, *_CLOCKS))
     return f"SELECT {cols}{extra} FROM events WHERE kind = '{kind}'"
+
+
+KIND_VIEWS = {"drafts": "draft_token", "verifications": "verify", "rounds": "round_metrics", "errors": "error"}
 
 
 _STARTED = [f for f in FIELDS_BY_KIND["run_started"] if f not in _BASE + _CLOCKS]
@@ -101,11 +106,8 @@ _TOKENS = (
 )
 
 VIEWS: dict[str, str] = {
-    "drafts": _kind_view("draft_token"),
-    "verifications": _kind_view("verify"),
-    "rounds": _kind_view("round_metrics"),
+    **{name: _kind_view(kind) for name, kind in KIND_VIEWS.items()},
     "tokens": _TOKENS,
-    "errors": _kind_view("error"),
 }
 
 

@@ -71,7 +71,9 @@ def inspect_cached(path: Path) -> TraceFile:
 def run_summaries(tf: TraceFile) -> list[RunSummary]:
     out = []
     for entry in tf.runs:
-        started = msgspec.convert(entry["run_started"], RunStarted)
+        # Footers omit fields at their default, schema_version included: a run without
+        # one was written when its version was the default, i.e. the file's version.
+        started = msgspec.convert({"schema_version": tf.schema_version, **entry["run_started"]}, RunStarted)
         finished = msgspec.convert(entry["run_finished"], RunFinished) if entry.get("run_finished") else None
         out.append(
             RunSummary(
