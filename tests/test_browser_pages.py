@@ -6,6 +6,7 @@ recorded while Runs and Compare are open appears in their pickers without a relo
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -76,9 +77,17 @@ def check_runs(page, width: int, served) -> None:
 
 
 def check_replay(page, width: int, served) -> None:
-    page.wait_for_selector(".js-plotly-plot .main-svg", timeout=60_000)
-    for chart in page.locator(".js-plotly-plot").all()[:1]:
-        on_screen(chart, width)
+    # Its charts are drawn in the page or inside a component (an iframe): either will do.
+    deadline = time.monotonic() + 60
+    while not (frames := [f for f in page.frames if f.locator(".js-plotly-plot .main-svg").count()]):
+        assert time.monotonic() < deadline, "no chart drawn on Replay"
+        page.wait_for_timeout(300)
+    frame = frames[0]
+    if frame is page.main_frame:
+        on_screen(page.locator(".js-plotly-plot").first, width)
+    else:
+        box = frame.frame_element().bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= width + 1, box
 
 
 def check_compare(page, width: int, served) -> None:
