@@ -40,11 +40,11 @@ def _one_line(message: str) -> str:
 @click.option(
     "--traces",
     "traces_dir",
-    type=click.Path(file_okay=False, path_type=str),
+    type=click.Path(path_type=str),
     envvar="SPECVIZ_TRACES",
     default="traces",
     show_default=True,
-    help="Trace directory (env SPECVIZ_TRACES).",
+    help="Trace directory (env SPECVIZ_TRACES); reading commands also take a trace file.",
 )
 @click.pass_context
 def cli(ctx: click.Context, traces_dir: str) -> None:

@@ -152,6 +152,7 @@ def record_command(ctx, prompt, drafter, k, temperature, method, prompts_file, t
     options = RunOptions(method=method, k=k, max_tokens=max_tokens, temperature=temperature, top_p=top_p,
                          top_k=top_k, seed=seed, eos_token_ids=tuple(eos_token_ids), n_top=n_top,
                          chat_template=not no_chat_template)
+    recover_at_start(traces)
     engine = _load_engine(target, drafter, target_model, method, _remote(remote))
     if prompt is not None:
         result = engine.record(prompt, options, traces=traces, flush=policy,
@@ -170,6 +171,17 @@ def record_command(ctx, prompt, drafter, k, temperature, method, prompts_file, t
     for result in results:
         click.echo(summary_line(result))
     _exit_for(results[-1])
+
+
+def recover_at_start(traces: str) -> None:
+    """Publish runs left by crashed recorders before recording more (readers never do)."""
+    from specviz.store import recover
+
+    report = recover(traces)
+    if report.recovered:
+        click.echo(f"Recovered {len(report.recovered)} run(s) left by a stopped recorder as interrupted.", err=True)
+    for problem in report.problems:
+        click.echo(f"warning: {problem}", err=True)
 
 
 def _report(result) -> None:
@@ -245,6 +257,7 @@ def sweep_command(ctx, prompt, prompts_file, drafters, ks, temperatures, methods
                           seed=seed, eos_token_ids=tuple(eos_token_ids), n_top=n_top,
                           chat_template=not no_chat_template, tags={"sweep": "1"})
 
+    recover_at_start(traces)
     for d in drafters:
         parse_drafter(d)
     jobs: list[tuple[str, str, RunOptions]] = []

@@ -20,7 +20,20 @@ import msgspec
 from specviz.events import RunFinished, RunStarted, Verify
 from specviz.sql import DEFAULT_TIMEOUT_S, QueryInterrupted, open_views, query
 from specviz.statuses import LISTED_RUN_STATUSES, TERMINAL_COLOURS
-from specviz.store import TraceError, export_runs, import_files, read_events, recover, resolve, scan
+from specviz.store import (
+    Listing,
+    TraceError,
+    export_runs,
+    import_files,
+    read_events,
+    read_run,
+    recover,
+    resolve,
+    scan,
+    scan_sources,
+    write_output,
+)
+from specviz.store.layout import printable
 
 FORMATS = click.Choice(["table", "csv", "json"])
 _JSON = msgspec.json.Encoder()
@@ -32,7 +45,26 @@ def _traces(ctx: click.Context) -> Path:
 
 def _warn(problems) -> None:
     for p in problems:
-        click.echo(f"warning: {p.message}", err=True)
+        click.echo(f"warning: {printable(str(p))}", err=True)
+
+
+SOURCES = click.argument("sources", nargs=-1, metavar="[FILE|DIR]...", type=click.Path(path_type=Path))
+
+
+def _listing(ctx: click.Context, sources: tuple[Path, ...] = ()) -> Listing:
+    """Runs of the given trace files and directories, else of the trace directory.
+
+    A bad file is a warning and the good ones beside it are listed; when nothing but
+    bad files was named, the first problem is the command's one error line.
+    """
+    named = list(sources) or [_traces(ctx)]
+    if not sources and not named[0].is_file():
+        return scan(named[0])  # the trace directory (none yet: no runs)
+    listing = scan_sources(named)
+    if listing.problems and not listing.runs and not any(s.is_dir() for s in named):
+        more = len(listing.problems) - 1
+        raise TraceError(printable(str(listing.problems[0])) + (f" (and {more} more bad files)" if more else ""))
+    return listing
 
 
 def _cell(value) -> str:
@@ -64,14 +96,17 @@ def _render(columns: list[str], rows: list[tuple], fmt: str, *, width: int = 48)
         w.writerow(columns)
         w.writerows([[_csv_cell(v) for v in r] for r in rows])
         return out.getvalue().rstrip("\n")
-    cells = [[_cell(v).replace("\n", "\\n")[:width] for v in r] for r in rows]
+    cells = [[printable(_cell(v).replace("\n", "\\n"))[:width] for v in r] for r in rows]
     widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
     line = lambda vals: "  ".join(v.ljust(w) for v, w in zip(vals, widths)).rstrip()  # noqa: E731
     return "\n".join([line(columns), line(["-" * w for w in widths])] + [line(r) for r in cells])
 
 
 def _when(ns: int) -> str:
-    return dt.datetime.fromtimestamp(ns / 1e9).strftime("%Y-%m-%d %H:%M") if ns else ""
+    try:
+        return dt.datetime.fromtimestamp(ns / 1e9).strftime("%Y-%m-%d %H:%M") if ns else ""
+    except (OverflowError, OSError, ValueError, TypeError):  # a damaged clock in a file
+        return "?"
 
 
 def _pct(x: float | None) -> str:
@@ -88,11 +123,23 @@ def _pct(x: float | None) -> str:
 @click.option("--since", type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"]), help="Only runs started at or after this local time.")
 @click.option("-n", "--limit", type=int, default=50, show_default=True, help="Show at most this many runs (0: all).")
 @click.option("--format", "fmt", type=FORMATS, default="table", show_default=True, help="Output format.")
+@click.option("--problems", "show_problems", is_flag=True, help="List the files that could not be read, and why, instead of runs.")
+@SOURCES
 @click.pass_context
-def runs_cmd(ctx, status, method, drafter, target, k, prompt_text, since, limit, fmt):
-    """List runs, newest first (live runs show as `recording`)."""
-    listing = scan(_traces(ctx))
+def runs_cmd(ctx, status, method, drafter, target, k, prompt_text, since, limit, fmt, show_problems, sources):
+    """List runs, newest first (live runs show as `recording`).
+
+    With FILE or DIR arguments, lists the runs in those trace files and directories
+    instead of the trace directory.
+    """
+    listing = _listing(ctx, sources) if not show_problems else scan_sources(list(sources) or [_traces(ctx)])
+    if show_problems:
+        _print_problems(listing, fmt)
+        return
     _warn(listing.problems)
+    abandoned = sum(1 for s in listing.runs if s.status == "interrupted" and s.path.suffix == ".jsonl")
+    if abandoned:
+        click.echo(f"note: {abandoned} run(s) left by a stopped recorder; `specviz recover` publishes them as Parquet", err=True)
     rows = []
     for s in listing.runs:
         st, fin = s.started, s.finished
@@ -127,9 +174,18 @@ def runs_cmd(ctx, status, method, drafter, target, k, prompt_text, since, limit,
             break
     columns = ["run", "started", "status", "method", "drafter", "target", "k", "temp", "tokens", "acceptance", "tok/s", "speedup", "prompt"]
     if not rows and fmt == "table":
-        click.echo(f"no runs in {_traces(ctx)}" + (" match" if listing.runs else ""), err=True)
+        where = ", ".join(map(str, sources)) if sources else _traces(ctx)
+        click.echo(f"no runs in {where}" + (" match" if listing.runs else ""), err=True)
         return
     click.echo(_render(columns, rows, fmt))
+
+
+def _print_problems(listing: Listing, fmt: str) -> None:
+    if not listing.problems and fmt == "table":
+        click.echo("no problems: every file is readable", err=True)
+        return
+    rows = [(str(p.path), printable(p.message)) for p in listing.problems]
+    click.echo(_render(["file", "problem"], rows, fmt, width=200))
 
 
 def _coloured_output(events: list, finished: RunFinished | None, eos_ids: list[int]) -> str:
@@ -138,22 +194,33 @@ def _coloured_output(events: list, finished: RunFinished | None, eos_ids: list[i
         e for e in events if isinstance(e, Verify) and e.status in TERMINAL_COLOURS and e.token_id not in eos_ids
     ]
     if not committed:
-        return finished.output_text if finished else ""
-    return "".join(click.style(e.token_text, fg=TERMINAL_COLOURS[e.status]) for e in committed)
+        return printable(finished.output_text, keep="\n\t") if finished else ""
+    return "".join(click.style(printable(str(e.token_text), keep="\n\t"), fg=TERMINAL_COLOURS[e.status]) for e in committed)
 
 
 @click.command("show")
-@click.argument("run")
+@click.argument("run", metavar="RUN|FILE")
 @click.option("--color/--no-color", default=None, help="Colour the output text (default: when writing to a terminal).")
 @click.pass_context
 def show_cmd(ctx, run, color):
     """Show a run's configuration, totals and output, coloured by how each token was produced.
 
-    RUN is a run id or any unique prefix of one.
+    RUN is a run id or any unique prefix of one; or name a trace file (.parquet, or a
+    live .jsonl log) to show the runs in it.
     """
+    if Path(run).suffix in (".parquet", ".jsonl") or Path(run).is_file():
+        listing = _listing(ctx, (Path(run),))
+        _warn(listing.problems)
+        for i, summary in enumerate(sorted(listing.runs, key=lambda s: s.started.t_wall_ns)):
+            click.echo("\n" if i else "", nl=False)
+            _show_run(summary, read_run(summary), color)
+        return
     traces = _traces(ctx)
     summary = resolve(traces, run)
-    events = read_events(traces, summary.run_id)
+    _show_run(summary, read_events(traces, summary.run_id), color)
+
+
+def _show_run(summary, events: list, color: bool | None) -> None:
     st: RunStarted = events[0] if events and isinstance(events[0], RunStarted) else summary.started
     fin = next((e for e in reversed(events) if isinstance(e, RunFinished)), None)
     lines = [
@@ -178,7 +245,7 @@ def show_cmd(ctx, run, color):
         lines.append(f"error       [{e.where}] {e.message}")
     if len(errors) > 5:
         lines.append(f"            ... and {len(errors) - 5} more errors")
-    click.echo("\n".join(lines))
+    click.echo(printable("\n".join(lines), keep="\n"))
     legend = " ".join(click.style(s, fg=c) for s, c in TERMINAL_COLOURS.items())
     click.echo(f"\noutput      ({legend})", color=color)
     click.echo(_coloured_output(events, fin, st.eos_token_ids), color=color)
@@ -208,8 +275,10 @@ def _remote_lines(st: RunStarted, events: list) -> list[str]:
 @click.option("--max-rows", type=int, default=None, help="Print at most this many rows.")
 @click.option("--timeout", type=click.FloatRange(min=0), default=DEFAULT_TIMEOUT_S, show_default=True,
               help="Stop the query after this many seconds (0: no limit).")
+@click.option("--traces", "sources", multiple=True, type=click.Path(path_type=Path),
+              help="Query these trace files or directories instead of the trace directory (repeatable).")
 @click.pass_context
-def sql_cmd(ctx, query_text, fmt, max_rows, timeout):
+def sql_cmd(ctx, query_text, fmt, max_rows, timeout, sources):
     """Run a read-only SQL query over the trace views.
 
     \b
@@ -220,7 +289,7 @@ def sql_cmd(ctx, query_text, fmt, max_rows, timeout):
       specviz sql "SELECT k, temperature, avg(acceptance_rate) FROM runs GROUP BY ALL"
     """
     try:
-        opened = open_views(_traces(ctx))
+        opened = open_views(list(sources) if sources else _traces(ctx))
         _warn(opened.problems)
         try:
             result = query(opened.con, query_text, max_rows=max_rows, timeout=timeout)
@@ -261,8 +330,9 @@ EXPORT_FORMATS = {".parquet": "parquet", ".json": "perfetto"}
 @click.option("--format", "fmt", type=click.Choice(["parquet", "perfetto"]), default=None,
               help="parquet: a trace file any specviz, DuckDB or Polars reads; perfetto: Chrome Trace Event "
                    "JSON for ui.perfetto.dev and chrome://tracing. Default: from the file's extension (.json = perfetto).")
+@click.option("--force", is_flag=True, help="Replace the output file if it exists (never a link or a device).")
 @click.pass_context
-def export_cmd(ctx, runs, output, fmt):
+def export_cmd(ctx, runs, output, fmt, force):
     """Write one or more runs (ids or unique prefixes) into one shareable file.
 
     \b
@@ -272,19 +342,18 @@ def export_cmd(ctx, runs, output, fmt):
     """
     fmt = fmt or EXPORT_FORMATS.get(output.suffix.lower(), "parquet")
     if fmt == "perfetto":
-        path = _export_perfetto(_traces(ctx), runs, output)
+        path = _export_perfetto(_traces(ctx), runs, output, force)
     else:
-        path = export_runs(_traces(ctx), list(runs), output)
+        path = export_runs(_traces(ctx), list(runs), output, force=force)
     click.echo(f"exported {len(set(runs))} run(s) to {path} ({path.stat().st_size:,} bytes)")
 
 
-def _export_perfetto(traces: Path, runs, output: Path) -> Path:
+def _export_perfetto(traces: Path, runs, output: Path, force: bool) -> Path:
     from specviz.perfetto import chrome_trace
 
     ids = list(dict.fromkeys(resolve(traces, r).run_id for r in runs))
     document = chrome_trace(read_events(traces, run_id) for run_id in ids)
-    output.write_bytes(_JSON.encode(document))
-    return output
+    return write_output(output, _JSON.encode(document), force=force)
 
 
 @click.command("import")
@@ -300,7 +369,7 @@ def import_cmd(ctx, files):
         click.echo(f"imported {run_id} -> {path}")
     if report.problems:
         for p in report.problems:
-            click.echo(f"Error: {p.message}", err=True)
+            click.echo(f"Error: {printable(str(p))}", err=True)
         ctx.exit(1)
 
 
@@ -312,6 +381,8 @@ def recover_cmd(ctx):
     Logs of runs still being recorded by a live process are left alone.
     """
     report = recover(_traces(ctx))
+    if report.cleaned:
+        click.echo(f"removed {len(report.cleaned)} temp file(s) left by a killed recover or import")
     for run_id, path, n, torn in report.recovered:
         click.echo(f"recovered {run_id}: {n} events{' (torn last write dropped)' if torn else ''} -> {path}")
     for run_id in report.live:
@@ -320,7 +391,7 @@ def recover_cmd(ctx):
         click.echo("nothing to recover")
     if report.problems:
         for p in report.problems:
-            click.echo(f"Error: {p.path}: {p.message}", err=True)
+            click.echo(f"Error: {printable(str(p))}", err=True)
         ctx.exit(1)
 
 

@@ -89,10 +89,23 @@ def run_server(cmd: list[str], env: dict, url: str, open_browser: bool) -> int:
         signal.signal(signal.SIGTERM, previous)
 
 
+def _open_file(path: Path, run: str | None) -> str | None:
+    """Check a trace file before the server starts; the run to open on Replay (the file's
+    only run, or ``run``), or None for the Runs page. One clear line if the file is bad."""
+    from specviz.store import TraceError, resolve, scan_sources
+
+    listing = scan_sources([path])
+    if listing.problems or not listing.runs:
+        raise TraceError(str(listing.problems[0]) if listing.problems else f"{path}: holds no runs")
+    if run:
+        return resolve(path, run, listing).run_id
+    return listing.runs[0].run_id if len(listing.runs) == 1 else None
+
+
 @click.command("view")
-@click.argument("run", required=False)
-@click.option("--traces", "traces_opt", type=click.Path(file_okay=False, path_type=str), default=None,
-              help="Trace directory (default: the root --traces / SPECVIZ_TRACES).")
+@click.argument("run", required=False, metavar="[RUN|FILE]")
+@click.option("--traces", "traces_opt", type=click.Path(path_type=str), default=None,
+              help="Trace directory or trace file (default: the root --traces / SPECVIZ_TRACES).")
 @click.option("--port", type=click.IntRange(1, 65535), default=8501, show_default=True, help="Port to serve on.")
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to bind. Anything but loopback exposes your traces to the network.")
@@ -108,16 +121,21 @@ def view_command(ctx: click.Context, run: str | None, traces_opt: str | None, po
       specviz view                 # every run in ./traces
       specviz view --open          # ...and open it in a browser tab
       specviz view 3fa2            # open run 3fa2... on the Replay page
+      specviz view shared.parquet  # a trace file someone sent: straight to Replay
       specviz view --traces other --port 8600
     """
     root = ctx.find_root()
+    if run and (Path(run).suffix in (".parquet", ".jsonl") or Path(run).is_file()):
+        traces_opt, run = run, None  # a file given in RUN's place
     traces = Path(traces_opt or (root.obj or {}).get("traces", "traces"))
     explicit = traces_opt is not None or root.get_parameter_source("traces_dir") not in (
         click.core.ParameterSource.DEFAULT, None)
     if not explicit and not _has_runs(traces) and _has_runs(traces / EXAMPLES):
         click.echo(f"No runs in {traces}; showing the example traces in {traces / EXAMPLES}.", err=True)
         traces = traces / EXAMPLES
-    if run:
+    if not traces.is_dir() and (os.path.lexists(traces) or traces.suffix in (".parquet", ".jsonl")):
+        run = _open_file(traces, run)
+    elif run:
         from specviz.store import resolve
 
         run = resolve(traces, run).run_id

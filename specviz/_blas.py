@@ -12,21 +12,25 @@ SONAME, and the loader matches an already-loaded library to a NEEDED entry by SO
 has no libgfortran we keep a copy in the user cache whose SONAME is written back to
 ``libgfortran.so.5`` (same bytes otherwise), load it globally, then OpenBLAS.
 
-Set ``SPECVIZ_BLAS=reference`` to keep the wheel's BLAS (for comparisons).
+The preload happens only where MLX is imported: ``import specviz`` installs a finder
+that runs it the moment anything first imports ``mlx`` (the engine, the model
+conversion, a test, ``mlx_lm.server``), so commands that never touch MLX (``runs``,
+``sql``, the viewer) load neither. Set ``SPECVIZ_BLAS=reference`` to keep the wheel's
+BLAS (for comparisons).
 """
 
 from __future__ import annotations
 
-import ctypes
 import os
 import sys
-import sysconfig
 from pathlib import Path
 
 _loaded: str | None = None
 
 
 def _site_dirs() -> list[Path]:
+    import sysconfig
+
     dirs = [Path(p) for p in {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}]
     dirs += [Path(p) for p in sys.path if p.endswith("site-packages")]
     return [d for d in dict.fromkeys(dirs) if d.is_dir()]
@@ -75,6 +79,8 @@ def preload_openblas() -> str | None:
     openblas = _find("cmeel.prefix/lib/libopenblas.so.0")
     if openblas is None:
         return None
+    import ctypes
+
     # OpenBLAS spins a worker per core by default; MLX runs its own threads beside it, and
     # on a busy 2-core machine the spinning made a one-token step 3-5x slower. Half the
     # cores (OpenBLAS reads this once, when loaded) unless the user chose.
@@ -94,6 +100,26 @@ def preload_openblas() -> str | None:
         return None  # reference BLAS still works, only slower
     _loaded = str(openblas)
     return _loaded
+
+
+class _PreloadBeforeMlx:
+    """A meta-path finder that finds nothing: it only preloads OpenBLAS when ``mlx`` is
+    first looked for, then leaves the import to the normal finders."""
+
+    @staticmethod
+    def find_spec(name, path=None, target=None):
+        if name == "mlx":
+            sys.meta_path[:] = [f for f in sys.meta_path if f is not _PreloadBeforeMlx]
+            preload_openblas()
+        return None
+
+
+def preload_before_mlx() -> None:
+    """Arrange for `preload_openblas` to run just before the first ``import mlx``."""
+    if "mlx" in sys.modules:
+        preload_openblas()  # returns at once: too late, or already done
+    elif _PreloadBeforeMlx not in sys.meta_path:
+        sys.meta_path.insert(0, _PreloadBeforeMlx)
 
 
 def blas_in_use() -> str:

@@ -5,10 +5,11 @@
     result = query(con, "SELECT k, avg(acceptance_rate) FROM runs GROUP BY k")
     result.columns, result.rows                  # or con.sql(...) for trusted, internal queries
 
-``connect(source, *, recover_logs=True) -> duckdb.DuckDBPyConnection``
-    source: a trace directory (abandoned logs are recovered first; bad files are skipped,
-    `open_views` also returns them as problems) or a single Parquet trace file
-    (validated like ``specviz import``). Every call makes a new private in-memory
+``connect(source) -> duckdb.DuckDBPyConnection``
+    source: a trace directory, a Parquet trace file, or a list of both. Opening only
+    reads (abandoned logs stay as they are until `specviz recover`); bad files are
+    skipped and `open_views` returns them as problems, except that a lone file that is
+    bad is a TraceError. Every call makes a new private in-memory
     database, so nothing one caller does is seen by another. It cannot reach anything
     but the trace files: ``enable_external_access=false`` with only those files allowed,
     no temporary directory, no extension loading, and ``lock_configuration=true``.
@@ -33,10 +34,10 @@ from pathlib import Path
 import duckdb
 import msgspec
 
-from specviz.store.catalog import RunSummary, run_summaries, scan
+from specviz.store.catalog import Listing, RunSummary, scan_sources
 from specviz.store.columns import COLUMNS, FIELDS_BY_KIND, WALL_OFFSET, empty_relation_sql
+from specviz.store.footer import TraceFile
 from specviz.store.layout import TraceError
-from specviz.store.parquet_file import TraceFile, inspect_file
 from specviz.sql_sandbox import DEFAULT_TIMEOUT_S, QueryInterrupted, QueryTimeout, check, one_line, run
 from specviz.store.recovery import Problem
 from specviz.statuses import committed_sql
@@ -151,19 +152,57 @@ class Opened:
     problems: list[Problem] = field(default_factory=list)
 
 
-def find_traces(source: str | os.PathLike, *, recover_logs: bool = True) -> Traces:
-    """The trace files `connect` would use (footers validated; no row read).
+def _duckdb_reads(con: duckdb.DuckDBPyConnection, paths: list[str]) -> bool:
+    try:
+        con.execute("SELECT count(*) FROM read_parquet($1)", [paths]).fetchall()
+        return True
+    except duckdb.Error:
+        return False
+
+
+def _readable_by_duckdb(files: list[TraceFile], problems: list[Problem]) -> list[TraceFile]:
+    """The files DuckDB's own footer reader accepts (it is stricter than pyarrow's about
+    damaged bytes): one bad file must not make the events view fail for every run.
+    One count per schema group; only a group that fails is tried file by file."""
+    groups: dict[str, list[TraceFile]] = {}
+    for f in files:
+        groups.setdefault(f.schema, []).append(f)
+    good: list[TraceFile] = []
+    with duckdb.connect(":memory:", config={"autoload_known_extensions": False}) as con:
+        con.execute("SET enable_progress_bar = false")
+        for group in groups.values():
+            if _duckdb_reads(con, [str(f.path) for f in group]):
+                good.extend(group)
+                continue
+            for f in group:
+                if _duckdb_reads(con, [str(f.path)]):
+                    good.append(f)
+                else:
+                    problems.append(Problem(f.path, "DuckDB cannot read this file (damaged footer or pages); left out of the views"))
+    return good
+
+
+def _sources(source) -> list[Path]:
+    items = source if isinstance(source, (list, tuple)) else [source]
+    return [Path(s).resolve() for s in items]
+
+
+def find_traces(source: str | os.PathLike | list) -> Traces:
+    """The trace files `connect` would use (footers validated; no row read), reading only.
 
     Read-only once built, so one can back many connections (the viewer gives each
     session its own connection over a shared `Traces`).
     """
-    source = Path(source).resolve()
-    if source.is_file():
-        files = [inspect_file(source)]
-        return Traces(files, run_summaries(files[0]))
-    listing = scan(source, recover_logs=recover_logs)
-    summaries = [s for s in listing.runs if not s.live and s.path.suffix == ".parquet"]
-    return Traces(listing.files, summaries, listing.problems)
+    sources = _sources(source)
+    # One path that does not exist is an empty trace directory (nothing recorded yet).
+    listing = scan_sources(sources) if isinstance(source, (list, tuple)) or sources[0].exists() else Listing()
+    problems = list(listing.problems)
+    if len(sources) == 1 and not sources[0].is_dir() and problems and not listing.files:
+        raise TraceError(str(problems[0]))  # the one file asked for is bad: say so, once
+    files = _readable_by_duckdb(listing.files, problems)
+    paths = {f.path for f in files}
+    summaries = [s for s in listing.runs if not s.live and s.path in paths]
+    return Traces(files, summaries, problems)
 
 
 def connect_traces(traces: Traces, *, label: str = "traces") -> duckdb.DuckDBPyConnection:
@@ -205,16 +244,16 @@ def connect_traces(traces: Traces, *, label: str = "traces") -> duckdb.DuckDBPyC
     return con
 
 
-def open_views(source: str | os.PathLike, *, recover_logs: bool = True) -> Opened:
+def open_views(source: str | os.PathLike | list) -> Opened:
     """`connect`, also returning the files used and the problems met (bad files skipped)."""
-    traces = find_traces(source, recover_logs=recover_logs)
-    con = connect_traces(traces, label=str(Path(source).resolve()))
+    traces = find_traces(source)
+    con = connect_traces(traces, label=", ".join(map(str, _sources(source))))
     return Opened(con, traces.files, traces.problems)
 
 
-def connect(source: str | os.PathLike, *, recover_logs: bool = True) -> duckdb.DuckDBPyConnection:
+def connect(source: str | os.PathLike | list) -> duckdb.DuckDBPyConnection:
     """A locked-down DuckDB connection with the trace views; see the module docstring."""
-    return open_views(source, recover_logs=recover_logs).con
+    return open_views(source).con
 
 
 @dataclass

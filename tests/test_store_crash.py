@@ -87,12 +87,37 @@ def test_sigkill_then_recover_keeps_every_flushed_event(killed_run):
     assert recover(traces).recovered == []
 
 
-def test_opening_the_directory_recovers(killed_run):
+def _snapshot(root: Path) -> dict:
+    return {p: (p.read_bytes() if p.is_file() else None, p.stat().st_mtime_ns) for p in sorted(root.rglob("*"))}
+
+
+def test_reading_never_writes(killed_run):
+    """Listing, SQL, the CLI's reading commands and the viewer's data layer leave a
+    directory with an abandoned log byte-for-byte unchanged; only `recover` publishes it."""
+    from click.testing import CliRunner
+
+    from recorder.cli import cli
+
     traces, run_id = killed_run
+    before = _snapshot(traces)
     (run,) = list_runs(traces)
-    assert (run.run_id, run.status, run.live) == (run_id, "interrupted", False)
-    assert run.path.suffix == ".parquet"
-    assert not list((traces / "_live").glob("run-*"))
+    assert (run.run_id, run.status, run.live, run.path.suffix) == (run_id, "interrupted", False, ".jsonl")
+    assert len(read_events(traces, run_id)) == 11
+    con = connect(traces)
+    assert con.execute("SELECT count(*) FROM runs").fetchall() == [(0,)]  # views hold published runs only
+    con.close()
+    for args in (["runs"], ["runs", "--problems"], ["show", run_id[:6]], ["sql", "SELECT count(*) FROM events"]):
+        r = CliRunner().invoke(cli, ["--traces", str(traces), *args])
+        assert r.exit_code == 0, r.output
+    assert "specviz recover" in CliRunner().invoke(cli, ["--traces", str(traces), "runs"]).output
+    from viewer import data  # the viewer's only way to the store
+
+    assert [r["run_id"] for r in data.list_runs(str(traces))] == [run_id]
+    assert data.run_sql(str(traces), "SELECT count(*) AS n FROM events")["n"].tolist() == [0]
+    assert _snapshot(traces) == before
+    assert [r[0] for r in recover(traces).recovered] == [run_id]
+    (run,) = list_runs(traces)
+    assert (run.status, run.path.suffix) == ("interrupted", ".parquet")
 
 
 def test_concurrent_recorders_into_one_directory(tmp_path):

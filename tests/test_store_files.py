@@ -40,7 +40,7 @@ def test_bad_files_never_hide_good_runs(two_runs):
     _rewrite_metadata(a.path, _sibling(a.path, "dead0004"), **{"specviz.schema_version": "2.0"})
     listing = scan(traces)
     assert {r.run_id for r in listing.runs} == {a.run_id, b.run_id}
-    messages = sorted(p.message for p in listing.problems)
+    messages = sorted(str(p) for p in listing.problems)
     assert len(messages) == 4
     assert any("corrupt or truncated" in m and "dead0001" in m for m in messages)
     assert any("corrupt or truncated" in m and "dead0002" in m for m in messages)

@@ -34,7 +34,7 @@ def test_file_metadata_is_self_contained(tmp_path):
     config = msgspec.json.decode(kv[b"specviz.run_config"])
     assert config["prompt"] == "Say 'hi'\nplease" and config["k"] == 2 and config["versions"]["mlx"] == "0.29"
     tf = inspect_file(rec.path)
-    assert tf.run_ids == [rec.run_id] and tf.runs[0]["run_finished"]["status"] == "completed"
+    assert tf.run_ids == [rec.run_id] and tf.runs[0].run_finished.status == "completed"
     assert pq.ParquetFile(rec.path).metadata.row_group(0).column(0).compression == "ZSTD"
 
 

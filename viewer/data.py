@@ -131,11 +131,27 @@ def file_rows(path: str) -> list[dict]:
 
 
 @st.cache_data(ttl=2, max_entries=8, show_spinner=False)
+def _scan(traces_dir: str) -> tuple[list[dict], list[tuple[str, str]]]:
+    """Rows of every run (finished and live) and the unreadable files, read only: a
+    trace directory, or one trace file given at launch. Re-listed at most every 2 s."""
+    store, path = _store(), Path(traces_dir)
+    if path.is_dir():
+        listing = store.scan(path)
+    elif os.path.lexists(path):
+        listing = store.scan_sources([path])
+    else:
+        return [], []
+    return [_row(r) for r in listing.runs], [(str(p.path), p.message) for p in listing.problems]
+
+
 def list_runs(traces_dir: str) -> list[dict]:
-    """Every run in the directory, finished and live. Re-listed at most every 2 s."""
-    if not Path(traces_dir).is_dir():
-        return []
-    return [_row(r) for r in _store().list_runs(traces_dir)]
+    """Every run in the directory (or the launch file), finished and live."""
+    return _scan(traces_dir)[0]
+
+
+def list_problems(traces_dir: str) -> list[tuple[str, str]]:
+    """(file, what is wrong with it) for every file the listing could not read."""
+    return _scan(traces_dir)[1]
 
 
 @st.cache_resource(max_entries=16, show_spinner=False)

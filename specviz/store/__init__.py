@@ -6,31 +6,37 @@ Recording lives in ``specviz.recording``; SQL in ``specviz.sql``. Public API:
         source: trace dir (run_id = unique prefix; live runs read from their log),
         a Parquet trace file, or a live .jsonl log.
     list_runs(traces) -> list[RunSummary]            newest first, live runs included
-    scan(traces, *, recover_logs=True) -> Listing    runs + problems (bad files) + valid files
-    resolve(traces, prefix) -> RunSummary            unique-prefix lookup
-    inspect_file(path) -> TraceFile                  validate one Parquet trace's footer
-    recover(traces) -> RecoveryReport                publish abandoned logs as interrupted
+    scan(traces) -> Listing                          runs + problems (bad files) + valid files; reads only
+    scan_sources([dir or file, ...]) -> Listing      the same over several directories and trace files
+    resolve(traces, prefix, listing=None) -> RunSummary   unique-prefix lookup
+    read_run(summary) -> list[AnyEvent]              a listed run's events
+    inspect_file(path) -> TraceFile                  validate one Parquet trace's footer, as a whole
+    recover(traces) -> RecoveryReport                publish abandoned logs as interrupted; clean temp files
     LogTail(path).poll() -> list[AnyEvent]           new events of a live log since last poll
-    export_runs(traces, run_ids, out) / import_files(traces, files)
+    export_runs(traces, run_ids, out, force=False) / import_files(traces, files)
+    write_output(out, data, force=False)             an export's bytes, never over a link or device
     TraceError                                       every failure, one readable line
 """
 
-from specviz.store.catalog import Listing, RunSummary, list_runs, read_events, resolve, scan
+from specviz.store.catalog import Listing, RunSummary, list_runs, read_events, read_run, resolve, scan, scan_sources
+from specviz.store.footer import TraceFile, inspect_file
 from specviz.store.layout import TraceError
 from specviz.store.livelog import LogTail
-from specviz.store.parquet_file import TraceFile, inspect_file
 from specviz.store.recovery import Problem, RecoveryReport, recover
-from specviz.store.transfer import ImportReport, export_runs, import_files
+from specviz.store.transfer import ImportReport, export_runs, import_files, write_output
 
 __all__ = [
     "read_events",
     "list_runs",
     "scan",
+    "scan_sources",
+    "read_run",
     "resolve",
     "inspect_file",
     "recover",
     "export_runs",
     "import_files",
+    "write_output",
     "LogTail",
     "Listing",
     "RunSummary",

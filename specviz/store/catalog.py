@@ -1,10 +1,12 @@
-"""Finding runs in a trace directory: listing, unique-prefix ids, reading one run's events.
+"""Finding runs in trace directories and files: listing, unique-prefix ids, reading one run.
 
 Listing reads only Parquet footers (the run's config and summary are in the file
 metadata) and the first line of each live log, so it is cheap enough to poll. Every
-file is checked on its own: a bad one becomes a `Problem`, never an exception that
-hides the good runs beside it. Listing first recovers abandoned logs (when the directory
-is writable), so a crashed run shows up as an ``interrupted`` trace.
+file is a suspect and checked on its own: whatever goes wrong with one (damaged bytes,
+a FIFO or a directory with a trace's name, a link out of the directory, metadata that
+does not validate) becomes a `Problem`, never an exception that hides the good runs
+beside it. Listing only reads: logs left by crashed recorders are listed as
+``interrupted`` from the log itself, and published as Parquet only by `recover`.
 """
 
 from __future__ import annotations
@@ -16,12 +18,14 @@ from pathlib import Path
 import msgspec
 
 from specviz.events import RunFinished, RunStarted
-from specviz.store.layout import TraceError, live_dir, log_files, parquet_files, run_id_of
+from specviz.store.footer import RunEntry, TraceFile, check_entry, inspect_file
+from specviz.store.layout import TraceError, check_run_id, log_files, open_regular, parquet_files, run_id_of
 from specviz.store.livelog import is_live, read_log
-from specviz.store.parquet_file import TraceFile, inspect_file, read_parquet_events
-from specviz.store.recovery import Problem, recover
+from specviz.store.parquet_file import read_parquet_events
+from specviz.store.recovery import Problem
 
 _FIRST_LINE = msgspec.json.Decoder(tuple[RunStarted])
+_FIRST_LINE_MAX = 64 << 20  # run_started alone; a longer "first line" is not a log of ours
 
 
 class RunSummary(msgspec.Struct, kw_only=True):
@@ -45,19 +49,33 @@ class Listing:
     problems: list[Problem] = field(default_factory=list)
     files: list[TraceFile] = field(default_factory=list)  # the valid Parquet files
 
+    def add(self, summary: RunSummary) -> None:
+        """Keep the first copy of a run; a second copy elsewhere is reported, not shown twice."""
+        first = next((s for s in self.runs if s.run_id == summary.run_id), None)
+        if first is None:
+            self.runs.append(summary)
+        elif first.path != summary.path:
+            self.problems.append(Problem(summary.path, f"run {summary.run_id} is also in {first.path}; this copy is not listed"))
+
+    def extend(self, other: "Listing") -> None:
+        self.problems.extend(other.problems)
+        self.files.extend(f for f in other.files if f.path not in {g.path for g in self.files})
+        for summary in other.runs:
+            self.add(summary)
+
 
 # Footers do not change once a file is published (files are replaced, never rewritten
-# in place), so a validated footer is reused while the path's size and mtime match.
-_FOOTERS: dict[tuple[str, int, int], TraceFile | TraceError] = {}
+# in place), so a validated footer is reused while the file's identity, size and mtime match.
+_FOOTERS: dict[tuple, TraceFile | TraceError] = {}
 
 
-def inspect_cached(path: Path) -> TraceFile:
+def inspect_cached(path: Path, root: Path | None = None) -> TraceFile:
     st = path.stat()
-    key = (str(path), st.st_size, st.st_mtime_ns)
+    key = (str(path), str(root), st.st_ino, st.st_size, st.st_mtime_ns)
     hit = _FOOTERS.get(key)
     if hit is None:
         try:
-            hit = inspect_file(path)
+            hit = inspect_file(path, root=root)
         except TraceError as e:
             hit = e
         if len(_FOOTERS) > 50_000:
@@ -71,10 +89,7 @@ def inspect_cached(path: Path) -> TraceFile:
 def run_summaries(tf: TraceFile) -> list[RunSummary]:
     out = []
     for entry in tf.runs:
-        # Footers omit fields at their default, schema_version included: a run without
-        # one was written when its version was the default, i.e. the file's version.
-        started = msgspec.convert({"schema_version": tf.schema_version, **entry["run_started"]}, RunStarted)
-        finished = msgspec.convert(entry["run_finished"], RunFinished) if entry.get("run_finished") else None
+        started, finished = entry.run_started, entry.run_finished
         out.append(
             RunSummary(
                 run_id=started.run_id,
@@ -88,51 +103,100 @@ def run_summaries(tf: TraceFile) -> list[RunSummary]:
     return out
 
 
-def _live_summary(path: Path) -> RunSummary | None:
-    with open(path, "rb") as f:
-        first = f.readline()
+def _live_summary(path: Path, root: Path | None = None) -> RunSummary | None:
+    run_id = check_run_id(run_id_of(path))
+    with open_regular(path, root) as f:
+        first = f.readline(_FIRST_LINE_MAX)
     if not first.endswith(b"\n"):
+        if len(first) >= _FIRST_LINE_MAX:
+            raise TraceError(f"{path}: not a specviz log (no line break in its first {_FIRST_LINE_MAX >> 20} MB)")
         return None  # not even the config is flushed yet
-    (started,) = _FIRST_LINE.decode(first)  # open_run flushes run_started alone
-    started.run_id = run_id_of(path)
+    try:
+        (started,) = _FIRST_LINE.decode(first)  # open_run flushes run_started alone
+        started.run_id = run_id
+        check_entry(RunEntry(started))
+    except (msgspec.DecodeError, TraceError) as e:
+        raise TraceError(f"{path}: unreadable live log ({e})") from None
     live = is_live(path)
-    return RunSummary(run_id=started.run_id, status="recording" if live else "interrupted", live=live, path=path, started=started)
+    return RunSummary(run_id=run_id, status="recording" if live else "interrupted", live=live, path=path, started=started)
 
 
-def scan(traces: str | os.PathLike, *, recover_logs: bool = True) -> Listing:
-    """Every run in ``traces`` (newest first), the problems met, and the valid files."""
+def _scan_files(traces: Path, listing: Listing) -> None:
+    for path in parquet_files(traces):
+        try:
+            tf = inspect_cached(path, traces)
+            summaries = run_summaries(tf)
+        except Exception as e:  # any failure is this file's, never the listing's
+            listing.problems.append(Problem.of(path, e))
+            continue
+        listing.files.append(tf)
+        for s in summaries:
+            listing.add(s)
+
+
+def _scan_logs(traces: Path, listing: Listing) -> None:
+    published = {s.run_id for s in listing.runs}
+    for path in log_files(traces):
+        if run_id_of(path) in published:
+            continue  # published a moment ago; its log is about to go
+        try:
+            s = _live_summary(path, traces)
+        except Exception as e:
+            if os.path.lexists(path):  # else it was published while we looked
+                listing.problems.append(Problem.of(path, e))
+            continue
+        if s is not None:
+            listing.add(s)
+
+
+def scan(traces: str | os.PathLike) -> Listing:
+    """Every run in ``traces`` (newest first), the problems met, and the valid files.
+
+    Reads only: abandoned logs are listed as ``interrupted`` runs; `recover` publishes them.
+    """
     traces = Path(traces)
     listing = Listing()
     if not traces.exists():
         return listing
     if not traces.is_dir():
         raise TraceError(f"{traces} is not a directory")
-    if recover_logs and live_dir(traces).is_dir() and os.access(live_dir(traces), os.W_OK):
-        listing.problems.extend(recover(traces).problems)
-    seen: set[str] = set()
-    for path in parquet_files(traces):
-        try:
-            tf = inspect_cached(path)
-        except (TraceError, OSError) as e:
-            listing.problems.append(Problem(path, str(e) if isinstance(e, TraceError) else f"{path}: {e.strerror}"))
-            continue
-        listing.files.append(tf)
-        for s in run_summaries(tf):
-            if s.run_id not in seen:
-                seen.add(s.run_id)
-                listing.runs.append(s)
-    for path in log_files(traces):
-        if run_id_of(path) in seen:
-            continue  # published a moment ago; its log is about to go
-        try:
+    _scan_files(traces, listing)
+    _scan_logs(traces, listing)
+    listing.runs.sort(key=lambda s: (s.started.t_wall_ns, s.run_id), reverse=True)
+    return listing
+
+
+def scan_file(path: str | os.PathLike) -> Listing:
+    """One trace file named by the user (a Parquet trace or a live log) as a listing."""
+    path = Path(path)
+    listing = Listing()
+    try:
+        if path.suffix == ".jsonl":
             s = _live_summary(path)
-        except FileNotFoundError:
-            continue
-        except (msgspec.DecodeError, OSError) as e:
-            listing.problems.append(Problem(path, f"{path}: unreadable live log ({e})"))
-            continue
-        if s is not None:
-            listing.runs.append(s)
+            if s is None:
+                raise TraceError(f"{path}: a log whose first line is not written yet")
+            listing.add(s)
+        else:
+            tf = inspect_file(path)
+            listing.files.append(tf)
+            for s in run_summaries(tf):
+                listing.add(s)
+    except Exception as e:
+        listing.problems.append(Problem.of(path, e))
+    return listing
+
+
+def scan_sources(sources: list[str | os.PathLike]) -> Listing:
+    """Runs from several trace directories and trace files, newest first; a bad file or a
+    missing path is a Problem, and the good sources beside it are listed."""
+    listing = Listing()
+    for src in map(Path, sources):
+        if src.is_dir():
+            listing.extend(scan(src))
+        elif os.path.lexists(src):
+            listing.extend(scan_file(src))
+        else:
+            listing.problems.append(Problem(src, "no such file or directory"))
     listing.runs.sort(key=lambda s: (s.started.t_wall_ns, s.run_id), reverse=True)
     return listing
 
@@ -157,6 +221,13 @@ def resolve(traces: str | os.PathLike, prefix: str, listing: Listing | None = No
     return matches[0]
 
 
+def read_run(summary: RunSummary) -> list:
+    """The events of a listed run, from its log (torn tail ignored) or its Parquet file."""
+    if summary.path.suffix == ".jsonl":
+        return read_log(summary.path)[0]
+    return read_parquet_events(summary.path, summary.run_id)
+
+
 def read_events(source: str | os.PathLike, run_id: str | None = None) -> list:
     """One run's events in seq order.
 
@@ -169,14 +240,12 @@ def read_events(source: str | os.PathLike, run_id: str | None = None) -> list:
         if run_id is None:
             raise TraceError("which run? give a run id")
         summary = resolve(path, run_id)
-        if summary.live or summary.path.suffix == ".jsonl":
-            try:
-                return read_log(summary.path)[0]
-            except TraceError:
-                summary = resolve(path, summary.run_id)  # it finished meanwhile
-                if summary.path.suffix == ".jsonl":
-                    raise
-        return read_parquet_events(summary.path, summary.run_id)
+        try:
+            return read_run(summary)
+        except TraceError:
+            if summary.path.suffix != ".jsonl":
+                raise
+            return read_run(resolve(path, summary.run_id))  # it finished meanwhile
     if path.suffix == ".jsonl":
         return read_log(path)[0]
     tf = inspect_file(path)

@@ -12,10 +12,13 @@ share a file: each run has its own log and its own Parquet file, published by re
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import os
 import re
 import secrets
+import stat
 from pathlib import Path
+from typing import BinaryIO
 
 from specviz.errors import SpecvizError
 
@@ -27,6 +30,20 @@ LOG_GLOB = "run-*.jsonl"
 
 class TraceError(SpecvizError):
     """A problem with a trace or trace directory, worded for the person who asked."""
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def printable(text: str, keep: str = "") -> str:
+    """Text from a file, safe to print: control characters (ANSI escapes, and newlines
+    unless kept) shown as \\xNN."""
+    return _CONTROL.sub(lambda m: m.group() if m.group() in keep else f"\\x{ord(m.group()):02x}", text)
+
+
+def one_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return printable(text.splitlines()[0]) if text else type(e).__name__
 
 
 def new_run_id() -> str:
@@ -47,9 +64,21 @@ def log_path(traces: str | os.PathLike, run_id: str) -> Path:
     return live_dir(traces) / f"run-{run_id}.jsonl"
 
 
+# Clocks outside 1970..9999 cannot name a date= partition (and no recorder wrote them):
+# any such value comes from a damaged or crafted file and is refused before use.
+WALL_MAX_NS = int(dt.datetime(9999, 12, 31, 23, 59, 59, tzinfo=dt.timezone.utc).timestamp()) * 10**9
+INT64_MAX = 2**63 - 1
+
+
+def check_wall_ns(t_wall_ns: object, what: str = "t_wall_ns") -> int:
+    if type(t_wall_ns) is not int or not 0 <= t_wall_ns <= WALL_MAX_NS:
+        raise TraceError(f"{what} {t_wall_ns!r} is not a time between 1970 and 9999")
+    return t_wall_ns
+
+
 def parquet_path(traces: str | os.PathLike, run_id: str, t_wall_ns: int) -> Path:
-    day = dt.datetime.fromtimestamp(t_wall_ns / 1e9, dt.timezone.utc).strftime("%Y-%m-%d")
-    return Path(traces) / f"date={day}" / f"run-{run_id}.parquet"
+    day = dt.datetime.fromtimestamp(check_wall_ns(t_wall_ns) // 10**9, dt.timezone.utc).strftime("%Y-%m-%d")
+    return Path(traces) / f"date={day}" / f"run-{check_run_id(run_id)}.parquet"
 
 
 def run_id_of(path: Path) -> str:
@@ -62,6 +91,44 @@ def parquet_files(traces: str | os.PathLike) -> list[Path]:
 
 def log_files(traces: str | os.PathLike) -> list[Path]:
     return sorted(live_dir(traces).glob(LOG_GLOB))
+
+
+def inside(path: Path, root: Path) -> bool:
+    """True when ``path`` (symlinks followed) stays under ``root``."""
+    try:
+        return path.resolve().is_relative_to(root.resolve())
+    except (OSError, RuntimeError):  # a symlink loop
+        return False
+
+
+def regular_fd(path: str | os.PathLike, root: Path | None = None) -> int:
+    """A read-only descriptor of ``path`` if it is a regular file (under ``root`` when given).
+
+    O_NONBLOCK makes opening a FIFO return at once instead of waiting for a writer;
+    fstat of the opened descriptor then refuses FIFOs, devices, sockets and
+    directories, with no window between the check and the use.
+    """
+    path = Path(path)
+    if root is not None and not inside(path, root):
+        raise TraceError(f"{path}: a link leading out of {root}; not read")
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise TraceError(f"{path}: no such file") from None
+    except OSError as e:
+        raise TraceError(f"{path}: cannot open ({e.strerror})") from None
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        kind = "a directory" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode) else "not a regular file"
+        raise TraceError(f"{path}: {kind}, not a trace file")
+    fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
+    return fd
+
+
+def open_regular(path: str | os.PathLike, root: Path | None = None) -> BinaryIO:
+    """`regular_fd` as a binary file object."""
+    return os.fdopen(regular_fd(path, root), "rb")
 
 
 def publish(tmp: Path, final: Path) -> None:

@@ -21,7 +21,7 @@ from pathlib import Path
 import msgspec
 
 from specviz.events import AnyEvent
-from specviz.store.layout import TraceError, live_dir, log_path, run_id_of
+from specviz.store.layout import TraceError, live_dir, log_path, open_regular, regular_fd, run_id_of
 
 _LINES = msgspec.json.Decoder(list[list[AnyEvent]])
 _LINE = msgspec.json.Decoder(list[AnyEvent])
@@ -73,12 +73,25 @@ class LogWriter(_HeldLog):
         self.fsync = fsync
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
-        view = memoryview(data)
-        while view:
-            n = os.write(self.fd, view)
-            view = view[n:]
-        if self.fsync:
-            os.fsync(self.fd)
+        """Append ``data`` whole, or not at all: on failure (disk full, I/O error) the log
+        is cut back to its last complete line, so what is in it stays recoverable."""
+        end = os.fstat(self.fd).st_size
+        try:
+            # Views released on the way out even when a write fails: a live export of the
+            # caller's buffer would make its next resize fail ("Existing exports of data").
+            with memoryview(data) as whole:
+                done = 0
+                while done < len(whole):
+                    with whole[done:] as rest:
+                        done += os.write(self.fd, rest)
+            if self.fsync:
+                os.fsync(self.fd)
+        except OSError as e:
+            try:
+                os.ftruncate(self.fd, end)
+            except OSError:
+                pass  # the torn line is dropped by recovery instead
+            raise TraceError(f"cannot write the trace log {self.path}: {e.strerror or e}") from None
 
 
 
@@ -108,12 +121,23 @@ def decode_log(data: bytes, run_id: str) -> tuple[list, bool]:
     return events, torn
 
 
-def read_log(path: Path) -> tuple[list, bool]:
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise TraceError(f"run {run_id_of(path)} finished while being read; read it again") from None
+def read_log(path: Path, root: Path | None = None) -> tuple[list, bool]:
+    if not os.path.lexists(path):
+        raise TraceError(f"run {run_id_of(path)} finished while being read; read it again")
+    with open_regular(path, root) as f:
+        data = f.read()
     return decode_log(data, run_id_of(path))
+
+
+def stale_log_temps(traces: Path) -> list[Path]:
+    """Logs a killed recorder created but never renamed into place (see LogWriter)."""
+    stale = []
+    for path in live_dir(traces).glob(".run-*.new"):
+        fd = _locked_fd(path, fcntl.LOCK_EX)
+        if fd is not None:
+            os.close(fd)
+            stale.append(path)
+    return stale
 
 
 class AbandonedLog(_HeldLog):
@@ -123,8 +147,8 @@ class AbandonedLog(_HeldLog):
         self._hold(path, fd)
 
     @classmethod
-    def claim(cls, path: Path) -> "AbandonedLog | None":
-        fd = _locked_fd(path, fcntl.LOCK_EX)
+    def claim(cls, path: Path, root: Path | None = None) -> "AbandonedLog | None":
+        fd = _locked_fd(path, fcntl.LOCK_EX, root)
         if fd is None:
             return None
         # Another recoverer may have published and unlinked it between our open and our
@@ -139,12 +163,15 @@ class AbandonedLog(_HeldLog):
         return cls(path, fd)
 
 
-def _locked_fd(path: Path, mode: int) -> int | None:
-    """A descriptor of ``path`` holding a flock of ``mode``; None if missing or held."""
+def _locked_fd(path: Path, mode: int, root: Path | None = None) -> int | None:
+    """A descriptor of ``path`` holding a flock of ``mode``; None if missing or held.
+    TraceError if it is not a regular file (a FIFO would block a plain open)."""
     try:
-        fd = os.open(path, os.O_RDONLY)
-    except FileNotFoundError:
-        return None
+        fd = regular_fd(path, root)
+    except TraceError:
+        if not os.path.lexists(path):
+            return None
+        raise
     try:
         fcntl.flock(fd, mode | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -179,10 +206,12 @@ class LogTail:
 
     def poll(self) -> list:
         try:
-            with open(self.path, "rb") as f:
+            with open_regular(self.path) as f:
                 f.seek(self.offset)
                 data = f.read()
-        except FileNotFoundError:
+        except TraceError:
+            if os.path.lexists(self.path):
+                raise
             self.gone = True
             return []
         self.offset += len(data)

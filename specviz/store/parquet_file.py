@@ -25,7 +25,6 @@ from __future__ import annotations
 import gc
 import os
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 import msgspec
@@ -33,18 +32,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from specviz.events import EVENT_TYPES, SCHEMA_MAJOR, SCHEMA_VERSION, RunFinished, RunStarted
+from specviz.events import EVENT_TYPES, SCHEMA_VERSION, RunFinished, RunStarted
 from specviz.store.columnar import SCHEMA, RunColumns, events_to_table, with_wall_clock
 from specviz.store.columns import FIELDS_BY_KIND, event_from_row
-from specviz.store.layout import TraceError, check_run_id, publish, temp_name
-
-KEY_VERSION = "specviz.schema_version"
-KEY_RUNS = "specviz.runs"
-KEY_CONFIG = "specviz.run_config"
+from specviz.store.footer import KEY_CONFIG, KEY_RUNS, KEY_VERSION, TraceFile, inspect_file
+from specviz.store.layout import TraceError, check_run_id, one_line, open_regular, publish, temp_name
 
 _TYPES = {cls.__struct_config__.tag: cls for cls in EVENT_TYPES}
 _JSON = msgspec.json.Encoder()
-_RUNS = msgspec.json.Decoder(list[dict])
 
 # Every integer column is delta-encoded: seq and the clocks only grow, and ids, rounds,
 # positions and counts are small or slowly changing, so bit-packed deltas beat both plain
@@ -137,67 +132,13 @@ def events_to_parquet(events: list, final: Path, started: RunStarted, finished: 
     return write_table(table, final, kv_metadata([run_entry(started, finished)]))
 
 
-def _one_line(e: BaseException) -> str:
-    return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-
-
-@dataclass(frozen=True)
-class TraceFile:
-    """A validated trace file: what its footer says, before any row is read."""
-
-    path: Path
-    schema_version: str
-    runs: list[dict]  # {"run_started": {...}, "run_finished": {...}} per run
-    num_rows: int
-    schema: str  # column names and types: files alike in this can be scanned as one
-
-    @property
-    def run_ids(self) -> list[str]:
-        return [r["run_started"].get("run_id", "") for r in self.runs]
-
-
-def inspect_file(path: str | os.PathLike) -> TraceFile:
-    """Open a Parquet trace's footer and check it is one of ours and readable by this version.
-
-    Raises TraceError naming the file for anything else: not Parquet, truncated, another
-    program's Parquet, or a newer schema major.
-    """
-    path = Path(path)
-    try:
-        meta = pq.read_metadata(path)
-    except FileNotFoundError:
-        raise TraceError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise TraceError(f"{path}: is a directory, not a trace file") from None
-    except PermissionError:
-        raise TraceError(f"{path}: permission denied") from None
-    except Exception as e:  # pyarrow raises ArrowInvalid/OSError variants for bad bytes
-        raise TraceError(f"{path}: not a readable Parquet file (corrupt or truncated: {_one_line(e)})") from None
-    kv = {k.decode(errors="replace"): v.decode(errors="replace") for k, v in (meta.metadata or {}).items()}
-    version = kv.get(KEY_VERSION)
-    if version is None:
-        raise TraceError(f"{path}: Parquet file without specviz metadata (not a specviz trace)")
-    try:
-        major = int(version.split(".")[0])
-    except ValueError:
-        raise TraceError(f"{path}: unreadable schema version {version!r}") from None
-    if major > SCHEMA_MAJOR:
-        raise TraceError(
-            f"{path}: written with trace schema {version}, this specviz reads {SCHEMA_MAJOR}.x; upgrade specviz"
-        )
-    try:
-        runs = _RUNS.decode(kv.get(KEY_RUNS, "[]"))
-    except msgspec.DecodeError:
-        raise TraceError(f"{path}: damaged specviz metadata") from None
-    names = set(meta.schema.names)
-    missing = [c for c in ("kind", "run_id", "seq") if c not in names]
-    if missing or not runs:
-        raise TraceError(f"{path}: specviz metadata without runs or columns {missing}")
-    try:
-        signature = str(meta.schema.to_arrow_schema().remove_metadata())
-    except Exception as e:
-        raise TraceError(f"{path}: unreadable column schema ({_one_line(e)})") from None
-    return TraceFile(path, version, runs, meta.num_rows, signature)
+def read_rows(path: Path, run_ids: list[str] | None = None, *, root: Path | None = None) -> pa.Table:
+    """Rows of the given runs (all runs: None), every page read, so damage shows up here."""
+    with open_regular(path, root) as f:
+        try:
+            return pq.read_table(f, filters=[("run_id", "in", run_ids)] if run_ids else None)
+        except Exception as e:  # pyarrow's errors for damaged pages vary by codec and encoding
+            raise TraceError(f"{path}: cannot read rows (corrupt or truncated: {one_line(e)})") from None
 
 
 def read_parquet_events(path: Path, run_id: str | None = None) -> list:
@@ -205,14 +146,10 @@ def read_parquet_events(path: Path, run_id: str | None = None) -> list:
 
     Rows of kinds this version does not know (a newer minor's) are skipped.
     """
-    try:
-        table = pq.read_table(path, filters=[("run_id", "=", run_id)] if run_id else None)
-    except Exception as e:  # pyarrow's errors for damaged pages vary by codec and encoding
-        raise TraceError(f"{path}: cannot read rows (corrupt or truncated: {_one_line(e)})") from None
-    table = with_wall_clock(table)
+    table = with_wall_clock(read_rows(path, [run_id] if run_id else None))
     events = []
-    kinds = table.column("kind")
     try:
+        kinds = table.column("kind")
         for kind, cls in _TYPES.items():
             rows = table.filter(pc.equal(kinds, kind))
             if rows.num_rows:
@@ -221,7 +158,7 @@ def read_parquet_events(path: Path, run_id: str | None = None) -> list:
                 # dict per row through scalars and took most of a 20k-event read.
                 columns = [rows.column(n).to_pylist() for n in names]
                 events.extend(event_from_row(dict(zip(names, values)), cls) for values in zip(*columns))
-    except (KeyError, TypeError, pa.ArrowException) as e:
-        raise TraceError(f"{path}: rows that are not specviz events ({_one_line(e)})") from None
-    events.sort(key=lambda e: (e.run_id, e.seq))
+        events.sort(key=lambda e: (e.run_id, e.seq))
+    except Exception as e:  # any damage in any row: one line naming the file
+        raise TraceError(f"{path}: rows that are not specviz events ({one_line(e)})") from None
     return events

@@ -1,41 +1,108 @@
 """Sharing traces: export runs into one file, import files into a trace directory.
 
 An exported file has the same format as a trace file, with every run's config and
-summary in its metadata, so it can be opened anywhere or imported elsewhere. Import
-validates each file (footer, schema version, every row read), splits it into one file
-per run in the Hive layout, and refuses runs the directory already has.
+summary in its metadata, so it can be opened anywhere or imported elsewhere. Export
+never replaces an existing file unless asked (``force``), and never a non-regular one.
+
+Import treats every file as a suspect: the footer is validated as a whole, then each
+run's rows are read in full and checked against it (``seq`` exactly 0..n-1, the run's
+first event ``run_started`` and its last the ``run_finished`` the footer names) before
+the run is written, as one file per run in the Hive layout, by one atomic rename that
+never replaces a run already present: a run is imported whole or not at all. Every
+failure is a Problem for that file (or run); the other files are still imported.
 """
 
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import msgspec
 import pyarrow as pa
-import pyarrow.parquet as pq
+import pyarrow.compute as pc
 
 from specviz.store.catalog import resolve, scan
-from specviz.store.layout import TraceError, check_run_id, parquet_path
-from specviz.store.parquet_file import SCHEMA, _one_line, inspect_file, kv_metadata, write_table
-from specviz.store.recovery import Problem
+from specviz.store.footer import RunEntry, inspect_file
+from specviz.store.layout import TraceError, parquet_path, temp_name
+from specviz.store.parquet_file import SCHEMA, kv_metadata, read_rows, write_table
+from specviz.store.recovery import Problem, clean_temp_files
 
 
-def _read_runs(source: Path, run_ids: list[str]) -> pa.Table:
-    """Rows of the given runs, every page read (so corruption shows up here, not later)."""
-    try:
-        table = pq.read_table(source, filters=[("run_id", "in", run_ids)])
-    except Exception as e:  # pyarrow's errors for damaged pages vary by codec and encoding
-        raise TraceError(f"{source}: cannot read rows (corrupt or truncated: {_one_line(e)})") from None
-    # Conform to this version's columns and types (files name list items differently);
-    # columns a newer minor added are kept after them.
+def _conformed(table: pa.Table) -> pa.Table:
+    """Rows in this version's columns and types (files name list items differently);
+    columns a newer minor added are kept after them."""
     extra = [f for f in table.schema if f.name not in SCHEMA.names]
     columns = [table.column(f.name).cast(f.type) if f.name in table.column_names else pa.nulls(table.num_rows, f.type) for f in SCHEMA]
     return pa.Table.from_arrays(columns + [table.column(f.name) for f in extra], schema=pa.schema(list(SCHEMA) + extra))
 
 
-def export_runs(traces: str | os.PathLike, run_ids: list[str], out: str | os.PathLike) -> Path:
-    """Write the given runs (unique prefixes) into one self-contained Parquet file."""
+def _read_runs(source: Path, run_ids: list[str]) -> pa.Table:
+    return _conformed(read_rows(source, run_ids))
+
+
+def check_run_rows(table: pa.Table, entry: RunEntry) -> None:
+    """A run's rows agree with themselves and with the footer, or TraceError says how not."""
+    n = table.num_rows
+    if n == 0:
+        raise TraceError("no rows")
+    seq = table.column("seq")
+    if seq.null_count or pc.count_distinct(seq).as_py() != n:
+        raise TraceError("duplicate or missing seq values")
+    bounds = pc.min_max(seq).as_py()
+    if (bounds["min"], bounds["max"]) != (0, n - 1):
+        raise TraceError(f"seq runs {bounds['min']}..{bounds['max']} over {n} events; expected 0..{n - 1}")
+    ordered = table.sort_by("seq")
+    kinds = ordered.column("kind")
+    if kinds[0].as_py() != "run_started" or ordered.column("prompt")[0].as_py() != entry.run_started.prompt:
+        raise TraceError("its first event is not the run_started in the file's metadata")
+    finished = entry.run_finished
+    if finished is not None and (kinds[n - 1].as_py() != "run_finished" or finished.seq != n - 1):
+        raise TraceError(f"metadata says run_finished is event {finished.seq}, the rows end at {n - 1}")
+    if pc.sum(pc.equal(kinds, "run_started")).as_py() != 1 or pc.sum(pc.equal(kinds, "run_finished")).as_py() > 1:
+        raise TraceError("more than one run_started or run_finished event")
+
+
+def _refuse_to_replace(out: Path, force: bool) -> None:
+    try:
+        st = out.lstat()
+    except FileNotFoundError:
+        return
+    if stat.S_ISDIR(st.st_mode):
+        raise TraceError(f"{out} is a directory; give a file name")
+    if not stat.S_ISREG(st.st_mode):
+        raise TraceError(f"{out} exists and is not a regular file (a link or a device); not replaced")
+    if not force:
+        raise TraceError(f"{out} exists; use --force to replace it")
+
+
+def write_output(out: str | os.PathLike, data: bytes, *, force: bool = False) -> Path:
+    """Write an export's bytes to ``out`` atomically, under the same rules as `export_runs`:
+    an existing file only with ``force``, never a link, a device or a directory."""
+    out = Path(out)
+    _refuse_to_replace(out, force)
+    tmp = temp_name(out)
+    try:
+        tmp.write_bytes(data)
+        if force:
+            os.replace(tmp, out)
+        else:
+            os.link(tmp, out)  # never replaces a file that appeared meanwhile
+    except FileExistsError:
+        raise TraceError(f"{out} exists; use --force to replace it") from None
+    except OSError as e:
+        raise TraceError(f"cannot write {out}: {e.strerror or e}") from None
+    finally:
+        tmp.unlink(missing_ok=True)
+    return out
+
+
+def export_runs(traces: str | os.PathLike, run_ids: list[str], out: str | os.PathLike, *, force: bool = False) -> Path:
+    """Write the given runs (unique prefixes) into one self-contained Parquet file.
+
+    force: replace ``out`` if it is an existing regular file (never a link or a device).
+    """
     out = Path(out)
     listing = scan(traces)
     picked = []
@@ -47,25 +114,32 @@ def export_runs(traces: str | os.PathLike, run_ids: list[str], out: str | os.Pat
             raise TraceError(f"run {s.run_id} is an unrecovered log; run `specviz recover` first")
         if s.run_id not in [p.run_id for p in picked]:
             picked.append(s)
-    entries = []
-    for s in picked:
-        tf = inspect_file(s.path)
-        entries.extend(e for e in tf.runs if e["run_started"].get("run_id") == s.run_id)
-    if out.is_dir():
-        raise TraceError(f"{out} is a directory; give a file name")
+    _refuse_to_replace(out, force)
     if not out.parent.exists() or not os.access(out.parent, os.W_OK):
         raise TraceError(f"cannot write {out}: directory {out.parent} is missing or not writable")
+    entries = [msgspec.to_builtins(RunEntry(s.started, s.finished)) for s in picked]
     by_file: dict[Path, list[str]] = {}
     for s in picked:
         by_file.setdefault(s.path, []).append(s.run_id)
-    tables = [_read_runs(path, ids) for path, ids in by_file.items()]
-    return write_table(pa.concat_tables(tables), out, kv_metadata(entries))
+    table = pa.concat_tables([_read_runs(path, ids) for path, ids in by_file.items()])
+    try:
+        # Without force, link() publishes: it never replaces a file that appeared meanwhile.
+        return write_table(table, out, kv_metadata(entries), exclusive=not force)
+    except FileExistsError:
+        raise TraceError(f"{out} exists; use --force to replace it") from None
 
 
 @dataclass
 class ImportReport:
     imported: list[tuple[str, Path]] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+
+
+def _import_run(src: Path, entry: RunEntry, traces: Path) -> Path:
+    final = parquet_path(traces, entry.run_id, entry.run_started.t_wall_ns)
+    table = _read_runs(src, [entry.run_id])
+    check_run_rows(table, entry)
+    return write_table(table, final, kv_metadata([msgspec.to_builtins(entry)]), exclusive=True)
 
 
 def import_files(traces: str | os.PathLike, files: list[str | os.PathLike]) -> ImportReport:
@@ -76,34 +150,26 @@ def import_files(traces: str | os.PathLike, files: list[str | os.PathLike]) -> I
         traces.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise TraceError(f"cannot create trace directory {traces}: {e.strerror}") from None
+    clean_temp_files(traces)
     existing = {s.run_id: s.path for s in scan(traces).runs}
     for src in map(Path, files):
         try:
             tf = inspect_file(src)
-        except TraceError as e:
-            report.problems.append(Problem(src, str(e)))
+        except Exception as e:  # any failure is this file's; the next one is still imported
+            report.problems.append(Problem.of(src, e))
             continue
         for entry in tf.runs:
-            run_id = str(entry["run_started"].get("run_id", ""))
-            try:
-                check_run_id(run_id)
-            except TraceError as e:
-                report.problems.append(Problem(src, f"{src}: {e}"))
-                continue
+            run_id = entry.run_id
             if run_id in existing:
-                report.problems.append(Problem(src, f"{src}: run {run_id} is already in {traces} ({existing[run_id]}); not imported"))
+                report.problems.append(Problem(src, f"run {run_id} is already in {traces} ({existing[run_id]}); not imported"))
                 continue
-            final = parquet_path(traces, run_id, int(entry["run_started"].get("t_wall_ns", 0)))
             try:
-                table = _read_runs(src, [run_id])
-                if table.num_rows == 0:
-                    raise TraceError(f"{src}: no rows for run {run_id}")
-                write_table(table, final, kv_metadata([entry]), exclusive=True)
+                final = _import_run(src, entry, traces)
             except FileExistsError:
-                report.problems.append(Problem(src, f"{src}: run {run_id} is already in {traces}; not imported"))
+                report.problems.append(Problem(src, f"run {run_id} is already in {traces}; not imported"))
                 continue
-            except TraceError as e:
-                report.problems.append(Problem(src, str(e)))
+            except Exception as e:
+                report.problems.append(Problem(src, f"run {run_id} not imported: {Problem.of(src, e).message}"))
                 continue
             existing[run_id] = final
             report.imported.append((run_id, final))

@@ -126,3 +126,9 @@ def compare_picker(df: pd.DataFrame) -> None:
 
 
 runs_table()
+
+# Unreadable files never hide the runs above; they are listed here, out of the way.
+problems = data.list_problems(traces)
+if problems:
+    with st.expander(f"{len(problems)} unreadable file(s)", expanded=False):
+        st.dataframe(pd.DataFrame(problems, columns=["file", "problem"]), hide_index=True, key="problems_df")
