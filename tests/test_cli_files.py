@@ -141,6 +141,10 @@ def test_export_refuses_to_replace_without_force_and_never_a_link_or_device(shar
     link = shared / "link.parquet"
     link.symlink_to(shared / "b.parquet")
     for target in (link, "/dev/null"):
-        r = run(shared / "two", "export", "bbb1", "-o", str(target), "--force")
-        assert r.exit_code == 1 and "not a regular file" in r.output and r.output.count("\n") == 1
+        for fmt in ("parquet", "perfetto"):
+            r = run(shared / "two", "export", "bbb1", "-o", str(target), "--force", "--format", fmt)
+            assert r.exit_code == 1 and "not a regular file" in r.output and r.output.count("\n") == 1
     assert link.is_symlink() and os.path.exists("/dev/null") and not os.path.isfile("/dev/null")
+    r = run(shared / "two", "export", "bbb1", "-o", str(out), "--format", "perfetto")
+    assert r.exit_code == 1 and "use --force" in r.output
+    assert run(shared / "two", "export", "bbb1", "-o", str(out), "--format", "perfetto", "--force").exit_code == 0
