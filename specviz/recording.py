@@ -102,8 +102,12 @@ class Recording:
         self._wall_offset = time.time_ns() - mono
         self._writer = LogWriter(traces, self.run_id, fsync=fsync)
         _warm_up_arrow()
-        self.log(started)
-        self.flush()
+        try:
+            self.log(started)
+            self.flush()
+        except BaseException:
+            self._writer.remove()  # a run that never started leaves no log behind (disk full, Ctrl-C)
+            raise
 
     def log(self, event: Event) -> Event:
         n = self._n

@@ -76,3 +76,13 @@ def record(traces, **overrides):
             events.append(rec.log(ev))
         events.append(rec.finish(finished()) and rec.finished)
     return rec, events
+
+
+def record_as(run_ids: list[str], *runs: tuple) -> None:
+    """Record the sample run once per (traces, overrides) given, with these run ids in order."""
+    from unittest import mock
+
+    ids = iter(run_ids)
+    with mock.patch("specviz.recording.new_run_id", lambda: next(ids)):
+        for traces, overrides in runs:
+            record(traces, **overrides)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -17,13 +16,11 @@ from recorder.cli import cli
 
 
 @pytest.fixture
-def shared(tmp_path, monkeypatch):
+def shared(tmp_path):
     """Two directories of runs, and one file exported from each (as a colleague sends them)."""
-    ids = iter(["aaa1000000000000", "aaa2000000000000", "bbb1000000000000"])
-    monkeypatch.setattr("specviz.recording.new_run_id", lambda: next(ids))
-    store_sample.record(tmp_path / "one", k=2)
-    store_sample.record(tmp_path / "one", k=3, prompt="second prompt")
-    store_sample.record(tmp_path / "two", k=4, method="autoregressive")
+    store_sample.record_as(["aaa1000000000000", "aaa2000000000000", "bbb1000000000000"],
+                           (tmp_path / "one", {"k": 2}), (tmp_path / "one", {"k": 3, "prompt": "second prompt"}),
+                           (tmp_path / "two", {"k": 4, "method": "autoregressive"}))
     for name, traces, runs in (("a.parquet", "one", ["aaa1", "aaa2"]), ("b.parquet", "two", ["bbb1"])):
         r = run(tmp_path / traces, "export", *runs, "-o", str(tmp_path / name))
         assert r.exit_code == 0, r.output
@@ -91,17 +88,11 @@ def test_sql_over_files_and_directories(shared):
 
 
 def _view(monkeypatch, *args):
-    calls = []
+    from recorder import view_cmd
 
-    class FakeServer:  # the server itself is exercised by the viewer's own tests
-        def __init__(self, cmd, env=None):
-            calls.append(cmd)
-
-        def wait(self):
-            return 0
-
-    monkeypatch.setattr(subprocess, "Popen", FakeServer)
-    return CliRunner().invoke(cli, ["view", "--no-browser", *args]), calls
+    calls = []  # the server itself is exercised by the viewer's own tests
+    monkeypatch.setattr(view_cmd, "run_server", lambda cmd, env, url, open_browser: calls.append(cmd) or 0)
+    return CliRunner().invoke(cli, ["view", *args]), calls
 
 
 def test_view_a_file_opens_straight_into_replay(shared, monkeypatch):

@@ -126,6 +126,10 @@ def _scan_files(traces: Path, listing: Listing) -> None:
         try:
             tf = inspect_cached(path, traces)
             summaries = run_summaries(tf)
+            if tf.run_ids != [run_id_of(path)]:
+                # The layout holds one run per file, named for it; anything else was put
+                # here by hand (a copy, an export) and could shadow the real run.
+                raise TraceError(f"holds run(s) {', '.join(tf.run_ids)}, not the one its name says; `specviz import` it instead")
         except Exception as e:  # any failure is this file's, never the listing's
             listing.problems.append(Problem.of(path, e))
             continue

@@ -64,15 +64,14 @@ def log_path(traces: str | os.PathLike, run_id: str) -> Path:
     return live_dir(traces) / f"run-{run_id}.jsonl"
 
 
-# Clocks outside 1970..9999 cannot name a date= partition (and no recorder wrote them):
-# any such value comes from a damaged or crafted file and is refused before use.
-WALL_MAX_NS = int(dt.datetime(9999, 12, 31, 23, 59, 59, tzinfo=dt.timezone.utc).timestamp()) * 10**9
 INT64_MAX = 2**63 - 1
 
 
 def check_wall_ns(t_wall_ns: object, what: str = "t_wall_ns") -> int:
-    if type(t_wall_ns) is not int or not 0 <= t_wall_ns <= WALL_MAX_NS:
-        raise TraceError(f"{what} {t_wall_ns!r} is not a time between 1970 and 9999")
+    """A wall clock a date can be made of and DuckDB can hold: int64 nanoseconds since
+    1970 (so up to 2262). Any other value comes from a damaged or crafted file."""
+    if type(t_wall_ns) is not int or not 0 <= t_wall_ns <= INT64_MAX:
+        raise TraceError(f"{what} {t_wall_ns!r} is not a time between 1970 and 2262")
     return t_wall_ns
 
 

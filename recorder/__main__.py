@@ -1,0 +1,22 @@
+"""The `specviz` entry point (also `python -m recorder`).
+
+Importing the CLI pulls in pyarrow, DuckDB and friends, which takes a moment; a Ctrl-C
+in that moment arrives before Click can turn it into one line, so this module, which
+imports nothing heavy itself, catches it around the whole start-up.
+"""
+
+import sys
+
+
+def main() -> None:
+    try:
+        from recorder.cli import cli
+
+        cli()
+    except KeyboardInterrupt:
+        sys.stderr.write("Interrupted.\n")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

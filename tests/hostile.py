@@ -1,0 +1,373 @@
+"""A generator of hostile and damaged trace-directory entries, for the store's tests.
+
+Each `Entry` builds one bad thing inside a trace directory: a truncated or bit-flipped
+trace, someone else's Parquet, a future schema, a footer that is valid JSON but not a
+valid run, out-of-range clocks, a FIFO, directory or link wearing a trace's name, bad
+``seq`` values, a damaged live log. Entries are deterministic (seeded) and each writes
+under names of its own, so any number of them can share one directory.
+
+``importable``: True when `specviz import` must accept the file, False when it must
+refuse it, None when either is right (a bit flip may or may not land on data that
+matters) as long as whatever is imported is consistent.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import socket
+import stat
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import msgspec
+import pyarrow as pa
+import pyarrow.parquet as pq
+import store_sample
+
+from specviz.events import RunFinished
+
+VICTIM = "dddd00000000beef"  # the run every damaged copy claims to be
+T0 = 1_700_000_000_000_000_000  # 2023-11-14, in ns
+
+
+@dataclass(frozen=True)
+class Entry:
+    name: str
+    build: Callable[[Path, str], list[Path]]  # (trace dir, unique tag) -> paths it created
+    importable: bool | None = False
+
+
+def _victim_events() -> list:
+    events = [store_sample.started(), *store_sample.body(), store_sample.finished()]
+    for seq, ev in enumerate(events):
+        ev.run_id, ev.seq, ev.t_mono_ns, ev.t_wall_ns = VICTIM, seq, 1000 + seq, T0 + seq
+    return events
+
+
+def victim_bytes(tmp: Path) -> bytes:
+    """A complete, valid trace file of run VICTIM (the thing the entries damage)."""
+    from specviz.store.parquet_file import events_to_parquet
+
+    events = _victim_events()
+    path = events_to_parquet(events, tmp / f"run-{VICTIM}.parquet", events[0], events[-1])
+    return path.read_bytes()
+
+
+def log_lines() -> list[bytes]:
+    """A live log's lines (one flush each) for an unfinished run of 12 events."""
+    events = _victim_events()[:-1]
+    enc = msgspec.json.Encoder()
+    return [enc.encode(events[:1]) + b"\n", enc.encode(events[1:6]) + b"\n", enc.encode(events[6:]) + b"\n"]
+
+
+def _place(traces: Path, tag: str, name: str | None = None) -> Path:
+    """Where an entry's trace file goes: a partition of its own, a name of its own."""
+    d = traces / f"date=h{tag}"
+    d.mkdir(parents=True, exist_ok=True)
+    return d / (name or f"run-{VICTIM}.parquet")
+
+
+def _write(data: bytes) -> Callable[[Path, str], list[Path]]:
+    def build(traces: Path, tag: str) -> list[Path]:
+        p = _place(traces, tag)
+        p.write_bytes(data)
+        return [p]
+
+    return build
+
+
+def _table(victim: bytes) -> tuple[pa.Table, dict[bytes, bytes]]:
+    import io
+
+    table = pq.read_table(io.BytesIO(victim))
+    return table, dict(pq.read_metadata(io.BytesIO(victim)).metadata)
+
+
+def _rewritten(victim: bytes, table_fn=None, **kv: str | None) -> Callable[[Path, str], list[Path]]:
+    """The victim with its rows and/or footer keys rewritten (None removes a key)."""
+
+    def build(traces: Path, tag: str) -> list[Path]:
+        table, meta = _table(victim)
+        if table_fn is not None:
+            table = table_fn(table)
+        for k, v in kv.items():
+            key = k.replace("__", ".").encode()
+            if v is None:
+                meta.pop(key, None)
+            else:
+                meta[key] = v.encode()
+        p = _place(traces, tag)
+        pq.write_table(table.replace_schema_metadata(meta), p)
+        return [p]
+
+    return build
+
+
+def _runs_json(victim: bytes, change: Callable[[list], object]) -> str:
+    _, meta = _table(victim)
+    runs = msgspec.json.decode(meta[b"specviz.runs"])
+    out = change(runs)
+    return (out if isinstance(out, str) else msgspec.json.encode(runs if out is None else out).decode())
+
+
+def _set(path: str, value) -> Callable[[list], None]:
+    """A change to the first run entry: "run_started.t_wall_ns" = value (the key dropped for ...)."""
+
+    def change(runs: list) -> None:
+        *parents, last = path.split(".")
+        node = runs[0]
+        for p in parents:
+            node = node[p]
+        if value is ...:
+            node.pop(last, None)
+        else:
+            node[last] = value
+
+    return change
+
+
+def _column(name: str, fn) -> Callable[[pa.Table], pa.Table]:
+    def change(table: pa.Table) -> pa.Table:
+        i = table.column_names.index(name)
+        return table.set_column(i, name, fn(table.column(name)))
+
+    return change
+
+
+def truncated(victim: bytes) -> list[Entry]:
+    n = len(victim)
+    cuts = sorted({0, 1, 4, 8, 12, n // 2, n - 1, n - 4, n - 8, n - 12, *(n * i // 37 for i in range(1, 37))})
+    return [Entry(f"truncated-{c}", _write(victim[:c])) for c in cuts if c < n]
+
+
+def bit_flipped(victim: bytes, count: int = 150, seed: int = 13) -> list[Entry]:
+    rng = random.Random(seed)
+    out = []
+    for i in range(count):
+        data = bytearray(victim)
+        # Half anywhere, half in the footer (the last ~2 KB), where one flip does the most harm.
+        pos = rng.randrange(len(data)) if i % 2 else rng.randrange(max(0, len(data) - 2048), len(data) - 8)
+        data[pos] ^= 1 << rng.randrange(8)
+        out.append(Entry(f"bitflip-{i}-at-{pos}", _write(bytes(data)), importable=None))
+    return out
+
+
+def foreign(victim: bytes) -> list[Entry]:
+    def seq_as(kind):
+        return _column("seq", lambda c: pa.array([str(v) for v in c.to_pylist()]) if kind == "str" else c.cast(kind))
+
+    specviz_kv = {"specviz.schema_version": "1.1", "specviz.runs": _runs_json(victim, lambda r: None)}
+    return [
+        Entry("foreign-plain", lambda t, g: _plain(t, g, pa.table({"x": [1, 2, 3]}), {})),
+        Entry("foreign-empty", lambda t, g: _plain(t, g, pa.table({"x": pa.array([], pa.int64())}), {})),
+        Entry("foreign-with-our-metadata", lambda t, g: _plain(t, g, pa.table({"x": [1]}), specviz_kv)),
+        Entry("foreign-kind-runid-only", lambda t, g: _plain(t, g, pa.table({"kind": ["x"], "run_id": [VICTIM]}), specviz_kv)),
+        Entry("seq-as-string", _rewritten(victim, seq_as("str"))),
+        Entry("seq-as-double", _rewritten(victim, seq_as(pa.float64()))),
+        Entry("seq-as-int32", _rewritten(victim, seq_as(pa.int32()))),
+        Entry("kind-as-int", _rewritten(victim, _column("kind", lambda c: pa.array(range(len(c)))))),
+        Entry("round-as-string", _rewritten(victim, _column("round", lambda c: pa.array([str(v) for v in c.to_pylist()])))),
+        Entry("top-as-string", _rewritten(victim, _column("top", lambda c: pa.array([str(v) for v in c.to_pylist()])))),
+        Entry("no-rows", _rewritten(victim, lambda t: t.slice(0, 0))),
+        Entry("extra-column", _rewritten(victim, lambda t: t.append_column("zz_future", pa.array(range(len(t))))), importable=True),
+    ]
+
+
+def _plain(traces: Path, tag: str, table: pa.Table, kv: dict) -> list[Path]:
+    p = _place(traces, tag)
+    pq.write_table(table.replace_schema_metadata({k.encode(): v.encode() for k, v in kv.items()}), p)
+    return [p]
+
+
+def versions(victim: bytes) -> list[Entry]:
+    bad = ["2.0", "99.1", "abc", "", "1", "1.1.1", "-1.0", "0.9", "1e9.0", "9" * 40 + ".0", "1.x", " 1.1", "\x1b[31m1.1"]
+    out = [Entry(f"version-{v!r}", _rewritten(victim, specviz__schema_version=v)) for v in bad]
+    out.append(Entry("version-future-minor", _rewritten(victim, specviz__schema_version="1.99"), importable=True))
+    out.append(Entry("version-missing", _rewritten(victim, specviz__schema_version=None)))
+    return out
+
+
+def footers(victim: bytes) -> list[Entry]:
+    raw = ["", "{}", "[]", "[{}]", "null", "[null]", "[1]", '[{"run_started": null}]', "[" * 10000, '"x"', "[{", "\xff\xfe"]
+    out = [Entry(f"runs-json-{i}", _rewritten(victim, specviz__runs=r)) for i, r in enumerate(raw)]
+    out.append(Entry("runs-missing", _rewritten(victim, specviz__runs=None)))
+    changes = {
+        "no-status": _set("run_finished.status", ...),
+        "no-run-started": lambda r: r[0].pop("run_started"),
+        "status-ansi": _set("run_finished.status", "\x1b[31mcompleted\x1b[0m"),
+        "status-unknown": _set("run_finished.status", "exploded"),
+        "method-ansi": _set("run_started.method", "\x1b]0;pwned\x07"),
+        "kind-wrong": _set("run_started.kind", "verify"),
+        "run-id-not-hex": _set("run_started.run_id", "zzzz"),
+        "run-id-path": _set("run_started.run_id", "../../../../tmp/x"),
+        "run-id-empty": _set("run_started.run_id", ""),
+        "run-id-int": _set("run_started.run_id", 12345),
+        "prompt-int": _set("run_started.prompt", 7),
+        "prompt-missing": _set("run_started.prompt", ...),
+        "k-huge": _set("run_started.k", 2**70),
+        "k-negative-huge": _set("run_started.k", -(2**70)),
+        "seed-huge": _set("run_started.seed", 2**64),
+        "temperature-string": _set("run_started.temperature", "hot"),
+        "tags-nested": _set("run_started.tags", {"a": {"b": 1}}),
+        "versions-list": _set("run_started.versions", [1, 2]),
+        "token-ids-huge": _set("run_started.prompt_token_ids", [2**65]),
+        "finished-seq-negative": _set("run_finished.seq", -5),
+        "finished-other-run": _set("run_finished.run_id", "abcdabcdabcdabcd"),
+        "duplicated-entry": lambda r: r.append(r[0]),
+        "output-ids-huge": _set("run_finished.output_token_ids", [2**80]),
+        "survival-strings": _set("run_finished.survival", ["a"]),
+        "histogram-huge": _set("run_finished.accepted_histogram", [10**30]),
+    }
+    for name, change in changes.items():
+        out.append(Entry(f"footer-{name}", _rewritten(victim, specviz__runs=_runs_json(victim, change))))
+    return out
+
+
+def clocks(victim: bytes) -> list[Entry]:
+    values = {"neg": -1, "int64max+1": 2**63, "huge": 10**30, "year-10000": 253402300800 * 10**9, "float": 1.5e18,
+              "string": "soon", "min": -(2**63)}
+    out = []
+    for where in ("run_started", "run_finished"):
+        for name, v in values.items():
+            out.append(Entry(f"clock-{where}-{name}", _rewritten(victim, specviz__runs=_runs_json(victim, _set(f"{where}.t_wall_ns", v)))))
+        # The last nanosecond int64 holds (2262) is odd but a time: it must work everywhere.
+        out.append(Entry(f"clock-{where}-int64max", _rewritten(victim, specviz__runs=_runs_json(victim, _set(f"{where}.t_wall_ns", 2**63 - 1))),
+                         importable=True))
+    return out
+
+
+def bad_seq(victim: bytes) -> list[Entry]:
+    def seq(fn):
+        return _column("seq", lambda c: pa.array(fn(c.to_pylist()), pa.int64()))
+
+    cases = {
+        "negative": lambda s: [v - 1 for v in s],
+        "duplicate": lambda s: [min(v, len(s) - 2) for v in s],
+        "gap": lambda s: [v if v < 5 else v + 1 for v in s],
+        "shifted": lambda s: [v + 1 for v in s],
+        "all-zero": lambda s: [0 for _ in s],
+        "huge": lambda s: [v if v else 2**62 for v in s],
+    }
+    out = [Entry(f"seq-{name}", _rewritten(victim, seq(fn))) for name, fn in cases.items()]
+    out.append(Entry("seq-null", _rewritten(victim, _column("seq", lambda c: pa.array([None] + c.to_pylist()[1:], pa.int64())))))
+    out.append(Entry("rows-duplicated", _rewritten(victim, lambda t: pa.concat_tables([t, t.slice(3, 2)]))))
+    out.append(Entry("rows-dropped", _rewritten(victim, lambda t: t.slice(1))))
+    out.append(Entry("rows-shuffled", _rewritten(victim, lambda t: t.take(list(range(len(t)))[::-1])), importable=True))
+    out.append(Entry("rows-other-run", _rewritten(victim, _column("run_id", lambda c: pa.array(["eeee"] * len(c))))))
+    out.append(Entry("first-row-not-started", _rewritten(victim, _column("kind", lambda c: pa.array(["error"] + c.to_pylist()[1:])))))
+    return out
+
+
+def _special(kind: str) -> Callable[[Path, str], list[Path]]:
+    """A non-regular file (or a link) where a trace or a log should be."""
+
+    def build(traces: Path, tag: str) -> list[Path]:
+        if kind.startswith("log-"):
+            (traces / "_live").mkdir(exist_ok=True)
+            p = traces / "_live" / f"run-{int(tag, 16) + 0xabc000:016x}.jsonl"
+        else:
+            p = _place(traces, tag)
+        what = kind.removeprefix("log-")
+        if what == "fifo":
+            os.mkfifo(p)
+        elif what == "dir":
+            p.mkdir()
+        elif what == "socket":
+            short = Path(tempfile.mkdtemp(dir="/tmp")) / "s"  # AF_UNIX paths are short; rename it into place
+            s = socket.socket(socket.AF_UNIX)
+            s.bind(str(short))
+            s.close()
+            os.rename(short, p)
+            short.parent.rmdir()
+        elif what == "device":
+            os.mknod(p, 0o666 | stat.S_IFCHR, os.makedev(1, 3))  # a /dev/null; root only
+        elif what == "link-out":
+            p.symlink_to("/etc/passwd")
+        elif what == "link-dangling":
+            p.symlink_to(traces / "nowhere")
+        elif what == "link-loop":
+            p.symlink_to(p)
+        elif what == "link-dir-out":
+            p.symlink_to("/")
+        elif what == "unreadable":
+            p.write_bytes(b"x")
+            p.chmod(0)
+        return [p]
+
+    return build
+
+
+def _partition_link(traces: Path, tag: str) -> list[Path]:
+    """A whole date= partition that is a link to a directory outside the trace directory."""
+    outside = traces.parent / f"outside-{tag}"
+    outside.mkdir(exist_ok=True)
+    (outside / f"run-{VICTIM}.parquet").write_bytes(b"PAR1")
+    link = traces / f"date=link{tag}"
+    link.symlink_to(outside, target_is_directory=True)
+    return [link / f"run-{VICTIM}.parquet"]
+
+
+def specials() -> list[Entry]:
+    kinds = ["fifo", "dir", "socket", "device", "link-out", "link-dangling", "link-loop", "link-dir-out", "unreadable"]
+    out = [Entry(f"special-{k}", _special(k)) for k in kinds]
+    out += [Entry(f"special-log-{k}", _special(f"log-{k}")) for k in kinds]
+    out.append(Entry("special-partition-link", _partition_link))
+    return out
+
+
+def _log(data: bytes, name: str | None = None) -> Callable[[Path, str], list[Path]]:
+    def build(traces: Path, tag: str) -> list[Path]:
+        (traces / "_live").mkdir(exist_ok=True)
+        p = traces / "_live" / (name or f"run-{int(tag, 16) + 0xabc000:016x}.jsonl")
+        p.write_bytes(data)
+        return [p]
+
+    return build
+
+
+def live_logs(seed: int = 31) -> list[Entry]:
+    lines = log_lines()
+    good = b"".join(lines)
+    enc = msgspec.json.Encoder()
+    ev = _victim_events()
+    rng = random.Random(seed)
+    out = [
+        Entry("log-empty", _log(b"")),
+        Entry("log-garbage", _log(b"\x00\xff" * 100 + b"\n")),
+        Entry("log-not-json", _log(b"hello\nworld\n")),
+        Entry("log-first-not-started", _log(lines[1] + lines[2])),
+        Entry("log-no-newline", _log(lines[0].rstrip(b"\n"))),
+        Entry("log-long-first-line", _log(b"[" + b" " * (1 << 20))),
+        Entry("log-torn", _log(good[:-7])),
+        Entry("log-name-not-hex", _log(good, name="run-zz-top.jsonl")),
+        Entry("log-after-finished", _log(good + enc.encode([ev[-1]]) + b"\n" + lines[1])),
+        Entry("log-seq-backwards", _log(lines[0] + lines[2] + lines[1])),
+        Entry("log-started-twice", _log(lines[0] + lines[0] + lines[1])),
+    ]
+    for name, value in {"neg": -1, "huge": 10**30, "int64max": 2**63 - 1, "year-10000": 253402300800 * 10**9}.items():
+        started = msgspec.structs.replace(ev[0], t_wall_ns=value) if isinstance(value, int) and value < 2**63 else None
+        first = enc.encode([started]) if started else lines[0].replace(str(T0).encode(), str(value).encode(), 1)
+        out.append(Entry(f"log-clock-{name}", _log(first.rstrip(b"\n") + b"\n" + lines[1] + lines[2])))
+    out.append(Entry("log-k-huge", _log(lines[0].replace(b'"k":2', b'"k":' + str(2**70).encode()) + lines[1])))
+    out.append(Entry("log-int-huge", _log(lines[0] + lines[1].replace(b'"round":0', b'"round":' + str(2**70).encode(), 1))))
+    for i in range(40):
+        data = bytearray(good)
+        pos = rng.randrange(len(data))
+        data[pos] ^= 1 << rng.randrange(8)
+        out.append(Entry(f"log-bitflip-{i}-at-{pos}", _log(bytes(data))))
+    for i, cut in enumerate(sorted({len(good) * j // 13 for j in range(1, 13)})):
+        out.append(Entry(f"log-truncated-{cut}", _log(good[:cut])))
+    return out
+
+
+def finished_victim() -> RunFinished:
+    return _victim_events()[-1]
+
+
+def all_entries(victim: bytes) -> list[Entry]:
+    """Every entry, in a fixed order (hundreds of them)."""
+    return [*truncated(victim), *bit_flipped(victim), *foreign(victim), *versions(victim), *footers(victim),
+            *clocks(victim), *bad_seq(victim), *specials(), *live_logs()]
