@@ -139,3 +139,22 @@ def test_export_refuses_to_replace_without_force_and_never_a_link_or_device(shar
     r = run(shared / "two", "export", "bbb1", "-o", str(out), "--format", "perfetto")
     assert r.exit_code == 1 and "use --force" in r.output
     assert run(shared / "two", "export", "bbb1", "-o", str(out), "--format", "perfetto", "--force").exit_code == 0
+
+
+def test_viewer_runs_page_lists_unreadable_files_beside_the_runs(shared):
+    from streamlit.testing.v1 import AppTest
+
+    day = next((shared / "one").glob("date=*"))
+    (day / "run-dead0000.parquet").write_bytes(b"junk")
+    os.mkfifo(day / "run-dead0001.parquet")  # would hang a reader that opened it
+    at = AppTest.from_file(str(Path(__file__).resolve().parent.parent / "viewer" / "app.py"), default_timeout=60)
+    at.session_state["traces_dir"] = str(shared / "one")
+    at.run()
+    at.switch_page("views/runs.py").run()
+    assert not at.exception, at.exception
+    assert {"aaa1000000000000", "aaa2000000000000"} <= set(at.dataframe[0].value["run_id"])
+    (expander,) = [e for e in at.expander if "unreadable" in e.label]
+    assert expander.label == "2 unreadable file(s)"
+    problems = at.dataframe(key="problems_df").value
+    assert sorted(Path(f).name for f in problems["file"]) == ["run-dead0000.parquet", "run-dead0001.parquet"]
+    assert "FIFO" in " ".join(problems["problem"])
