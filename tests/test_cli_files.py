@@ -155,6 +155,6 @@ def test_viewer_runs_page_lists_unreadable_files_beside_the_runs(shared):
     assert {"aaa1000000000000", "aaa2000000000000"} <= set(at.dataframe[0].value["run_id"])
     (expander,) = [e for e in at.expander if "unreadable" in e.label]
     assert expander.label == "2 unreadable file(s)"
-    problems = at.dataframe(key="problems_df").value
+    (problems,) = [d.value for d in at.dataframe if "problem" in d.value.columns]
     assert sorted(Path(f).name for f in problems["file"]) == ["run-dead0000.parquet", "run-dead0001.parquet"]
     assert "FIFO" in " ".join(problems["problem"])
