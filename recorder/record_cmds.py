@@ -13,6 +13,7 @@ from typing import Any, Callable
 
 import click
 
+from specviz.baselines import CHOICES as BASELINE_CHOICES
 from specviz.statuses import METHODS, TERMINAL_COLOURS
 from specviz.engine.drafters import syntax_summary
 
@@ -130,9 +131,13 @@ def summary_line(result) -> str:
               show_default=True, help="speculative, autoregressive (target alone) or mlx-lm (its own speculative decoding) (env SPECVIZ_METHOD).")
 @click.option("--prompts", "prompts_file", type=click.Path(exists=True, dir_okay=False), envvar="SPECVIZ_PROMPTS",
               help="Record a batch: one prompt per line, or JSONL with a \"prompt\" field (env SPECVIZ_PROMPTS).")
+@click.option("--baseline", type=click.Choice(BASELINE_CHOICES), envvar="SPECVIZ_BASELINE", default="auto", show_default=True,
+              help="Speedup's denominator: measured (a matched autoregressive run from the store, recorded first when "
+                   "there is none), estimated (a few autoregressive tokens timed after the run), none, or auto "
+                   "(measured when the store has a match, else estimated) (env SPECVIZ_BASELINE).")
 @model_options
 @click.pass_context
-def record_command(ctx, prompt, drafter, k, temperature, method, prompts_file, target, target_model, max_tokens,
+def record_command(ctx, prompt, drafter, k, temperature, method, prompts_file, baseline, target, target_model, max_tokens,
                    top_p, top_k, seed, eos_token_ids, flush, n_top, no_chat_template, **remote) -> None:
     """Generate from PROMPT, recording every draft, verify and metric event.
 
@@ -141,8 +146,9 @@ def record_command(ctx, prompt, drafter, k, temperature, method, prompts_file, t
       specviz record "Explain speculative decoding in two sentences."
       specviz record "Summarise: ..." --drafter ngram:3 -k 6 --temperature 0.7 --seed 1
       specviz record "Hi" --method autoregressive
-      specviz record --prompts prompts.jsonl
+      specviz record --prompts prompts.jsonl --baseline measured
     """
+    from specviz.baselines import BaselineIndex
     from specviz.engine import RunOptions
 
     if (prompt is None) == (prompts_file is None):
@@ -151,11 +157,12 @@ def record_command(ctx, prompt, drafter, k, temperature, method, prompts_file, t
     policy = _flush_policy(flush)
     options = RunOptions(method=method, k=k, max_tokens=max_tokens, temperature=temperature, top_p=top_p,
                          top_k=top_k, seed=seed, eos_token_ids=tuple(eos_token_ids), n_top=n_top,
-                         chat_template=not no_chat_template)
+                         chat_template=not no_chat_template, baseline=baseline)
     recover_at_start(traces)
     engine = _load_engine(target, drafter, target_model, method, _remote(remote))
+    baselines = BaselineIndex.from_store(traces) if baseline in ("auto", "measured") else None
     if prompt is not None:
-        result = engine.record(prompt, options, traces=traces, flush=policy,
+        result = engine.record(prompt, options, traces=traces, flush=policy, baselines=baselines,
                                on_text=lambda piece, status: click.echo(click.style(piece, fg=TERMINAL_COLOURS.get(status)), nl=False))
         click.echo()
         _report(result)
@@ -164,7 +171,7 @@ def record_command(ctx, prompt, drafter, k, temperature, method, prompts_file, t
     results = []
     with click.progressbar(prompts, label="Recording", file=sys.stderr) as bar:
         for p in bar:
-            result = engine.record(p, options, traces=traces, flush=policy)
+            result = engine.record(p, options, traces=traces, flush=policy, baselines=baselines)
             results.append(result)
             if result.finished.status == "interrupted":
                 break
@@ -224,18 +231,24 @@ def _csv(kind: type, label: str) -> Callable:
               callback=_csv(float, "numbers"), help="Comma-separated temperatures (env SPECVIZ_SWEEP_TEMPERATURES).")
 @click.option("--method", "methods", envvar="SPECVIZ_SWEEP_METHODS", default="speculative", show_default=True,
               callback=_csv(str, "methods"), help="Comma-separated methods: speculative, mlx-lm (env SPECVIZ_SWEEP_METHODS).")
-@click.option("--baseline/--no-baseline", envvar="SPECVIZ_SWEEP_BASELINE", default=True, show_default=True,
-              help="First record one autoregressive run per prompt and temperature, so speedups are measured (env SPECVIZ_SWEEP_BASELINE).")
+@click.option("--baseline", type=click.Choice(BASELINE_CHOICES[1:]), envvar="SPECVIZ_SWEEP_BASELINE", default="measured",
+              show_default=True, help="measured: each repeat first records one autoregressive run per prompt and "
+              "temperature, and every run of the repeat divides by its own; estimated; none (env SPECVIZ_SWEEP_BASELINE).")
+@click.option("--repeats", type=click.IntRange(1), envvar="SPECVIZ_SWEEP_REPEATS", default=1, show_default=True,
+              help="Record the whole grid this many times (tag repeat=0..N-1), for the speedups view's "
+                   "confidence intervals (env SPECVIZ_SWEEP_REPEATS).")
 @model_options
 @click.pass_context
-def sweep_command(ctx, prompt, prompts_file, drafters, ks, temperatures, methods, baseline, target, target_model,
+def sweep_command(ctx, prompt, prompts_file, drafters, ks, temperatures, methods, baseline, repeats, target, target_model,
                   max_tokens, top_p, top_k, seed, eos_token_ids, flush, n_top, no_chat_template, **remote) -> None:
     """Record a grid of runs (drafter × K × temperature × method) for cross-run SQL.
 
     \b
     Example:
       specviz sweep "Rewrite: ..." -k 2,4,8 --temperature 0,0.7 --drafter ngram,layerskip:8
+      specviz sweep --prompts prompts.txt -k 2,4 --repeats 3     # then: specviz sql "FROM speedups"
     """
+    from specviz.baselines import BaselineIndex
     from specviz.engine import RunOptions
     from specviz.engine.drafters import parse_drafter
 
@@ -252,24 +265,27 @@ def sweep_command(ctx, prompt, prompts_file, drafters, ks, temperatures, methods
     policy = _flush_policy(flush)
     prompts = [prompt] if prompt is not None else read_prompts(prompts_file)
 
-    def options(method: str, k: int, t: float) -> RunOptions:
+    def options(method: str, k: int, t: float, repeat: int) -> RunOptions:
         return RunOptions(method=method, k=k, max_tokens=max_tokens, temperature=t, top_p=top_p, top_k=top_k,
-                          seed=seed, eos_token_ids=tuple(eos_token_ids), n_top=n_top,
-                          chat_template=not no_chat_template, tags={"sweep": "1"})
+                          seed=seed, eos_token_ids=tuple(eos_token_ids), n_top=n_top, baseline=baseline,
+                          chat_template=not no_chat_template, tags={"sweep": "1", "repeat": str(repeat)})
 
     recover_at_start(traces)
     for d in drafters:
         parse_drafter(d)
     jobs: list[tuple[str, str, RunOptions]] = []
-    if baseline:
-        jobs += [("none", p, options("autoregressive", 1, t)) for p in prompts for t in temperatures]
-    jobs += [(d, p, options(m, k, t)) for d, m, k, t, p in itertools.product(drafters, methods, ks, temperatures, prompts)]
+    for r in range(repeats):
+        if baseline == "measured":  # the repeat's own baselines, recorded just before its runs
+            jobs += [("none", p, options("autoregressive", 1, t, r)) for p in prompts for t in temperatures]
+        jobs += [(d, p, options(m, k, t, r))
+                 for d, m, k, t, p in itertools.product(drafters, methods, ks, temperatures, prompts)]
+    baselines = BaselineIndex()  # only this sweep's runs: each repeat divides by its own baselines
     results = []
     with click.progressbar(jobs, label="Sweeping", file=sys.stderr,
                            item_show_func=lambda j: f"{j[0]} {j[2].method} k={j[2].k} T={j[2].temperature}" if j else "") as bar:
         for d, p, opts in bar:
             engine = _load_engine(target, d, target_model, opts.method, _remote(dict(remote)))
-            result = engine.record(p, opts, traces=traces, flush=policy)
+            result = engine.record(p, opts, traces=traces, flush=policy, baselines=baselines)
             results.append(result)
             if result.finished.status == "interrupted":
                 break

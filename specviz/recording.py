@@ -21,8 +21,10 @@
                           t_wall_ns; appends to the log; returns the event.
 ``Recording.flush()``     writes buffered events to the log now.
 ``Recording.finish(finished) -> Path``
-    logs run_finished, writes the column buffers (filled by every log()) to
-    ``traces/date=YYYY-MM-DD/run-<id>.parquet``
+    a ``finished`` without counts (rounds, drafted, tested, accepted, produced all 0) gets
+    every total it leaves at its default computed from the logged events, as the engine
+    computes them (``specviz.totals``); then logs run_finished, writes the column buffers
+    (filled by every log()) to ``traces/date=YYYY-MM-DD/run-<id>.parquet``
     (published by atomic rename) and removes the log.
 Leaving the ``with`` block without finish(): KeyboardInterrupt finishes the run as
 ``interrupted``; another exception logs an ``error`` event (where="recording") and
@@ -50,7 +52,7 @@ from specviz.store.layout import TraceError, new_run_id, parquet_path
 from specviz.store.columnar import RunColumns
 from specviz.store.livelog import LogWriter, read_log
 from specviz.store.parquet_file import columns_to_parquet
-from specviz.store.totals import finished_from_events
+from specviz.totals import finished_from_events
 
 FlushPolicy = Literal["event", "round", "close"] | int
 
@@ -153,6 +155,9 @@ class Recording:
             raise TraceError(f"run {self.run_id} is already finished")
         if not isinstance(finished, RunFinished):
             raise TraceError("finish() takes a RunFinished event")
+        if not (finished.rounds or finished.drafted or finished.tested or finished.accepted or finished.produced):
+            self.flush()  # a rare path (the engine always gives counts): the events are in the log
+            finished = _with_totals(finished, read_log(self._writer.path)[0])
         self.log(finished)
         self.flush()
         self.finished = finished
@@ -189,6 +194,20 @@ class Recording:
             self.log(Error(where="recording", message=message))
             self._finish_from_events("failed", "error")
         return None
+
+
+_TOTALS = tuple(f for f in RunFinished.__struct_fields__ if f not in Event.__struct_fields__ + ("status", "finish_reason"))
+
+
+def _with_totals(finished: RunFinished, events: list[Event]) -> RunFinished:
+    """``finished`` with every total the caller left at its default computed from the
+    logged events, exactly as the engine computes them (``specviz.totals``)."""
+    computed = finished_from_events(events, status=finished.status, finish_reason=finished.finish_reason)
+    defaults = RunFinished(status=finished.status)
+    for name in _TOTALS:
+        if getattr(finished, name) == getattr(defaults, name):
+            setattr(finished, name, getattr(computed, name))
+    return finished
 
 
 def open_run(traces: str | os.PathLike, started: RunStarted, *, flush: FlushPolicy = "round", fsync: bool = False) -> Recording:

@@ -18,13 +18,13 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from specviz.engine.drafters import Draft, DraftContext, DraftedToken, Drafter
-from specviz.engine.metrics import RoundCounts, RunMetrics
 from specviz.engine.remote_rows import finish_rows
 from specviz.engine.rejection import Decision, decide_exact_match, decide_full, decide_topk
 from specviz.engine.sampling import SamplingParams, as_numpy, make_rng, make_transform, trace_stats
 from specviz.targets.base import ScoreRequest, Target
 from specviz.events import DraftToken, Error, RoundMetrics, TopToken, Verify
 from specviz.models.tokenizer import hf_tokenizer
+from specviz.totals import RoundCounts, RunMetrics, round_counts
 
 
 @dataclass
@@ -129,8 +129,6 @@ def generate_rounds(
             if produced + len(tokens) >= config.max_tokens:
                 finish = "max_tokens"
                 break
-        accepted = sum(1 for s in steps if s.draft_token is not None and s.accepted)
-        tested = sum(1 for s in steps if s.draft_token is not None)
         events: list[Any] = [_draft_event(index, i, t, text) for i, t in enumerate(draft.tokens)]
         for j, step in enumerate(steps):
             events.extend(_verify_events(index, step, trace, j, scores, capability, text, config.n_top, draft.logprobs))
@@ -139,18 +137,9 @@ def generate_rounds(
         context.extend(tokens)
         produced += len(tokens)
         t3 = time.perf_counter()
-        counts = RoundCounts(
-            drafted=len(draft.tokens),
-            tested=tested,
-            accepted=accepted,
-            produced=len(tokens),
-            draft_ms=(t1 - t0) * 1e3,
-            verify_ms=(t2 - t1) * 1e3,
-            sample_ms=(t3 - t2) * 1e3,
-            round_ms=(t3 - t0) * 1e3,
-            overlaps=[s.overlap for s in steps if s.draft_token is not None and s.overlap is not None],
-            inexact=any(isinstance(e, Verify) and not e.exact for e in events),
-        )
+        counts = round_counts(events)  # the totals' one definition, from the events themselves
+        counts.draft_ms, counts.verify_ms = (t1 - t0) * 1e3, (t2 - t1) * 1e3
+        counts.sample_ms, counts.round_ms = (t3 - t2) * 1e3, (t3 - t0) * 1e3
         metrics.add(counts)
         events.append(
             RoundMetrics(
@@ -206,6 +195,16 @@ def _full_trace(logits: Any, params: SamplingParams, decision: Decision, n_top: 
     return _Trace(draft_lp=draft_lp, final_lp=final_lp, entropy=entropy.tolist(), top=tops)
 
 
+def _probabilities(step: Any) -> dict:
+    """p and q of the draft token under the run's sampling transform, and where both
+    distributions are whole, their overlap and the residual mass sum_x max(0, p - q),
+    which is 1 - overlap since p and q each sum to 1."""
+    out = dict(target_p=step.p_draft, draft_q=step.q_draft)
+    if step.overlap is not None:
+        out.update(overlap=step.overlap, residual_mass=max(0.0, 1.0 - step.overlap))
+    return out
+
+
 def _verify_events(index, step, trace, j, scores, capability, text, n_top, draft_logprobs) -> list[Verify]:
     top: list[TopToken] = []
     target_lp = final_lp = entropy = None
@@ -239,7 +238,7 @@ def _verify_events(index, step, trace, j, scores, capability, text, n_top, draft
     if step.draft_token is None:
         return [
             Verify(status="bonus", token_id=step.token, token_text=text(step.token),
-                   target_logprob=final_lp, final_logprob=final_lp, **common)
+                   target_logprob=final_lp, final_logprob=final_lp, target_p=step.p_draft, **common)
         ]
     shared = dict(
         draft_token_id=step.draft_token,
@@ -248,6 +247,7 @@ def _verify_events(index, step, trace, j, scores, capability, text, n_top, draft
         target_logprob=target_lp,
         acceptance_prob=step.acceptance_prob,
         u=step.u,
+        **_probabilities(step),
     )
     if step.accepted:
         return [Verify(status="accepted", token_id=step.token, token_text=text(step.token),

@@ -15,9 +15,8 @@ is re-raised.
 from __future__ import annotations
 
 import platform
-import statistics
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -28,14 +27,15 @@ import numpy as np
 from specviz.engine.drafters import check_method
 from specviz.engine.local import EngineError, LocalTarget
 from specviz.engine.loop import EngineConfig, Round, TokenText, generate_rounds
-from specviz.engine.metrics import RoundCounts, RunMetrics
+from specviz.baselines import CHOICES as BASELINE_CHOICES, Baseline, BaselineIndex
 from specviz.engine.remote_rows import logprob_scale
-from specviz.engine.sampling import SamplingParams
-from specviz.targets.base import RULE_FOR_CAPABILITY, ScoreRequest, TargetError
+from specviz.engine.sampling import SamplingParams, make_transform
+from specviz.targets.base import RULE_FOR_CAPABILITY, TargetError
 from specviz.engine.text import StreamText, output_text
 from specviz.events import DraftToken, Error, RoundMetrics, RunFinished, RunStarted, TopToken, Verify
 from specviz.models.tokenizer import hf_tokenizer
 from specviz.statuses import METHODS
+from specviz.totals import RunMetrics, round_counts
 
 OnText = Callable[[str, str], None]  # (text piece, status of the token that completed it)
 
@@ -52,11 +52,19 @@ class RunOptions:
     eos_token_ids: tuple[int, ...] = ()  # added to the tokenizer's EOS ids
     n_top: int = 5  # alternatives recorded per position
     chat_template: bool = True  # wrap the prompt as one user turn when the tokenizer has a template
-    baseline: bool = True  # find (store) or estimate autoregressive tokens/s for speedup
+    # speedup's denominator: auto | measured | estimated | none (specviz.baselines);
+    # True / False are read as "auto" / "none"
+    baseline: str | bool = "auto"
     tags: dict[str, str] = field(default_factory=dict)
 
     def sampling(self) -> SamplingParams:
         return SamplingParams(self.temperature, self.top_p, self.top_k, self.seed)
+
+    @property
+    def baseline_kind(self) -> str:
+        if isinstance(self.baseline, bool):
+            return "auto" if self.baseline else "none"
+        return self.baseline
 
 
 @dataclass
@@ -93,7 +101,6 @@ class Engine:
         self.target_spec = target_spec or target.spec
         self.drafter_spec = drafter_spec or (drafter.spec if drafter is not None else "none")
         self.text = TokenText(target.tokenizer)
-        self._baseline_estimate: float | None = None
         self._eos: frozenset[int] = frozenset()
 
     @classmethod
@@ -134,6 +141,8 @@ class Engine:
             options.sampling()
         except ValueError as exc:
             raise EngineError(str(exc)) from exc
+        if options.baseline_kind not in BASELINE_CHOICES:
+            raise EngineError(f"unknown baseline {options.baseline!r}: use one of {', '.join(BASELINE_CHOICES)}")
 
     def acceptance_rule(self, method: str) -> str:
         if method == "autoregressive":
@@ -177,14 +186,16 @@ class Engine:
 
     # -- recording ------------------------------------------------------------------
     def record(self, prompt: str, options: RunOptions | None = None, *, traces: str | Path = "traces",
-               flush: Any = "round", on_text: OnText | None = None, recording: Any = None) -> RunResult:
+               flush: Any = "round", on_text: OnText | None = None, recording: Any = None,
+               baselines: BaselineIndex | None = None) -> RunResult:
         """Run and record one generation into ``traces``; ``recording="null"`` records
-        nothing (same engine work, ``NullRecording``: for benchmarks)."""
+        nothing (same engine work, ``NullRecording``: for benchmarks). ``baselines``: where
+        measured baselines are looked up (the CLI builds one from the store); a run this
+        records itself (``baseline="measured"`` with no match) is added to it."""
         options = options or RunOptions()
         started = self.started_event(prompt, options)
-        # Before open_run: it starts a background import that competes for the CPU and
-        # halved the timed steps' rate, inflating every speedup of the run.
-        baseline = self._baseline_for(started, options, traces if recording != "null" else None)
+        baseline = self._baseline_before(prompt, started, options, baselines,
+                                         dict(traces=traces, flush=flush, recording=recording))
         if recording == "null":
             from specviz.recording import NullRecording
 
@@ -193,12 +204,29 @@ class Engine:
             from specviz.recording import open_run
 
             rec = open_run(traces, started, flush=flush)
-        return self._drive(rec, started, options, on_text, baseline=baseline)
+        result = self._drive(rec, started, options, on_text, baseline=baseline)
+        if baselines is not None:
+            baselines.add(result.run_id, result.started, result.finished)
+        return result
 
-    def _drive(self, rec: Any, started: RunStarted, options: RunOptions, on_text: OnText | None,
-               traces: str | Path | None = None, *,
-               baseline: tuple[float | None, bool] | None = None) -> RunResult:
-        """``baseline``: (tokens/s, estimated) found beforehand; else looked up in ``traces``."""
+    def _baseline_before(self, prompt: str, started: RunStarted, options: RunOptions,
+                         baselines: BaselineIndex | None, where: dict) -> Baseline | None:
+        """The baseline known before the run, or None: estimate it after the run."""
+        kind = options.baseline_kind
+        if kind == "none" or options.method == "autoregressive":
+            return Baseline(None, "none")
+        found = baselines.find(started) if baselines is not None and kind != "estimated" else None
+        if found is not None or kind != "measured":
+            return found
+        ar = self.record(prompt, replace(options, method="autoregressive", baseline="none"), baselines=baselines, **where)
+        if ar.finished.status != "completed" or not ar.finished.tokens_per_s:
+            raise EngineError(f"the autoregressive baseline run {ar.run_id} did not complete ({ar.finished.status})")
+        return Baseline(ar.finished.tokens_per_s, "measured", ar.run_id)
+
+    def _drive(self, rec: Any, started: RunStarted, options: RunOptions, on_text: OnText | None, *,
+               baseline: Baseline | None = None) -> RunResult:
+        """``baseline``: known beforehand (measured, or kind none); None estimates it after
+        the run (unless ``options.baseline`` is none), so the estimate never touches prefill."""
         self._eos = frozenset(started.eos_token_ids)
         metrics = RunMetrics()
         detok = StreamText(self.target.tokenizer)
@@ -218,9 +246,10 @@ class Engine:
                 if self.drafter is not None and options.method == "speculative":
                     self.drafter.prefill(ids)
             prefill_ms = (time.perf_counter() - t0) * 1e3
-            if baseline is None:
-                baseline = self._baseline_for(started, options, traces)
-            metrics.baseline_tokens_per_s, metrics.baseline_estimated = baseline
+            if baseline is None and (options.baseline_kind == "none" or options.method == "autoregressive"):
+                baseline = Baseline(None, "none")
+            if baseline is not None:
+                _set_baseline(metrics, baseline)
             config = EngineConfig(
                 k=started.k,
                 max_tokens=options.max_tokens,
@@ -260,6 +289,9 @@ class Engine:
             tail = detok.finish() if output else ""
             if tail:
                 on_text(tail, "accepted")
+        if baseline is None:
+            estimate = self.estimate_baseline(started, options) if status == "completed" else None
+            _set_baseline(metrics, Baseline(estimate, "estimated" if estimate else "none"))
         finished = self._finished(metrics, output, status, reason, t_start, prefill_ms)
         path = rec.finish(finished)
         return RunResult(rec.run_id, path, started, finished, finished.output_text, output, error)
@@ -277,52 +309,28 @@ class Engine:
         )
 
     # -- baseline -------------------------------------------------------------------
-    def _baseline_for(self, started: RunStarted, options: RunOptions,
-                      traces: str | Path | None) -> tuple[float | None, bool]:
-        if not options.baseline or options.method == "autoregressive":
-            return None, True
-        return self._baseline(started, list(started.prompt_token_ids), traces)
-
-    def _baseline(self, started: RunStarted, ids: list[int], traces: str | Path | None) -> tuple[float | None, bool]:
-        stored = stored_baseline(started, traces) if traces is not None else None
-        if stored:
-            return stored, False
-        if self._baseline_estimate is None and isinstance(self.target, LocalTarget):
-            self._baseline_estimate = estimate_baseline(self.target, ids)
-        return self._baseline_estimate, True
+    def estimate_baseline(self, started: RunStarted, options: RunOptions) -> float | None:
+        """Autoregressive tokens/s of this prompt, timed after the run through the real
+        autoregressive path (sampling and events included) for ESTIMATE_TOKENS tokens after
+        ESTIMATE_WARMUP untimed ones; never shared between prompts or runs."""
+        ids = list(started.prompt_token_ids)
+        config = EngineConfig(k=0, max_tokens=ESTIMATE_WARMUP + ESTIMATE_TOKENS, sampling=options.sampling(),
+                              n_top=options.n_top)  # no EOS: always the same number of tokens
+        self.target.prefill(ids)
+        timed = list(generate_rounds(self.target, None, ids, config, text=self.text))[ESTIMATE_WARMUP:]
+        ms = sum(r.counts.round_ms for r in timed)
+        return sum(r.counts.produced for r in timed) / (ms / 1e3) if ms > 0 else None
 
 
-def stored_baseline(started: RunStarted, traces: str | Path) -> float | None:
-    """tokens/s of the newest completed autoregressive run of the same target and prompt."""
-    try:
-        from specviz.store import list_runs
-
-        for run in list_runs(traces):
-            s, f = run.started, run.finished
-            if (f is not None and f.status == "completed" and s.method == "autoregressive"
-                    and s.target == started.target and s.target_model == started.target_model
-                    and s.prompt_token_ids == started.prompt_token_ids and f.tokens_per_s):
-                return float(f.tokens_per_s)
-    except Exception:  # a damaged store must not stop a recording
-        return None
-    return None
+ESTIMATE_WARMUP = 2
+ESTIMATE_TOKENS = 8
 
 
-def estimate_baseline(target: LocalTarget, ids: list[int], repeats: int = 5, warmup: int = 2) -> float:
-    """Autoregressive tokens/s estimated from timed single-token target steps (median).
-
-    The first steps after loading run slow (allocations, the prefill itself), and timing
-    them made the estimate as low as half the real rate, inflating speedups; so they are
-    run untimed first."""
-    request = ScoreRequest(round=-1, sampling=SamplingParams())
-    for _ in range(warmup):
-        target.score(ids, [], request)
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        target.score(ids, [], request)
-        times.append(time.perf_counter() - t)
-    return 1.0 / statistics.median(times)
+def _set_baseline(metrics: RunMetrics, baseline: Baseline) -> None:
+    metrics.baseline_tokens_per_s = baseline.tokens_per_s
+    metrics.baseline_estimated = baseline.kind != "measured"
+    metrics.baseline_kind = baseline.kind
+    metrics.baseline_run_id = baseline.run_id
 
 
 # -- mlx_lm's own speculative decoding, recorded in the same schema ---------------------
@@ -357,6 +365,7 @@ def mlx_lm_rounds(target: LocalTarget, drafter: Any, prompt_ids: list[int], conf
     if s.seed is not None:
         mx.random.seed(s.seed)
     sampler = make_sampler(temp=s.temperature, top_p=s.top_p, top_k=s.top_k)
+    transform = make_transform(s)
     spy = _Spy(target.model)
     draft_model = drafter.mlx_model
     cache = make_prompt_cache(target.model) + make_prompt_cache(draft_model)
@@ -380,7 +389,7 @@ def mlx_lm_rounds(target: LocalTarget, drafter: Any, prompt_ids: list[int], conf
             if from_draft and not is_eos and produced + len(pending) < config.max_tokens:
                 continue
             finish = "eos" if is_eos else ("max_tokens" if produced + len(pending) >= config.max_tokens else None)
-            rnd = _mlx_round(index, pending, drafts, num_draft, text, config.n_top, t_round, metrics, finish)
+            rnd = _mlx_round(index, pending, drafts, num_draft, text, config.n_top, t_round, metrics, finish, transform)
             produced += len(rnd.tokens)
             yield rnd
             if finish:
@@ -393,10 +402,9 @@ def mlx_lm_rounds(target: LocalTarget, drafter: Any, prompt_ids: list[int], conf
         gen.close()
 
 
-def _mlx_round(index, pending, drafts, num_draft, text, n_top, t_round, metrics, finish) -> Round:
+def _mlx_round(index, pending, drafts, num_draft, text, n_top, t_round, metrics, finish, transform) -> Round:
     events: list[Any] = [DraftToken(round=index, position=i, token_id=d, token_text=text(d)) for i, d in enumerate(drafts)]
     tokens, statuses = [], []
-    accepted = 0
     for pos, (tok, logprobs, from_draft) in enumerate(pending):
         lp = logprobs.reshape(-1)
         top: list[TopToken] = []
@@ -405,32 +413,30 @@ def _mlx_round(index, pending, drafts, num_draft, text, n_top, t_round, metrics,
             vals = np.asarray(lp)[idx]
             order = np.argsort(-vals)
             top = [TopToken(int(idx[o]), text(int(idx[o])), float(vals[o])) for o in order]
+        p = transform(lp)[0]  # mlx_lm's logprobs are raw: p under the run's sampling transform
         final_lp = float(lp[tok].item())
         tokens.append(tok)
+        common = dict(round=index, position=pos, token_id=tok, token_text=text(tok), final_logprob=final_lp, top=top)
         if from_draft:
-            accepted += 1
             statuses.append("accepted")
-            events.append(Verify(round=index, position=pos, status="accepted", token_id=tok, token_text=text(tok),
-                                 draft_token_id=tok, draft_token_text=text(tok), target_logprob=final_lp,
-                                 final_logprob=final_lp, top=top))
+            events.append(Verify(status="accepted", draft_token_id=tok, draft_token_text=text(tok),
+                                 target_logprob=final_lp, target_p=float(p[tok]), **common))
         elif pos < num_draft:
             d = drafts[pos]
             statuses.append("resampled")
-            common = dict(round=index, position=pos, token_id=tok, token_text=text(tok), draft_token_id=d,
-                          draft_token_text=text(d), target_logprob=float(lp[d].item()), final_logprob=final_lp, top=top)
+            common.update(draft_token_id=d, draft_token_text=text(d), target_logprob=float(lp[d].item()),
+                          target_p=float(p[d]))
             events.append(Verify(status="rejected", **common))
             events.append(Verify(status="resampled", **common))
         else:
             statuses.append("bonus")
-            events.append(Verify(round=index, position=pos, status="bonus", token_id=tok, token_text=text(tok),
-                                 target_logprob=final_lp, final_logprob=final_lp, top=top))
-    tested = accepted + (1 if statuses and statuses[-1] == "resampled" else 0)
-    round_ms = (time.perf_counter() - t_round) * 1e3
-    counts = RoundCounts(drafted=len(drafts), tested=tested, accepted=accepted, produced=len(tokens), round_ms=round_ms)
+            events.append(Verify(status="bonus", target_logprob=final_lp, target_p=float(p[tok]), **common))
+    counts = round_counts(events)
+    counts.round_ms = (time.perf_counter() - t_round) * 1e3
     metrics.add(counts)
-    events.append(RoundMetrics(round=index, drafted=counts.drafted, tested=tested, accepted=accepted,
-                               produced=len(tokens), round_ms=round_ms, **metrics.round_fields()))
+    events.append(RoundMetrics(round=index, drafted=counts.drafted, tested=counts.tested, accepted=counts.accepted,
+                               produced=counts.produced, round_ms=counts.round_ms, **metrics.round_fields()))
     return Round(index, tokens, statuses, events, counts, finish)
 
 
-__all__ = ["Engine", "RunOptions", "RunResult", "METHODS", "estimate_baseline", "stored_baseline", "mlx_lm_rounds"]
+__all__ = ["Engine", "RunOptions", "RunResult", "METHODS", "mlx_lm_rounds"]

@@ -18,7 +18,7 @@ from specviz.events import RunFinished, RunStarted
 from specviz.store.layout import TraceError, live_dir, log_files, one_line, parquet_path, run_id_of
 from specviz.store.livelog import AbandonedLog, decode_log, stale_log_temps
 from specviz.store.parquet_file import events_to_parquet
-from specviz.store.totals import finished_from_events
+from specviz.totals import finished_from_events
 
 
 @dataclass

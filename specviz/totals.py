@@ -1,0 +1,287 @@
+"""Per-round and per-run totals, with the definitions vLLM and Spec-Bench use.
+
+One home for every derived count of a run: the engine accumulates ``RoundCounts`` into
+``RunMetrics`` as it goes, and a run read back from its events (recovered after a crash,
+written through the Recording API, rebuilt for a view) goes through the same
+``round_counts`` / ``metrics_from_events``, so its totals are the engine's.
+
+Per round (one target verification step):
+  drafted   draft tokens proposed (K, or fewer: n-gram misses, K shrinking near max_tokens)
+  tested    draft positions the target scored *and* decided: accepted ones plus the first
+            rejected one; positions after a rejection were never decided and do not count
+  accepted  draft tokens kept
+  produced  tokens appended to the output: accepted + the correction or bonus token
+            (less when EOS or max_tokens cuts the round short)
+
+Per run:
+  acceptance rate  accepted / tested  (vLLM's "draft acceptance rate" is accepted / drafted;
+                   both counts are recorded)
+  tau              produced / verify steps: mean tokens per target forward, the bonus or
+                   correction token included (Spec-Bench's mean accepted length)
+  alpha            mean over tested positions of sum_x min(p(x), q(x)): the expected
+                   acceptance per position (Leviathan); needs full distributions, else None
+  survival[i]      P(accepted > i | drafted > i): share of rounds whose position i survived
+  histogram[i]     rounds (with at least one draft) that accepted exactly i tokens
+  tokens/s         produced / decode time (sum of round times; prefill excluded)
+  speedup          tokens/s / baseline tokens/s; the baseline is a matched autoregressive
+                   run (measured) or a short autoregressive run after this one (estimated)
+  rolling          acceptance over the last 50 rounds (the seed's window)
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Iterable
+
+from specviz.events import DraftToken, RoundMetrics, RunFinished, Verify
+from specviz.statuses import COMMITTED
+
+WINDOW = 50
+TESTED = frozenset(("accepted", "rejected"))  # one per decided draft position (a rejection's
+# second row, `resampled`, is the replacement token, not a second test)
+
+
+@dataclass
+class RoundCounts:
+    drafted: int
+    tested: int
+    accepted: int
+    produced: int
+    draft_ms: float = 0.0
+    verify_ms: float = 0.0
+    sample_ms: float = 0.0
+    round_ms: float = 0.0
+    overlaps: list[float] = field(default_factory=list)  # sum_x min(p, q) per tested position
+    inexact: bool = False  # a verify event of the round was marked exact = false
+
+
+@dataclass
+class RunMetrics:
+    window: int = WINDOW
+    rounds: int = 0
+    drafted: int = 0
+    tested: int = 0
+    accepted: int = 0
+    produced: int = 0
+    draft_ms: float = 0.0
+    verify_ms: float = 0.0
+    sample_ms: float = 0.0
+    round_ms: float = 0.0
+    overlap_sum: float = 0.0
+    overlap_n: int = 0
+    histogram: list[int] = field(default_factory=list)
+    reached: list[int] = field(default_factory=list)  # rounds with drafted > i
+    survived: list[int] = field(default_factory=list)  # ... and accepted > i
+    inexact_rounds: int = 0
+    baseline_tokens_per_s: float | None = None
+    baseline_estimated: bool = True
+    baseline_run_id: str = ""
+    baseline_kind: str = ""
+    _recent: deque = field(default_factory=deque)
+
+    def add(self, c: RoundCounts) -> None:
+        self.rounds += 1
+        self.drafted += c.drafted
+        self.tested += c.tested
+        self.accepted += c.accepted
+        self.produced += c.produced
+        self.draft_ms += c.draft_ms
+        self.verify_ms += c.verify_ms
+        self.sample_ms += c.sample_ms
+        self.round_ms += c.round_ms
+        self.overlap_sum += sum(c.overlaps)
+        self.overlap_n += len(c.overlaps)
+        self.inexact_rounds += c.inexact
+        if c.drafted > 0:
+            _grow(self.histogram, c.accepted + 1)
+            self.histogram[c.accepted] += 1
+            _grow(self.reached, c.drafted)
+            _grow(self.survived, c.drafted)
+            for i in range(c.drafted):
+                self.reached[i] += 1
+                if c.accepted > i:
+                    self.survived[i] += 1
+        self._recent.append((c.accepted, c.tested))
+        if len(self._recent) > self.window:
+            self._recent.popleft()
+
+    # -- derived ---------------------------------------------------------------------
+    @property
+    def acceptance(self) -> float | None:
+        return self.accepted / self.tested if self.tested else None
+
+    @property
+    def acceptance_rolling(self) -> float | None:
+        tested = sum(t for _, t in self._recent)
+        return sum(a for a, _ in self._recent) / tested if tested else None
+
+    @property
+    def tau(self) -> float | None:
+        return self.produced / self.rounds if self.rounds else None
+
+    @property
+    def alpha(self) -> float | None:
+        return self.overlap_sum / self.overlap_n if self.overlap_n else None
+
+    @property
+    def tokens_per_s(self) -> float:
+        return self.produced / (self.round_ms / 1e3) if self.round_ms > 0 else 0.0
+
+    @property
+    def speedup(self) -> float | None:
+        if not self.baseline_tokens_per_s or not self.round_ms:
+            return None
+        return self.tokens_per_s / self.baseline_tokens_per_s
+
+    @property
+    def survival(self) -> list[float]:
+        return [s / r for s, r in zip(self.survived, self.reached) if r]
+
+    @property
+    def k_effective(self) -> float | None:
+        return self.drafted / self.rounds if self.rounds else None
+
+    def round_fields(self) -> dict:
+        """Running values for a RoundMetrics event."""
+        return dict(
+            acceptance_rolling=self.acceptance_rolling,
+            acceptance_cumulative=self.acceptance,
+            tau_cumulative=self.tau,
+            total_tokens=self.produced,
+            tokens_per_s=self.tokens_per_s,
+            baseline_tokens_per_s=self.baseline_tokens_per_s,
+            baseline_estimated=self.baseline_estimated,
+            speedup=self.speedup,
+        )
+
+    def run_fields(self) -> dict:
+        """Totals for the RunFinished event."""
+        return dict(
+            rounds=self.rounds,
+            drafted=self.drafted,
+            tested=self.tested,
+            accepted=self.accepted,
+            produced=self.produced,
+            acceptance_rate=self.acceptance,
+            tau=self.tau,
+            alpha=self.alpha,
+            tokens_per_s=self.tokens_per_s if self.round_ms else None,
+            baseline_tokens_per_s=self.baseline_tokens_per_s,
+            baseline_estimated=self.baseline_estimated,
+            speedup=self.speedup,
+            draft_ms=self.draft_ms,
+            verify_ms=self.verify_ms,
+            sample_ms=self.sample_ms,
+            accepted_histogram=list(self.histogram),
+            survival=self.survival,
+            k_effective=self.k_effective,
+            baseline_run_id=self.baseline_run_id,
+            baseline_kind=self.baseline_kind,
+            inexact_rounds=self.inexact_rounds,
+        )
+
+
+def leviathan_speedup(alpha: float, k: float, c: float) -> float:
+    """Expected wall-time speedup (Leviathan et al. 2023, Thm 3.8):
+    (1 - alpha^(K+1)) / ((1 - alpha)(cK + 1)), c = draft step cost / target step cost."""
+    if alpha >= 1.0:
+        return (k + 1) / (c * k + 1)
+    return (1 - alpha ** (k + 1)) / ((1 - alpha) * (c * k + 1))
+
+
+def round_counts(events: Iterable) -> RoundCounts:
+    """One round's counts from its events: drafted from ``draft_token``, the rest from
+    ``verify`` (overlaps from ``Verify.overlap``), timings from its ``round_metrics``.
+
+    A round without draft events takes ``drafted`` from its ``round_metrics``, one without
+    verify events the other counts (writers that logged only ``round_metrics``); traces older than schema 1.1 have no per-position
+    overlap, so the round's mean ``alpha`` stands for each tested position."""
+    c = RoundCounts(0, 0, 0, 0)
+    metrics = None
+    verified = False
+    for e in events:
+        kind = type(e)
+        if kind is DraftToken:
+            c.drafted += 1
+        elif kind is Verify:
+            verified = True
+            status = e.status
+            if status in TESTED:
+                c.tested += 1
+                c.accepted += status == "accepted"
+                if e.overlap is not None:
+                    c.overlaps.append(e.overlap)
+            if status in COMMITTED:
+                c.produced += 1
+            if not e.exact:
+                c.inexact = True
+        elif kind is RoundMetrics:
+            metrics = e
+    if metrics is not None:
+        c.draft_ms, c.verify_ms = metrics.draft_ms, metrics.verify_ms
+        c.sample_ms, c.round_ms = metrics.sample_ms, metrics.round_ms
+        if not c.drafted:
+            c.drafted = metrics.drafted
+        if not verified:
+            c.tested, c.accepted, c.produced = metrics.tested, metrics.accepted, metrics.produced
+        if not c.overlaps and metrics.alpha is not None:
+            c.overlaps = [metrics.alpha] * c.tested
+    return c
+
+
+def metrics_from_events(events: Iterable) -> RunMetrics:
+    """The run's ``RunMetrics`` replayed from its events, round by round; the baseline is
+    the last ``round_metrics`` event's (a finished run's own ``run_finished`` is ignored)."""
+    by_round: dict[int, list] = {}
+    last = None
+    for e in events:
+        kind = type(e)
+        if kind is DraftToken or kind is Verify or kind is RoundMetrics:
+            by_round.setdefault(e.round, []).append(e)
+            if kind is RoundMetrics:
+                last = e
+    m = RunMetrics()
+    for round_events in by_round.values():
+        m.add(round_counts(round_events))
+    if last is not None:
+        m.baseline_tokens_per_s, m.baseline_estimated = last.baseline_tokens_per_s, last.baseline_estimated
+    return m
+
+
+def finished_from_events(events: list, *, status: str, finish_reason: str) -> RunFinished:
+    """A ``run_finished`` for a run that never logged one (a crash found by recovery, a
+    ``with open_run(...)`` block left without ``finish()``) or logged one without totals.
+    The output is the committed tokens, so a recovered trace shows all that was produced."""
+    m = metrics_from_events(events)
+    committed = [e for e in events if type(e) is Verify and e.status in COMMITTED]
+    monos = [e.t_mono_ns for e in events if e.t_mono_ns]
+    wall_ms = (max(monos) - min(monos)) / 1e6 if monos else 0.0
+    totals = m.run_fields()
+    if totals["tokens_per_s"] is None and wall_ms > 0:  # a writer that logged no round times
+        totals["tokens_per_s"] = m.produced / (wall_ms / 1e3)
+    return RunFinished(
+        status=status,
+        finish_reason=finish_reason,
+        wall_ms=wall_ms,
+        output_text="".join(e.token_text for e in committed),
+        output_token_ids=[e.token_id for e in committed],
+        **totals,
+    )
+
+
+def _grow(values: list[int], n: int) -> None:
+    if len(values) < n:
+        values.extend([0] * (n - len(values)))
+
+
+__all__ = [
+    "WINDOW",
+    "TESTED",
+    "RoundCounts",
+    "RunMetrics",
+    "leviathan_speedup",
+    "round_counts",
+    "metrics_from_events",
+    "finished_from_events",
+]
