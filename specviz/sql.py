@@ -106,9 +106,46 @@ _TOKENS = (
     "FROM events WHERE kind = 'verify' AND " + committed_sql()
 )
 
+# Per configuration (everything but the prompt and the repeat), over its completed runs: the
+# medians, and 95 % percentile-bootstrap intervals of them from 1,000 resamples of the runs
+# with replacement. Draws come from hash(configuration, resample, draw), so a query gives
+# the same interval every time and needs no random state.
+_CONFIG = "target, target_model, method, drafter, k, temperature, top_p, top_k, max_tokens"
+BOOTSTRAP_RESAMPLES = 1000
+_SPEEDUPS = f"""
+WITH c AS (
+  SELECT *, dense_rank() OVER (ORDER BY {_CONFIG}) AS cfg,
+         row_number() OVER (PARTITION BY {_CONFIG} ORDER BY run_id) - 1 AS i,
+         count(*) OVER (PARTITION BY {_CONFIG}) AS n
+  FROM runs WHERE status = 'completed'
+),
+draws AS (
+  SELECT cfg, b, (hash(cfg, b, j) % n)::BIGINT AS i
+  FROM (SELECT cfg, n, b, unnest(range(n)) AS j FROM (SELECT DISTINCT cfg, n FROM c), range({BOOTSTRAP_RESAMPLES}) AS bs(b))
+),
+boot AS (
+  SELECT d.cfg, d.b, median(c.tokens_per_s) AS tps, median(c.speedup) AS speedup
+  FROM draws d JOIN c ON c.cfg = d.cfg AND c.i = d.i GROUP BY d.cfg, d.b
+),
+ci AS (
+  SELECT cfg, quantile_cont(tps, 0.025) AS tps_lo, quantile_cont(tps, 0.975) AS tps_hi,
+         quantile_cont(speedup, 0.025) AS sp_lo, quantile_cont(speedup, 0.975) AS sp_hi
+  FROM boot GROUP BY cfg
+)
+SELECT {_CONFIG},
+       count(*) AS runs, count(DISTINCT prompt_token_ids) AS prompts, count(speedup) AS runs_with_speedup,
+       median(tokens_per_s) AS tokens_per_s, any_value(ci.tps_lo) AS tokens_per_s_ci_low, any_value(ci.tps_hi) AS tokens_per_s_ci_high,
+       median(speedup) AS speedup, any_value(ci.sp_lo) AS speedup_ci_low, any_value(ci.sp_hi) AS speedup_ci_high,
+       string_agg(DISTINCT baseline_kind, ',' ORDER BY baseline_kind) FILTER (WHERE speedup IS NOT NULL) AS baseline_kinds
+FROM c JOIN ci USING (cfg)
+GROUP BY ALL ORDER BY ALL
+"""
+
 VIEWS: dict[str, str] = {
     **{name: _kind_view(kind) for name, kind in KIND_VIEWS.items()},
     "tokens": _TOKENS,
+    # DuckDB only: specviz.spark renders the views above, not this one (hash, FILTER, ...)
+    "speedups": _SPEEDUPS,
 }
 
 
