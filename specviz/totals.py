@@ -155,6 +155,14 @@ class RunMetrics:
             speedup=self.speedup,
         )
 
+    def round_event(self, index: int, c: RoundCounts) -> RoundMetrics:
+        """The ``round_metrics`` event of round ``index`` (counted in ``c``), after ``add(c)``."""
+        return RoundMetrics(
+            round=index, drafted=c.drafted, tested=c.tested, accepted=c.accepted, produced=c.produced,
+            draft_ms=c.draft_ms, verify_ms=c.verify_ms, sample_ms=c.sample_ms, round_ms=c.round_ms,
+            alpha=sum(c.overlaps) / len(c.overlaps) if c.overlaps else None, **self.round_fields(),
+        )
+
     def run_fields(self) -> dict:
         """Totals for the RunFinished event."""
         return dict(

@@ -19,7 +19,7 @@ from specviz.events import DraftToken, RoundMetrics, RunFinished, RunStarted, Ve
 from specviz.recording import open_run
 from specviz.sql import connect
 from specviz.store import read_events, recover
-from specviz.totals import metrics_from_events
+from specviz.totals import finished_from_events, metrics_from_events
 from tiny_models import TinyTokenizer, tiny_model
 
 TESTS = Path(__file__).parent
@@ -176,3 +176,17 @@ def test_verify_records_p_and_q_under_the_sampling_transform(engine_run):
     assert any(v.target_p > math.exp(v.target_logprob) * 1.001 for v in tested)  # masking did change p
     bonuses = [v for v in verifies if v.status == "bonus"]
     assert bonuses and all(v.target_p is not None and v.draft_q is None for v in bonuses)
+
+
+def test_mlx_lm_method_goes_through_the_same_builders(engine, tmp_path):
+    """mlx_lm's own speculative decoding, recorded: greedy, so p under the transform is
+    one-hot on the target's choice: 1 for a kept draft or bonus token, 0 for a losing draft
+    (a rejection's two rows both carry p of the draft)."""
+    result = engine.record("abcabcab", RunOptions(method="mlx-lm", k=3, max_tokens=24, baseline="none"), traces=tmp_path)
+    events = read_events(tmp_path, result.run_id)
+    verifies = [e for e in events if isinstance(e, Verify)]
+    assert {v.status for v in verifies} >= {"rejected", "resampled"}
+    for v in verifies:
+        assert v.target_p == (0.0 if v.status in ("rejected", "resampled") else 1.0)
+    _same_totals(result.finished, finished_from_events(events, status="completed", finish_reason="max_tokens"))
+    assert result.finished.produced == 24 == len(result.token_ids)

@@ -22,7 +22,8 @@ from specviz.engine.remote_rows import finish_rows
 from specviz.engine.rejection import Decision, decide_exact_match, decide_full, decide_topk
 from specviz.engine.sampling import SamplingParams, as_numpy, make_rng, make_transform, trace_stats
 from specviz.targets.base import ScoreRequest, Target
-from specviz.events import DraftToken, Error, RoundMetrics, TopToken, Verify
+from specviz.builders import verdict_events
+from specviz.events import DraftToken, Error, TopToken, Verify
 from specviz.models.tokenizer import hf_tokenizer
 from specviz.totals import RoundCounts, RunMetrics, round_counts
 
@@ -141,21 +142,7 @@ def generate_rounds(
         counts.draft_ms, counts.verify_ms = (t1 - t0) * 1e3, (t2 - t1) * 1e3
         counts.sample_ms, counts.round_ms = (t3 - t2) * 1e3, (t3 - t0) * 1e3
         metrics.add(counts)
-        events.append(
-            RoundMetrics(
-                round=index,
-                drafted=counts.drafted,
-                tested=counts.tested,
-                accepted=counts.accepted,
-                produced=counts.produced,
-                draft_ms=counts.draft_ms,
-                verify_ms=counts.verify_ms,
-                sample_ms=counts.sample_ms,
-                round_ms=counts.round_ms,
-                alpha=(sum(counts.overlaps) / len(counts.overlaps)) if counts.overlaps else None,
-                **metrics.round_fields(),
-            )
-        )
+        events.append(metrics.round_event(index, counts))
         if finish is None and produced >= config.max_tokens:
             finish = "max_tokens"
         yield Round(index, tokens, statuses, events, counts, finish)
@@ -228,36 +215,15 @@ def _verify_events(index, step, trace, j, scores, capability, text, n_top, draft
         if target_lp is None and step.draft_token is not None:
             target_lp = known.get(step.draft_token)
     draft_lp = draft_logprobs[step.position] if step.draft_token is not None and step.position < len(draft_logprobs) else None
-    common = dict(
-        round=index,
-        position=step.position,
-        target_entropy=entropy,
-        top=top,
-        exact=step.exact,
-    )
+    fields = dict(target_entropy=entropy, top=top, exact=step.exact, final_logprob=final_lp)
     if step.draft_token is None:
-        return [
-            Verify(status="bonus", token_id=step.token, token_text=text(step.token),
-                   target_logprob=final_lp, final_logprob=final_lp, target_p=step.p_draft, **common)
-        ]
-    shared = dict(
-        draft_token_id=step.draft_token,
-        draft_token_text=text(step.draft_token),
-        draft_logprob=draft_lp,
-        target_logprob=target_lp,
-        acceptance_prob=step.acceptance_prob,
-        u=step.u,
-        **_probabilities(step),
-    )
-    if step.accepted:
-        return [Verify(status="accepted", token_id=step.token, token_text=text(step.token),
-                       final_logprob=final_lp, **shared, **common)]
-    return [
-        Verify(status="rejected", token_id=step.token, token_text=text(step.token),
-               final_logprob=final_lp, **shared, **common),
-        Verify(status="resampled", token_id=step.token, token_text=text(step.token),
-               final_logprob=final_lp, **shared, **common),
-    ]
+        fields.update(target_logprob=final_lp, target_p=step.p_draft)
+    else:
+        fields.update(draft_logprob=draft_lp, target_logprob=target_lp, acceptance_prob=step.acceptance_prob, u=step.u,
+                      **_probabilities(step))
+    return verdict_events(round=index, position=step.position, token_id=step.token, token_text=text(step.token),
+                          draft_token_id=step.draft_token, draft_token_text=text(step.draft_token),
+                          accepted=step.accepted, **fields)
 
 
 __all__ = ["EngineConfig", "Round", "TokenText", "generate_rounds"]

@@ -32,7 +32,8 @@ from specviz.engine.remote_rows import logprob_scale
 from specviz.engine.sampling import SamplingParams, make_transform
 from specviz.targets.base import RULE_FOR_CAPABILITY, TargetError
 from specviz.engine.text import StreamText, output_text
-from specviz.events import DraftToken, Error, RoundMetrics, RunFinished, RunStarted, TopToken, Verify
+from specviz.builders import verdict_events
+from specviz.events import DraftToken, Error, RunFinished, RunStarted, TopToken
 from specviz.models.tokenizer import hf_tokenizer
 from specviz.statuses import METHODS
 from specviz.totals import RunMetrics, round_counts
@@ -414,28 +415,19 @@ def _mlx_round(index, pending, drafts, num_draft, text, n_top, t_round, metrics,
             order = np.argsort(-vals)
             top = [TopToken(int(idx[o]), text(int(idx[o])), float(vals[o])) for o in order]
         p = transform(lp)[0]  # mlx_lm's logprobs are raw: p under the run's sampling transform
-        final_lp = float(lp[tok].item())
         tokens.append(tok)
-        common = dict(round=index, position=pos, token_id=tok, token_text=text(tok), final_logprob=final_lp, top=top)
-        if from_draft:
-            statuses.append("accepted")
-            events.append(Verify(status="accepted", draft_token_id=tok, draft_token_text=text(tok),
-                                 target_logprob=final_lp, target_p=float(p[tok]), **common))
-        elif pos < num_draft:
-            d = drafts[pos]
-            statuses.append("resampled")
-            common.update(draft_token_id=d, draft_token_text=text(d), target_logprob=float(lp[d].item()),
-                          target_p=float(p[d]))
-            events.append(Verify(status="rejected", **common))
-            events.append(Verify(status="resampled", **common))
-        else:
-            statuses.append("bonus")
-            events.append(Verify(status="bonus", target_logprob=final_lp, target_p=float(p[tok]), **common))
+        judged = tok if from_draft else (drafts[pos] if pos < num_draft else None)  # the draft judged here
+        statuses.append("bonus" if judged is None else ("accepted" if from_draft else "resampled"))
+        events += verdict_events(
+            round=index, position=pos, token_id=tok, token_text=text(tok), draft_token_id=judged,
+            draft_token_text=text(judged), accepted=from_draft, top=top, final_logprob=float(lp[tok].item()),
+            target_logprob=float(lp[tok if judged is None else judged].item()),
+            target_p=float(p[tok if judged is None else judged]),
+        )
     counts = round_counts(events)
     counts.round_ms = (time.perf_counter() - t_round) * 1e3
     metrics.add(counts)
-    events.append(RoundMetrics(round=index, drafted=counts.drafted, tested=counts.tested, accepted=counts.accepted,
-                               produced=counts.produced, round_ms=counts.round_ms, **metrics.round_fields()))
+    events.append(metrics.round_event(index, counts))
     return Round(index, tokens, statuses, events, counts, finish)
 
 

@@ -1,0 +1,146 @@
+"""specviz's autoregressive and n-gram methods against ``mlx_lm.generate``, side by side.
+
+    OPENBLAS_NUM_THREADS=1 uv run python bench/bench_autoregressive.py              # 5 reps, 64 tokens
+    OPENBLAS_NUM_THREADS=1 uv run python bench/bench_autoregressive.py --reps 3 --max-tokens 48
+
+Same process, same model object (the bundled SmolLM2-135M), same BLAS, greedy, same prompt
+token ids; every repetition runs each method once per prompt, interleaved, and the figures
+are medians over repetitions (the machine's CPUs are shared: the load average is printed).
+
+  tok/s          decode tokens per second as each tool reports it: specviz's recorded
+                 ``tokens_per_s`` (produced / sum of round times, prefill excluded; the run is
+                 recorded to a temporary trace directory, events and all), mlx_lm's
+                 ``generation_tps`` (tokens after the first / time since the first)
+  ratio          specviz tok/s / mlx_lm tok/s on the same prompt and repetition, then the median
+  outside fwd    share of each round spent outside the target's forward pass (drafting,
+                 sampling maths, events, text): (round_ms - verify_ms) / round_ms, median
+  bound          Leviathan et al.'s expected speedup (1 - a^(K+1)) / ((1 - a)(cK + 1)) from the
+                 run's own alpha and c = draft ms per drafted token / autoregressive ms per token
+  of bound       measured speedup over specviz's own autoregressive run / bound
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import time
+from collections import defaultdict
+
+import specviz  # noqa: F401  (OpenBLAS before mlx)
+import mlx.core as mx
+from mlx_lm.generate import stream_generate
+from mlx_lm.sample_utils import make_sampler
+
+from specviz.engine import Engine, RunOptions, leviathan_speedup
+from specviz.engine.specs import build_drafter, build_target
+from specviz.store import read_events
+from specviz.events import RoundMetrics
+
+GROUNDED = [
+    "Rewrite the following paragraph in the passive voice, keeping every detail: The engineers tested "
+    "the new bridge on Monday. They loaded it with forty trucks and measured how far it bent. The "
+    "inspectors then reviewed the data and approved the bridge for traffic.",
+    "Summarise this text in two sentences, reusing its wording: Speculative decoding speeds up text "
+    "generation by letting a small draft model propose several tokens that a large target model then "
+    "verifies in a single forward pass. Tokens the target agrees with are kept, and the first "
+    "disagreement is replaced by a token sampled from the target, so the output follows the target's "
+    "distribution exactly.",
+]
+OPEN = ["Explain speculative decoding in two sentences."]
+
+
+def mlx_generate(target, ids: list[int], max_tokens: int) -> dict:
+    tokens, last = [], None
+    for last in stream_generate(target.model, target.tokenizer, mx.array(ids, mx.uint32), max_tokens=max_tokens,
+                                sampler=make_sampler(temp=0.0)):
+        tokens.append(last.token)
+    return {"tps": last.generation_tps, "tokens": tokens}
+
+
+def specviz_run(engine: Engine, prompt: str, method: str, k: int, max_tokens: int, traces: str) -> dict:
+    engine.target.state.reset()  # a fresh cache, as mlx_lm starts with
+    if getattr(engine.drafter, "state", None) is not None:
+        engine.drafter.state.reset()
+    options = RunOptions(method=method, k=max(k, 1), max_tokens=max_tokens, baseline="none")
+    result = engine.record(prompt, options, traces=traces)
+    f = result.finished
+    rounds = [e for e in read_events(traces, result.run_id) if isinstance(e, RoundMetrics)]
+    outside = [(r.round_ms - r.verify_ms) / r.round_ms for r in rounds if r.round_ms > 0]
+    return {"tps": f.tokens_per_s, "tokens": result.token_ids, "alpha": f.alpha, "k": k, "tau": f.tau,
+            "outside": statistics.median(outside), "outside_total": 1 - f.verify_ms / sum(r.round_ms for r in rounds),
+            "draft_ms_per_token": f.draft_ms / f.drafted if f.drafted else 0.0,
+            "ms_per_token": sum(r.round_ms for r in rounds) / f.produced}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--max-tokens", type=int, default=64)
+    ap.add_argument("-k", type=int, default=4, help="n-gram draft length")
+    args = ap.parse_args()
+    target = build_target("bundled")
+    ar = Engine(target, None, target_spec="bundled", drafter_spec="none")
+    ngram = Engine(target, build_drafter("ngram:3", target), target_spec="bundled", drafter_spec="ngram:3")
+    prompts = [(p, "grounded") for p in GROUNDED] + [(p, "open") for p in OPEN]
+    ids = {p: ar.encode_prompt(p)[0] for p, _ in prompts}
+    res: dict = defaultdict(list)  # (method, prompt) -> per-rep results
+    loads = []
+    with tempfile.TemporaryDirectory() as traces:
+        specviz_run(ar, "Hello.", "autoregressive", 0, 4, traces)  # imports, first allocations
+        mlx_generate(target, ids[prompts[0][0]], 4)
+        t0 = time.perf_counter()
+        for rep in range(args.reps):
+            for p, kind in prompts:
+                order = [("specviz", lambda: specviz_run(ar, p, "autoregressive", 0, args.max_tokens, traces)),
+                         ("mlx_lm", lambda: mlx_generate(target, ids[p], args.max_tokens))]
+                if kind == "grounded":
+                    order.append(("ngram", lambda: specviz_run(ngram, p, "speculative", args.k, args.max_tokens, traces)))
+                if rep % 2:
+                    order.reverse()  # neither method always runs first
+                for name, fn in order:
+                    res[(name, p)].append(fn())
+            loads.append(os.getloadavg()[0])
+        elapsed = time.perf_counter() - t0
+    report(res, prompts, args, loads, elapsed)
+
+
+def report(res, prompts, args, loads, elapsed) -> None:
+    print(f"bundled SmolLM2-135M, greedy, {args.max_tokens} tokens, {args.reps} interleaved repetitions, "
+          f"{elapsed:.0f} s; load average {min(loads):.1f}-{max(loads):.1f} on {os.cpu_count()} cores")
+    print("| prompt | specviz AR tok/s | mlx_lm tok/s | ratio | same tokens | AR outside fwd | "
+          "ngram K tok/s | ngram / mlx_lm | ngram outside fwd | α | bound | of bound |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    ratios, ngram_ratios, of_bound = [], [], []
+    for p, kind in prompts:
+        a, m = res[("specviz", p)], res[("mlx_lm", p)]
+        ratio = statistics.median(x["tps"] / y["tps"] for x, y in zip(a, m))
+        ratios.append(ratio)
+        n = min(len(a[0]["tokens"]), len(m[0]["tokens"]))
+        same = all(x["tokens"][:n] == y["tokens"][:n] for x, y in zip(a, m))
+        row = [kind, f"{statistics.median(x['tps'] for x in a):.1f}", f"{statistics.median(y['tps'] for y in m):.1f}",
+               f"{ratio:.2f}×", "yes" if same else "NO", f"{statistics.median(x['outside'] for x in a):.1%}"]
+        g = res.get(("ngram", p))
+        if g:
+            nr = statistics.median(x["tps"] / y["tps"] for x, y in zip(g, m))
+            ngram_ratios.append(nr)
+            alpha = statistics.median(x["alpha"] for x in g)
+            c = statistics.median(x["draft_ms_per_token"] / y["ms_per_token"] for x, y in zip(g, a))
+            bound = leviathan_speedup(alpha, args.k, c)
+            measured = statistics.median(x["tps"] / y["tps"] for x, y in zip(g, a))
+            of_bound.append(measured / bound)
+            row += [f"{statistics.median(x['tps'] for x in g):.1f}", f"{nr:.2f}×",
+                    f"{statistics.median(x['outside'] for x in g):.1%}", f"{alpha:.2f}", f"{bound:.2f}",
+                    f"{measured / bound:.2f}"]
+        else:
+            row += ["–"] * 6
+        print("| " + " | ".join(row) + " |")
+    print(f"\nspecviz autoregressive / mlx_lm.generate: median {statistics.median(ratios):.2f}× (goal ≥ 0.95×)")
+    if ngram_ratios:
+        print(f"ngram:3 K={args.k} / mlx_lm.generate on grounded prompts: median {statistics.median(ngram_ratios):.2f}× "
+              f"(goal ≥ 2.0×); measured / Leviathan bound {statistics.median(of_bound):.2f} (goal ≥ 0.8)")
+
+
+if __name__ == "__main__":
+    main()
