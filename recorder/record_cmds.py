@@ -114,7 +114,10 @@ def summary_line(result) -> str:
     if f.tokens_per_s:
         parts.append(f"{f.tokens_per_s:.1f} tok/s")
     if f.speedup is not None:
-        parts.append(f"speedup {f.speedup:.2f}×" + (" (baseline estimated)" if f.baseline_estimated else ""))
+        if f.baseline_run_id:
+            parts.append(f"speedup {f.speedup:.2f}× (vs run {f.baseline_run_id[:12]})")
+        else:
+            parts.append(f"speedup {f.speedup:.2f}×" + (" (baseline estimated)" if f.baseline_estimated else ""))
     status = "" if f.status == "completed" else f" [{f.status}]"
     return " · ".join(parts) + f" · run {result.run_id}{status}"
 

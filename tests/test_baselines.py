@@ -87,6 +87,7 @@ def test_record_measured_records_a_baseline_when_none_matches(tmp_path):
     assert estimated.finished.baseline_tokens_per_s > 0
     assert recorded_for_it.started.temperature == 0.0
     assert (measured.finished.baseline_kind, measured.finished.baseline_run_id) == ("measured", recorded_for_it.run_id)
+    assert f"(vs run {recorded_for_it.run_id[:12]})" in r.output
     r = invoke(tmp_path, "record", "abab", "--target", "mlx:tiny-base", "--max-tokens", "6", "--baseline", "none")
     assert r.exit_code == 0 and "speedup" not in r.output
     assert list_runs(tmp_path)[0].finished.baseline_kind == "none"
