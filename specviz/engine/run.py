@@ -251,29 +251,13 @@ class Engine:
                 baseline = Baseline(None, "none")
             if baseline is not None:
                 _set_baseline(metrics, baseline)
-            config = EngineConfig(
-                k=started.k,
-                max_tokens=options.max_tokens,
-                sampling=options.sampling(),
-                eos_token_ids=frozenset(started.eos_token_ids),
-                n_top=options.n_top,
-            )
-            if options.method == "mlx-lm":
-                rounds = mlx_lm_rounds(self.target, self.drafter, ids, config, metrics=metrics, text=self.text)
-            else:
-                drafter = self.drafter if options.method == "speculative" else None
-                rounds = generate_rounds(self.target, drafter, ids, config, metrics=metrics, emit=emit, text=self.text)
+            rounds = self._rounds(ids, started, options, metrics, emit)
             for rnd in rounds:
                 for event in rnd.events:
                     rec.log(event)
                 output.extend(rnd.tokens)
                 if on_text is not None:
-                    for tok, st in zip(rnd.tokens, rnd.statuses):
-                        if tok in started.eos_token_ids:
-                            continue  # the stop itself is not text
-                        piece = detok.add(tok)
-                        if piece:
-                            on_text(piece, st)
+                    _stream(rnd, detok, on_text, self._eos)
                 if rnd.finish_reason:
                     reason = rnd.finish_reason
         except KeyboardInterrupt:
@@ -291,11 +275,22 @@ class Engine:
             if tail:
                 on_text(tail, "accepted")
         if baseline is None:
-            estimate = self.estimate_baseline(started, options) if status == "completed" else None
-            _set_baseline(metrics, Baseline(estimate, "estimated" if estimate else "none"))
+            baseline = self._estimate_after(rec, started, options, status == "completed", metrics.rounds)
+            if baseline is None:  # Ctrl-C during the estimate: the run is kept, without a speedup
+                status, reason, baseline = "interrupted", "interrupted", Baseline(None, "none")
+            _set_baseline(metrics, baseline)
         finished = self._finished(metrics, output, status, reason, t_start, prefill_ms)
         path = rec.finish(finished)
         return RunResult(rec.run_id, path, started, finished, finished.output_text, output, error)
+
+    def _rounds(self, ids: list[int], started: RunStarted, options: RunOptions, metrics: RunMetrics,
+                emit: Callable[[Error], None]) -> Iterator[Round]:
+        config = EngineConfig(k=started.k, max_tokens=options.max_tokens, sampling=options.sampling(),
+                              eos_token_ids=frozenset(started.eos_token_ids), n_top=options.n_top)
+        if options.method == "mlx-lm":
+            return mlx_lm_rounds(self.target, self.drafter, ids, config, metrics=metrics, text=self.text)
+        drafter = self.drafter if options.method == "speculative" else None
+        return generate_rounds(self.target, drafter, ids, config, metrics=metrics, emit=emit, text=self.text)
 
     def _finished(self, metrics: RunMetrics, output: list[int], status: str, reason: str, t_start: float, prefill_ms: float) -> RunFinished:
         hf = hf_tokenizer(self.target.tokenizer)
@@ -310,6 +305,21 @@ class Engine:
         )
 
     # -- baseline -------------------------------------------------------------------
+    def _estimate_after(self, rec: Any, started: RunStarted, options: RunOptions, completed: bool,
+                        rounds: int) -> Baseline | None:
+        """The estimated baseline of a finished run (kind none when the run did not
+        complete or the target failed, logged); None when interrupted by Ctrl-C."""
+        if not completed:
+            return Baseline(None, "none")
+        try:
+            estimate = self.estimate_baseline(started, options)
+        except KeyboardInterrupt:
+            return None
+        except TargetError as exc:
+            rec.log(Error(where="baseline", message=str(exc), round=rounds))
+            estimate = None
+        return Baseline(estimate, "estimated" if estimate else "none")
+
     def estimate_baseline(self, started: RunStarted, options: RunOptions) -> float | None:
         """Autoregressive tokens/s of this prompt, timed after the run through the real
         autoregressive path (sampling and events included) for ESTIMATE_TOKENS tokens after
@@ -321,6 +331,15 @@ class Engine:
         timed = list(generate_rounds(self.target, None, ids, config, text=self.text))[ESTIMATE_WARMUP:]
         ms = sum(r.counts.round_ms for r in timed)
         return sum(r.counts.produced for r in timed) / (ms / 1e3) if ms > 0 else None
+
+
+def _stream(rnd: Round, detok: StreamText, on_text: OnText, eos: frozenset[int]) -> None:
+    for tok, status in zip(rnd.tokens, rnd.statuses):
+        if tok in eos:
+            continue  # the stop itself is not text
+        piece = detok.add(tok)
+        if piece:
+            on_text(piece, status)
 
 
 ESTIMATE_WARMUP = 2
