@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 import statistics
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 
 import pytest
@@ -30,6 +30,8 @@ def readme_sql() -> list[str]:
         body = "\n".join(line for line in block.splitlines() if not line.lstrip().startswith("--"))
         statements += [s.strip() for s in body.split(";") if s.strip()]
     statements += re.findall(r'query\(con, "([^"]+)"\)', text)
+    statements += [q for q in re.findall(r'specviz(?: --traces \S+)? sql "([^"]+)"', text) if q not in ("QUERY", "...")]
+    statements += re.findall(r"`(SELECT [^`]+)`", text)  # inline, in the prose
     return statements
 
 
@@ -39,7 +41,7 @@ def find(fragment: str) -> str:
 
 
 def test_the_readme_examples_are_found():
-    assert len(readme_sql()) >= 6
+    assert len(readme_sql()) >= 10
 
 
 @pytest.mark.parametrize("sql", readme_sql())
@@ -48,7 +50,7 @@ def test_every_readme_query_runs_on_the_examples(sql):
 
 
 def test_per_position_acceptance_counts_a_rejection_once():
-    rows = dict(query(connect(EXAMPLES), find("FROM verifications")).rows)
+    rows = dict(query(connect(EXAMPLES), find("avg((status = 'accepted')::INT)")).rows)
     tested, accepted = defaultdict(int), defaultdict(int)
     for run in list_runs(EXAMPLES):
         for e in read_events(EXAMPLES, run.run_id):
@@ -57,6 +59,16 @@ def test_per_position_acceptance_counts_a_rejection_once():
                 accepted[e.position] += e.status == "accepted"
     assert rows == pytest.approx({p: accepted[p] / tested[p] for p in tested})
     assert round(rows[0], 2) == 0.46  # the old query said 0.30: each rejection counted twice
+
+
+def test_inexact_rows_by_reason():
+    rows = query(connect(EXAMPLES), find("inexact_reason, count(*)")).rows
+    reasons = defaultdict(int)
+    for run in list_runs(EXAMPLES):
+        for e in read_events(EXAMPLES, run.run_id):
+            if isinstance(e, Verify) and not e.exact:
+                reasons[e.inexact_reason] += 1
+    assert dict(rows) == reasons  # local targets only in the examples: every row exact
 
 
 def test_acceptance_by_k_and_temperature():
@@ -70,6 +82,10 @@ def test_acceptance_by_k_and_temperature():
         assert got[key][0] == (pytest.approx(sum(known) / len(known)) if known else None)
     by_k = dict(query(connect(EXAMPLES), find("GROUP BY k")).rows)
     assert set(by_k) == {run.started.k for run in list_runs(EXAMPLES)}
+    by_drafter = {(d, k): a for d, k, a in query(connect(EXAMPLES), find("SELECT drafter, k, avg")).rows}
+    assert set(by_drafter) == {(run.started.drafter, run.started.k) for run in list_runs(EXAMPLES)}
+    rules = dict(query(connect(EXAMPLES), find("SELECT acceptance_rule")).rows)
+    assert rules == dict(Counter(run.started.acceptance_rule for run in list_runs(EXAMPLES)))
 
 
 def test_tokens_of_a_run_in_order():
@@ -81,7 +97,7 @@ def test_tokens_of_a_run_in_order():
 
 
 def test_speedups_of_single_run_configurations_are_the_runs_own():
-    rows = query(connect(EXAMPLES), find("FROM speedups")).rows
+    rows = query(connect(EXAMPLES), find("speedup_ci_high FROM speedups")).rows
     runs = [r for r in list_runs(EXAMPLES) if r.finished.speedup is not None]
     assert sorted((d, k, t, s) for d, k, t, n, s, lo, hi in rows if s is not None) == sorted(
         (r.started.drafter, r.started.k, r.started.temperature, pytest.approx(r.finished.speedup)) for r in runs)
