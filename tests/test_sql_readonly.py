@@ -21,7 +21,7 @@ import duckdb
 import pytest
 import store_sample
 
-from specviz.sql import QueryInterrupted, QueryTimeout, connect, query
+from specviz.sql import VIEWS, QueryInterrupted, QueryTimeout, connect, query
 from specviz.store import TraceError
 
 RUNAWAY = {
@@ -105,7 +105,7 @@ READS = {
     "VALUES": ("VALUES (1, 'a')", [(1, "a")]),
     "TABLE": ("SELECT count(*) FROM (TABLE errors)", [(1,)]),
     "DESCRIBE": ("SELECT count(*) > 5 FROM (DESCRIBE runs)", [(True,)]),
-    "SHOW": ("SELECT count(*) FROM (SHOW TABLES)", [(7,)]),
+    "SHOW": ("SELECT count(*) FROM (SHOW TABLES)", [(2 + len(VIEWS),)]),  # runs, events and the views
     "SUMMARIZE": ("SELECT count(*) > 5 FROM (SUMMARIZE runs)", [(True,)]),
     "PIVOT": ("PIVOT tokens ON status USING count(*) GROUP BY run_id", None),
     "PIVOT IN": ("PIVOT (SELECT status FROM tokens) ON status IN ('accepted', 'bonus') USING count(*)", [(2, 1)]),
