@@ -56,6 +56,7 @@ def cli(ctx: click.Context, traces_dir: str) -> None:
       specviz runs
       specviz show 3fa2
       specviz sql "SELECT k, avg(acceptance_rate) FROM runs GROUP BY k"
+      specviz analyze 3fa2
       specviz view
     """
     ctx.obj = {"traces": traces_dir}
@@ -67,9 +68,9 @@ def main() -> None:
 
 def _register() -> None:
     # Each command family lives in its own module and lists its commands in COMMANDS.
-    from recorder import models_cmd, record_cmds, store_cmds, view_cmd
+    from recorder import analyze_cmd, models_cmd, record_cmds, store_cmds, view_cmd
 
-    for module in (store_cmds, record_cmds, models_cmd, view_cmd):
+    for module in (store_cmds, record_cmds, models_cmd, view_cmd, analyze_cmd):
         for command in module.COMMANDS:
             cli.add_command(command)
 

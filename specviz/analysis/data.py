@@ -1,0 +1,185 @@
+"""What the analysis reads: the selected runs' configurations (the ``runs`` table) and
+their rounds as numpy columns (one scan of the ``rounds`` view).
+
+Every per-position, per-round and cost figure is derived from the rounds' counts
+(``tested > i`` means position i was decided, ``accepted > i`` that it was accepted), so
+the 10-million-event case reads one narrow slice of the events, not the drafts and
+verdicts themselves.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import duckdb
+import numpy as np
+
+from specviz.sql import query
+from specviz.store.layout import TraceError
+
+RUN_FIELDS = (
+    "run_id", "status", "prompt", "drafter", "target", "target_model", "k", "k_policy", "temperature", "top_p",
+    "top_k", "max_tokens", "method", "acceptance_rule", "prompt_token_ids", "output_token_ids", "eos_token_ids",
+    "rounds", "drafted", "tested", "accepted", "produced", "tokens_per_s", "baseline_tokens_per_s", "speedup",
+    "host", "seed",
+)
+ROUND_FIELDS = ("round", "drafted", "tested", "accepted", "produced", "draft_ms", "verify_ms", "sample_ms", "round_ms")
+
+
+@dataclass
+class RunInfo:
+    """One row of the ``runs`` table, as the analysis needs it."""
+
+    run_id: str
+    status: str
+    prompt: str
+    drafter: str
+    target: str
+    target_model: str
+    k: int
+    k_policy: str
+    temperature: float
+    top_p: float
+    top_k: int
+    max_tokens: int
+    method: str
+    acceptance_rule: str
+    prompt_token_ids: list[int]
+    output_token_ids: list[int]
+    eos_token_ids: list[int]
+    rounds: int
+    drafted: int
+    tested: int
+    accepted: int
+    produced: int
+    tokens_per_s: float | None
+    baseline_tokens_per_s: float | None
+    speedup: float | None
+    host: str
+    seed: int | None
+
+    @property
+    def greedy(self) -> bool:
+        return not self.temperature
+
+    @property
+    def config(self) -> tuple:
+        """Runs pooled for per-position and K statistics share all of this."""
+        return (self.target, self.target_model, self.drafter, self.method, self.temperature, self.top_p, self.top_k)
+
+    @property
+    def config_label(self) -> str:
+        t = "greedy" if self.greedy else f"T={self.temperature:g}"
+        return f"{self.method} {self.drafter} → {self.target} {t}"
+
+
+@dataclass
+class Rounds:
+    """Every selected round, sorted by (run, round); ``run`` indexes ``Selection.runs``."""
+
+    run: np.ndarray
+    round: np.ndarray
+    drafted: np.ndarray
+    tested: np.ndarray
+    accepted: np.ndarray
+    produced: np.ndarray
+    draft_ms: np.ndarray
+    verify_ms: np.ndarray
+    sample_ms: np.ndarray
+    round_ms: np.ndarray
+    k: np.ndarray  # the round's chosen K (adaptive runs), -1 when not recorded
+
+    def take(self, mask: np.ndarray) -> "Rounds":
+        return Rounds(**{name: getattr(self, name)[mask] for name in self.__dataclass_fields__})
+
+    def __len__(self) -> int:
+        return int(self.run.size)
+
+
+@dataclass
+class Selection:
+    runs: list[RunInfo]
+    rounds: Rounds
+    notes: list[str] = field(default_factory=list)
+
+
+def select_run_ids(con: duckdb.DuckDBPyConnection, prefixes: list[str] = (), where: str | None = None) -> list[str]:
+    """Run ids from unique prefixes and/or a user-written WHERE clause over ``runs``."""
+    ids: list[str] = []
+    for prefix in prefixes:
+        rows = con.execute("SELECT run_id FROM runs WHERE starts_with(run_id, $1) ORDER BY run_id", [prefix]).fetchall()
+        if not rows:
+            raise TraceError(f"no run {prefix!r} in the traces")
+        if len(rows) > 1:
+            raise TraceError(f"run {prefix!r} is ambiguous: {', '.join(r[0] for r in rows[:5])}")
+        ids.append(rows[0][0])
+    if where:
+        # query() refuses anything but one read-only statement, so the clause cannot
+        # smuggle a second statement or a write in.
+        result = query(con, f"SELECT run_id FROM runs WHERE ({where}) ORDER BY started_at, run_id")
+        ids.extend(r[0] for r in result.rows)
+    if not prefixes and not where:
+        ids = [r[0] for r in con.execute("SELECT run_id FROM runs ORDER BY started_at, run_id").fetchall()]
+    seen: set[str] = set()
+    return [i for i in ids if not (i in seen or seen.add(i))]
+
+
+def load(con: duckdb.DuckDBPyConnection, run_ids: list[str]) -> Selection:
+    """Configurations and rounds of ``run_ids`` (in that order)."""
+    if not run_ids:
+        raise TraceError("no runs selected")
+    cols = ", ".join(f'"{c}"' for c in RUN_FIELDS)
+    rows = con.execute(f"SELECT {cols} FROM runs WHERE list_contains($1, run_id)", [run_ids]).fetchall()
+    by_id = {r[0]: RunInfo(*[_none_to_default(name, v) for name, v in zip(RUN_FIELDS, r)]) for r in rows}
+    runs = [by_id[i] for i in run_ids if i in by_id]
+    return Selection(runs, load_rounds(con, [r.run_id for r in runs], everything=_is_everything(con, runs)))
+
+
+def _is_everything(con: duckdb.DuckDBPyConnection, runs: list[RunInfo]) -> bool:
+    return len(runs) == con.execute("SELECT count(*) FROM runs").fetchone()[0]
+
+
+def load_rounds(con: duckdb.DuckDBPyConnection, run_ids: list[str], *, everything: bool = False) -> Rounds:
+    index = {rid: i for i, rid in enumerate(run_ids)}
+    cols = ", ".join(f'coalesce("{c}", 0) AS "{c}"' for c in ROUND_FIELDS)
+    # Without a filter when every run is selected: DuckDB then streams the column chunks
+    # without evaluating a 1,000-item membership test per row.
+    where = "" if everything else "WHERE list_contains($1, run_id)"
+    sql = f"SELECT run_id, {cols}, coalesce(k, -1) AS k FROM rounds {where} ORDER BY run_id, round"
+    data = con.execute(sql, [] if everything else [run_ids]).fetchnumpy()
+    run_col = np.asarray(data["run_id"], dtype=object)
+    if run_col.size:
+        uniq, inverse = np.unique(run_col, return_inverse=True)
+        lookup = np.array([index.get(u, -1) for u in uniq], dtype=np.int64)
+        run = lookup[inverse]
+    else:
+        run = np.zeros(0, dtype=np.int64)
+    arrays = {c: np.asarray(data[c]) for c in (*ROUND_FIELDS, "k")}
+    ints = {c: arrays[c].astype(np.int64) for c in ("round", "drafted", "tested", "accepted", "produced", "k")}
+    floats = {c: arrays[c].astype(np.float64) for c in ("draft_ms", "verify_ms", "sample_ms", "round_ms")}
+    rounds = Rounds(run=run, **ints, **floats)
+    if (run < 0).any():
+        rounds = rounds.take(run >= 0)
+    order = np.lexsort((rounds.round, rounds.run))
+    return rounds.take(order)
+
+
+_LIST_FIELDS = {"prompt_token_ids", "output_token_ids", "eos_token_ids"}
+_INT_FIELDS = {"k", "top_k", "max_tokens", "rounds", "drafted", "tested", "accepted", "produced"}
+
+
+def _none_to_default(name: str, value):
+    if value is not None:
+        return value
+    if name in _LIST_FIELDS:
+        return []
+    if name in _INT_FIELDS:
+        return 0
+    if name in ("temperature", "top_p"):
+        return 1.0 if name == "top_p" else 0.0
+    if name in ("tokens_per_s", "baseline_tokens_per_s", "speedup", "seed"):
+        return None
+    return ""
+
+
+__all__ = ["RunInfo", "Rounds", "Selection", "select_run_ids", "load", "load_rounds"]

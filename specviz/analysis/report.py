@@ -1,0 +1,141 @@
+"""``analyze``: every number of the report, computed once, for the CLI and the viewer.
+
+Runs are pooled per configuration (target, model, drafter, method, sampling) for the
+per-position, per-round and K statistics; audits, replays and metric conventions are per run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import duckdb
+import numpy as np
+
+from specviz.analysis import acceptance as acc
+from specviz.analysis.audit import Audit, audit
+from specviz.analysis.conventions import Conventions, conventions
+from specviz.analysis.data import RunInfo, Selection, load, select_run_ids
+from specviz.analysis.kmodel import KCurve, k_curve
+from specviz.analysis.replay import ReplayResult, replay_run, replayable
+
+REPLAY_AUTO_LIMIT = 50  # runs; above it `auto` skips replay (say --replay to force it)
+
+
+@dataclass
+class GroupReport:
+    label: str
+    run_ids: list[str]
+    per_position: acc.Rates
+    by_output_position: acc.Rates
+    by_context_length: acc.Rates
+    heatmap: acc.Heatmap
+    k: KCurve | None
+    recorded_by_k: dict[int, float]  # fixed K recorded -> tokens/s over those runs' rounds
+    conventions: Conventions
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class RunReport:
+    run_id: str
+    label: str
+    prompt: str
+    k: int
+    k_policy: str
+    status: str
+    tokens_per_s: float | None
+    speedup: float | None
+    conventions: Conventions
+    audit: Audit
+    replay: ReplayResult | None = None
+    replay_note: str = ""
+
+
+@dataclass
+class Report:
+    runs: list[RunReport]
+    groups: list[GroupReport]
+    notes: list[str] = field(default_factory=list)
+
+
+def analyze(con: duckdb.DuckDBPyConnection, run_ids: list[str] | None = None, *, where: str | None = None,
+            replay: str = "auto") -> Report:
+    """The report for runs given by id prefix and/or a WHERE clause over ``runs``;
+    ``replay``: ``auto`` (n-gram runs, small selections), ``all`` (model drafters too), ``none``."""
+    selection = load(con, select_run_ids(con, list(run_ids or ()), where))
+    return build_report(con, selection, replay=replay)
+
+
+def build_report(con: duckdb.DuckDBPyConnection, selection: Selection, *, replay: str = "auto") -> Report:
+    runs, rounds = selection.runs, selection.rounds
+    notes = list(selection.notes)
+    groups: dict[tuple, list[int]] = {}
+    for i, run in enumerate(runs):
+        groups.setdefault(run.config, []).append(i)
+    starts = acc.output_start(rounds)
+    prompt_len = np.array([len(r.prompt_token_ids) for r in runs], dtype=np.int64)
+    run_k = np.array([r.k for r in runs], dtype=np.int64)
+    round_k = np.where(rounds.k >= 0, rounds.k, run_k[rounds.run]) if len(rounds) else rounds.k
+    group_reports = []
+    costs = {}
+    for key, members in groups.items():
+        mask = np.isin(rounds.run, members)
+        g = _group(runs, members, rounds.take(mask), starts[mask], prompt_len, round_k[mask])
+        group_reports.append(g)
+        costs[key] = g.k.costs if g.k else None
+    audits = audit(con, runs)
+    per_run = rounds.run
+    run_reports = []
+    for i, run in enumerate(runs):
+        mine = rounds.take(per_run == i)
+        rep = RunReport(run.run_id, run.config_label, run.prompt, run.k, run.k_policy or "fixed", run.status,
+                        run.tokens_per_s, run.speedup, conventions(mine), audits[run.run_id])
+        _attach_replay(rep, run, costs.get(run.config), replay, len(runs))
+        run_reports.append(rep)
+    return Report(run_reports, group_reports, notes)
+
+
+def _group(runs: list[RunInfo], members: list[int], r, starts, prompt_len, round_k) -> GroupReport:
+    first = runs[members[0]]
+    by_k: dict[int, list[float]] = {}
+    for i in members:
+        run = runs[i]
+        if run.k_policy != "auto" and run.method != "autoregressive":
+            sel = r.run == i
+            by_k.setdefault(run.k, [0.0, 0.0])
+            by_k[run.k][0] += float(r.produced[sel].sum())
+            by_k[run.k][1] += float(r.round_ms[sel].sum())
+    recorded = {k: v[0] / v[1] * 1e3 for k, v in sorted(by_k.items()) if v[1] > 0}
+    notes = []
+    curve = k_curve(r, round_k) if first.method != "autoregressive" else None
+    if curve is None:
+        notes.append("no drafted rounds: τ(K) and speedup(K) not measured")
+    else:
+        notes.extend(curve.notes)
+    return GroupReport(
+        label=first.config_label, run_ids=[runs[i].run_id for i in members],
+        per_position=acc.per_position(r), by_output_position=acc.binned(starts.astype(np.float64), r),
+        by_context_length=acc.binned((starts + prompt_len[r.run]).astype(np.float64), r),
+        heatmap=acc.heatmap(r), k=curve, recorded_by_k=recorded, conventions=conventions(r), notes=notes,
+    )
+
+
+def _attach_replay(rep: RunReport, run: RunInfo, costs, mode: str, n_runs: int) -> None:
+    why = replayable(run)
+    if why is None and mode == "none":
+        why = "replay not asked for"
+    if why is None and mode == "auto":
+        if not run.drafter.startswith("ngram"):
+            why = "model drafter: re-running it is slow, ask with --replay"
+        elif n_runs > REPLAY_AUTO_LIMIT:
+            why = f"more than {REPLAY_AUTO_LIMIT} runs selected: ask with --replay"
+    if why is not None:
+        rep.replay_note = f"not replayed: {why}"
+        return
+    try:
+        rep.replay = replay_run(run, costs)
+    except Exception as exc:  # a drafter that cannot be rebuilt here (missing model, remote target)
+        rep.replay_note = f"not replayed: {type(exc).__name__}: {exc}".splitlines()[0]
+
+
+__all__ = ["Report", "GroupReport", "RunReport", "analyze", "build_report"]
