@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import click
 
-from recorder.store_cmds import _errors, _traces, _warn
+from recorder.store_cmds import _traces, _warn
 
 
 @click.command("analyze")
@@ -22,7 +22,6 @@ from recorder.store_cmds import _errors, _traces, _warn
               help="What-if replay of greedy runs at K = 1..16: default n-gram runs of selections up to 50 runs; "
                    "--replay also re-runs model drafters (slow); --no-replay skips it.")
 @click.pass_context
-@_errors
 def analyze_cmd(ctx, runs, where, fmt, replay):
     """Analyse RUNS (ids or unique prefixes; all runs when none and no --where).
 

@@ -21,6 +21,7 @@ import numpy as np
 
 from specviz.analysis.data import RunInfo
 from specviz.analysis.stats import count_pvalue, ks_pvalue, poisson_binomial_z, wilson
+from specviz.statuses import committed_sql
 
 NEAR_TIE = 0.01  # nats: a top-2 gap below this is a near-tie, not a bug
 DECISION_SLACK = 1e-4  # |u - a| below this is float rounding, not a wrong decision
@@ -67,14 +68,14 @@ _AR = ("SELECT run_id, target, target_model, prompt_token_ids, output_token_ids,
 _NOT_ARGMAX = (
     "SELECT run_id, count(*) AS n, min(idx) AS first FROM ("
     " SELECT run_id, row_number() OVER (PARTITION BY run_id ORDER BY seq) - 1 AS idx, token_id, top"
-    " FROM verifications WHERE list_contains($1, run_id) AND status IN ('accepted', 'resampled', 'bonus'))"
+    f" FROM verifications WHERE list_contains($1, run_id) AND {committed_sql()})"
     # the token's own entry in the target's top list; absent means below all of them
     " WHERE len(top) > 0 AND top[1].id <> token_id"
     " AND top[1].logprob - coalesce(list_filter(top, lambda t: t.id = token_id)[1].logprob, -1e300) > $2"
     " GROUP BY run_id")
 _TOP_AT = (
     "SELECT top FROM (SELECT top, row_number() OVER (ORDER BY seq) - 1 AS idx FROM verifications"
-    " WHERE run_id = $1 AND status IN ('accepted', 'resampled', 'bonus')) WHERE idx = $2")
+    f" WHERE run_id = $1 AND {committed_sql()}) WHERE idx = $2")
 
 
 def _gap(con: duckdb.DuckDBPyConnection, run_id: str, index: int) -> float | None:
