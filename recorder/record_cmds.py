@@ -122,12 +122,26 @@ def summary_line(result) -> str:
     return " · ".join(parts) + f" · run {result.run_id}{status}"
 
 
+class KType(click.ParamType):
+    """-k: a positive integer, or ``auto`` (adaptive K)."""
+
+    name = "K|auto"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, int) or value == "auto":
+            return value
+        if str(value).strip().isdigit() and int(value) >= 1:
+            return int(value)
+        self.fail(f"{value!r} is neither a positive integer nor auto", param, ctx)
+
+
 @click.command("record")
 @click.argument("prompt", required=False)
 @click.option("--drafter", envvar="SPECVIZ_DRAFTER", default="ngram", show_default=True,
               help=f"Drafter: {syntax_summary()}; options as +name[:value] (`specviz models` lists them) (env SPECVIZ_DRAFTER).")
-@click.option("-k", "k", type=click.IntRange(1), envvar="SPECVIZ_K", default=4, show_default=True,
-              help="Draft tokens per round (env SPECVIZ_K).")
+@click.option("-k", "k", type=KType(), envvar="SPECVIZ_K", default="4", show_default=True,
+              help="Draft tokens per round, or auto: chosen each round from the run's own acceptance "
+                   "and draft/verify times, up to 16 (env SPECVIZ_K).")
 @click.option("--temperature", type=click.FloatRange(0), envvar="SPECVIZ_TEMPERATURE", default=0.0, show_default=True,
               help="Sampling temperature; 0 = greedy (env SPECVIZ_TEMPERATURE).")
 @click.option("--method", type=click.Choice(METHODS), envvar="SPECVIZ_METHOD", default="speculative",
@@ -158,7 +172,8 @@ def record_command(ctx, prompt, drafter, k, temperature, method, prompts_file, b
         raise click.UsageError("give a PROMPT or --prompts FILE (not both)")
     traces = (ctx.obj or {}).get("traces", "traces")
     policy = _flush_policy(flush)
-    options = RunOptions(method=method, k=k, max_tokens=max_tokens, temperature=temperature, top_p=top_p,
+    options = RunOptions(method=method, k=4 if k == "auto" else k, k_policy="auto" if k == "auto" else "fixed",
+                         max_tokens=max_tokens, temperature=temperature, top_p=top_p,
                          top_k=top_k, seed=seed, eos_token_ids=tuple(eos_token_ids), n_top=n_top,
                          chat_template=not no_chat_template, baseline=baseline)
     recover_at_start(traces)

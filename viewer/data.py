@@ -215,6 +215,11 @@ def _dir_version(traces_dir: str) -> tuple:
 SQL_TIMEOUT_S = 30.0  # the SQL page's default; `specviz sql --timeout` has the same default
 
 
+def traces_version(traces_dir: str) -> tuple:
+    """Changes whenever a run is published: a cache key for anything derived from the store."""
+    return _dir_version(traces_dir)
+
+
 @st.cache_resource(max_entries=4, show_spinner=False)
 def _trace_files(traces_dir: str, version: tuple):
     from specviz.sql import find_traces

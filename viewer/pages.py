@@ -36,6 +36,7 @@ PAGES = (
     PageSpec("replay", "Replay", ":material/play_circle:"),
     PageSpec("compare", "Compare", ":material/compare_arrows:"),
     PageSpec("sql", "SQL", ":material/database:"),
+    PageSpec("analysis", "Analysis", ":material/analytics:"),
 )
 
 

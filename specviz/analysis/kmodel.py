@@ -5,9 +5,9 @@ in hindsight; and what an oracle choosing K per round would have reached.
 Model (per configuration, rounds pooled over its runs):
   h_i  P(position i accepted | reached and drafted), g_i  P(the drafter proposes a token
        at position i | it proposed i tokens and K allowed more): n-gram drafts run short.
-       Both shrink towards the previous position's value with ``PSEUDO`` pseudo-trials, so
-       sparse tail positions do not swing the best K, and positions never observed carry
-       the last observed value (``extrapolated``).
+       Both shrink towards the previous position's value (``specviz.survival``, the same
+       maths ``-k auto`` decides with), so sparse tail positions do not swing the best
+       K, and positions never observed carry the last observed value (``extrapolated``).
   E[accepted | K] = sum_{i<K} prod_{j<=i} g_j h_j      τ(K) = 1 + E[accepted | K]
   E[drafted  | K] = sum_{i<K} prod_{j<=i} g_j
   T(K) = draft(E[drafted]) + verify(E[drafted] + 1) + other       (linear costs, ms)
@@ -22,9 +22,7 @@ import numpy as np
 
 from specviz.analysis.acceptance import position_counts
 from specviz.analysis.data import Rounds
-
-K_MAX = 16
-PSEUDO = 5.0
+from specviz.survival import K_MAX, cost_line, expected, smoothed
 
 
 @dataclass
@@ -46,13 +44,10 @@ def fit_line(x: np.ndarray, y: np.ndarray) -> Line:
     order = np.argsort(inverse, kind="stable")
     groups = np.split(y[order], np.cumsum(counts)[:-1])
     med = np.array([np.median(g) for g in groups])
-    if xs.size < 2:
+    fit = cost_line(xs.astype(np.float64), med, counts.astype(np.float64))
+    if fit is None:
         return Line(float(med[0]), 0.0, False)
-    w = counts.astype(np.float64)
-    xm, ym = np.average(xs, weights=w), np.average(med, weights=w)
-    slope = float(np.sum(w * (xs - xm) * (med - ym)) / np.sum(w * (xs - xm) ** 2))
-    slope = max(0.0, slope)  # more tokens never cost less; a negative fit is noise
-    return Line(max(0.0, float(ym - slope * xm)), slope, True)
+    return Line(fit[0], fit[1], True)
 
 
 @dataclass
@@ -109,15 +104,6 @@ class KCurve:
         return self.oracle_speedup / self.recorded_speedup - 1.0 if self.recorded_speedup else 0.0
 
 
-def _smoothed(num: np.ndarray, den: np.ndarray, prior: float) -> np.ndarray:
-    out = np.empty(K_MAX)
-    prev = prior
-    for i in range(K_MAX):
-        prev = (num[i] + PSEUDO * prev) / (den[i] + PSEUDO)
-        out[i] = prev
-    return out
-
-
 def availability(r: Rounds, round_k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(proposed, asked) per position: rounds whose drafter reached position i and whose
     K allowed it, and of those the ones where it did propose a token there."""
@@ -135,14 +121,11 @@ def k_curve(r: Rounds, round_k: np.ndarray) -> KCurve | None:
         return None
     tested, accepted = position_counts(r, K_MAX)
     pooled = accepted.sum() / tested.sum() if tested.sum() else 0.0
-    h = _smoothed(accepted.astype(np.float64), tested.astype(np.float64), float(pooled))
+    h = smoothed(accepted.astype(np.float64), tested.astype(np.float64), float(pooled))
     proposed, asked = availability(r, round_k)
-    g = _smoothed(proposed, asked, 1.0)
-    reach = np.cumprod(g)
-    survive = np.cumprod(g * h)
+    g = smoothed(proposed, asked, 1.0)
     ks = np.arange(1, K_MAX + 1)
-    tau = 1.0 + np.cumsum(survive)
-    drafted = np.cumsum(reach)
+    tau, drafted = expected(h, g)
     t = costs.round_ms(drafted)
     step = costs.step_ms
     speedup = tau * step / t

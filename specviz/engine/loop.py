@@ -35,6 +35,7 @@ class EngineConfig:
     sampling: SamplingParams = field(default_factory=SamplingParams)
     eos_token_ids: frozenset[int] = frozenset()
     n_top: int = 5  # alternatives recorded per position (0 = none)
+    k_policy: Any = None  # None: K = k every round; else choose() / observe() (engine/adaptive.py)
 
 
 @dataclass
@@ -92,11 +93,12 @@ def generate_rounds(
     context = list(prompt_ids)
     produced = 0
     k_max = config.k if drafter is not None else 0
+    policy = config.k_policy if k_max else None
     capability = target.capability
     index = 0
     while produced < config.max_tokens:
         t0 = time.perf_counter()
-        k = max(0, min(k_max, config.max_tokens - produced - 1))
+        k = max(0, min(policy.choose() if policy else k_max, config.max_tokens - produced - 1))
         draft = drafter.propose(context, k, dctx) if k > 0 and drafter is not None else Draft()
         t1 = time.perf_counter()
         request = ScoreRequest(round=index, sampling=params, n_top=config.n_top, emit=emit or _drop)
@@ -142,7 +144,11 @@ def generate_rounds(
         counts.draft_ms, counts.verify_ms = (t1 - t0) * 1e3, (t2 - t1) * 1e3
         counts.sample_ms, counts.round_ms = (t3 - t2) * 1e3, (t3 - t0) * 1e3
         metrics.add(counts)
+        if policy:
+            policy.observe(k, counts.drafted, counts.tested, counts.accepted, counts.draft_ms, counts.verify_ms, counts.round_ms)
         events.append(metrics.round_event(index, counts))
+        if policy:
+            events[-1].k = k
         if finish is None and produced >= config.max_tokens:
             finish = "max_tokens"
         yield Round(index, tokens, statuses, events, counts, finish)

@@ -26,6 +26,8 @@ import numpy as np
 
 from specviz.engine.drafters import check_method
 from specviz.engine.local import EngineError, LocalTarget
+from specviz.engine.adaptive import K_MAX as ADAPTIVE_K_MAX
+from specviz.engine.adaptive import AdaptiveK
 from specviz.engine.loop import EngineConfig, Round, TokenText, generate_rounds
 from specviz.baselines import CHOICES as BASELINE_CHOICES, Baseline, BaselineIndex
 from specviz.engine.remote_rows import logprob_scale
@@ -56,6 +58,7 @@ class RunOptions:
     # speedup's denominator: auto | measured | estimated | none (specviz.baselines);
     # True / False are read as "auto" / "none"
     baseline: str | bool = "auto"
+    k_policy: str = "fixed"  # "auto": K chosen each round (engine/adaptive.py), up to adaptive.K_MAX
     tags: dict[str, str] = field(default_factory=dict)
 
     def sampling(self) -> SamplingParams:
@@ -127,6 +130,10 @@ class Engine:
     def _check(self, options: RunOptions) -> None:
         if options.method not in METHODS:
             raise EngineError(f"unknown method {options.method!r}: use one of {', '.join(METHODS)}")
+        if options.k_policy not in ("fixed", "auto"):
+            raise EngineError(f"unknown K policy {options.k_policy!r}: use fixed or auto")
+        if options.k_policy == "auto" and options.method == "mlx-lm":
+            raise EngineError("-k auto needs --method speculative (mlx_lm drafts a fixed K)")
         if options.k < 1 and options.method != "autoregressive":
             raise EngineError(f"-k must be >= 1 for {options.method}, got {options.k}")
         if options.max_tokens < 1:
@@ -168,7 +175,8 @@ class Engine:
             target=self.target_spec,
             target_model=self.target.model_name,
             draft_model=getattr(drafter, "model_name", "") or "",
-            k=0 if auto else options.k,
+            k=0 if auto else (ADAPTIVE_K_MAX if options.k_policy == "auto" else options.k),
+            k_policy="" if auto else options.k_policy,
             temperature=options.temperature,
             top_p=options.top_p,
             top_k=options.top_k,
@@ -286,7 +294,8 @@ class Engine:
     def _rounds(self, ids: list[int], started: RunStarted, options: RunOptions, metrics: RunMetrics,
                 emit: Callable[[Error], None]) -> Iterator[Round]:
         config = EngineConfig(k=started.k, max_tokens=options.max_tokens, sampling=options.sampling(),
-                              eos_token_ids=frozenset(started.eos_token_ids), n_top=options.n_top)
+                              eos_token_ids=frozenset(started.eos_token_ids), n_top=options.n_top,
+                              k_policy=AdaptiveK(started.k) if started.k_policy == "auto" else None)
         if options.method == "mlx-lm":
             return mlx_lm_rounds(self.target, self.drafter, ids, config, metrics=metrics, text=self.text)
         drafter = self.drafter if options.method == "speculative" else None

@@ -1,0 +1,43 @@
+"""`-k auto` on the bundled model: the policy and every round's chosen K are recorded, K
+grows while an n-gram copy keeps being accepted, and analyze reads the run."""
+
+from __future__ import annotations
+
+import json
+
+from click.testing import CliRunner
+
+from recorder.cli import cli
+from specviz.engine.adaptive import START_K
+from specviz.events import DraftToken, RoundMetrics, RunStarted
+from specviz.store import list_runs, read_events
+
+PROMPT = ("Copy this list exactly, twice: red apple, green pear, yellow banana, purple plum, "
+          "orange peach, red apple, green pear, yellow banana, purple plum, orange peach.")
+
+
+def test_k_auto_records_policy_and_each_rounds_k(tmp_path):
+    out = CliRunner().invoke(cli, ["--traces", str(tmp_path), "record", PROMPT, "-k", "auto", "--max-tokens", "80"])
+    assert out.exit_code == 0, out.output
+    [run] = list_runs(tmp_path)
+    events = read_events(tmp_path, run.run_id)
+    started = events[0]
+    assert isinstance(started, RunStarted) and started.k_policy == "auto" and started.k == 16
+    rounds = [e for e in events if isinstance(e, RoundMetrics)]
+    assert rounds and all(r.k is not None and 1 <= r.k <= 16 for r in rounds)
+    assert all(r.drafted <= r.k for r in rounds)
+    drafts = {}
+    for e in events:
+        if isinstance(e, DraftToken):
+            drafts[e.round] = drafts.get(e.round, 0) + 1
+    assert all(drafts.get(r.round, 0) == r.drafted for r in rounds)
+    # the copy is accepted, so K is raised beyond where it started
+    assert rounds[0].k == START_K and max(r.k for r in rounds) > START_K
+    report = json.loads(CliRunner().invoke(cli, ["--traces", str(tmp_path), "analyze", "--format", "json"]).output)
+    [r] = report["runs"]
+    assert r["k_policy"] == "auto" and r["replay_note"].startswith("not replayed: adaptive K")
+
+
+def test_k_must_be_a_positive_integer_or_auto(tmp_path):
+    out = CliRunner().invoke(cli, ["--traces", str(tmp_path), "record", "hi", "-k", "fast"])
+    assert out.exit_code == 2 and "neither a positive integer nor auto" in out.output
