@@ -84,10 +84,8 @@ def build_report(con: duckdb.DuckDBPyConnection, selection: Selection, *, replay
         group_reports.append(g)
         costs[key] = g.k.costs if g.k else None
     audits = audit(con, runs)
-    per_run = rounds.run
     run_reports = []
-    for i, run in enumerate(runs):
-        mine = rounds.take(per_run == i)
+    for run, mine in zip(runs, rounds.per_run(len(runs))):
         rep = RunReport(run.run_id, run.config_label, run.prompt, run.k, run.k_policy or "fixed", run.status,
                         run.tokens_per_s, run.speedup, conventions(mine), audits[run.run_id])
         _attach_replay(rep, run, costs.get(run.config), replay, len(runs))
@@ -97,14 +95,16 @@ def build_report(con: duckdb.DuckDBPyConnection, selection: Selection, *, replay
 
 def _group(runs: list[RunInfo], members: list[int], r, starts, prompt_len, round_k) -> GroupReport:
     first = runs[members[0]]
+    n = len(runs)
+    produced = np.bincount(r.run, weights=r.produced, minlength=n)
+    spent = np.bincount(r.run, weights=r.round_ms, minlength=n)
     by_k: dict[int, list[float]] = {}
     for i in members:
         run = runs[i]
         if run.k_policy != "auto" and run.method != "autoregressive":
-            sel = r.run == i
-            by_k.setdefault(run.k, [0.0, 0.0])
-            by_k[run.k][0] += float(r.produced[sel].sum())
-            by_k[run.k][1] += float(r.round_ms[sel].sum())
+            acc_k = by_k.setdefault(run.k, [0.0, 0.0])
+            acc_k[0] += float(produced[i])
+            acc_k[1] += float(spent[i])
     recorded = {k: v[0] / v[1] * 1e3 for k, v in sorted(by_k.items()) if v[1] > 0}
     notes = []
     curve = k_curve(r, round_k) if first.method != "autoregressive" else None
