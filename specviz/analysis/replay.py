@@ -43,27 +43,31 @@ def replayable(run: RunInfo) -> str | None:
         return "adaptive K: replay needs a fixed K per run"
     if not run.output_token_ids:
         return "no output"
-    if not (run.drafter.startswith(("ngram", "layerskip:", "mlx:"))):
+    from specviz.engine.drafters import parse_drafter
+    from specviz.engine.errors import EngineError
+
+    try:
+        kind = parse_drafter(run.drafter).kind
+    except EngineError:
+        return f"drafter {run.drafter!r} is not one specviz can rebuild"
+    if kind not in ("ngram", "layerskip", "mlx"):
         return f"drafter {run.drafter!r}"
     return None
 
 
 def drafter_proposer(run: RunInfo) -> Propose:
     """The run's drafter, rebuilt from its spec; model drafters are run greedily."""
-    from specviz.engine.specs import build_drafter, build_target, parse_drafter
+    from specviz.engine.drafters import DraftContext, build_drafter, parse_drafter
+    from specviz.engine.sampling import SamplingParams, make_rng, make_transform
+    from specviz.engine.specs import build_target
 
     kind = parse_drafter(run.drafter).kind
     target = None if kind == "ngram" else build_target(run.target)
     drafter = build_drafter(run.drafter, target)
-    if kind == "ngram":
-        return lambda context, k: drafter.propose(context, k).tokens
-    from specviz.engine.drafters import DraftContext
-    from specviz.engine.sampling import SamplingParams, make_rng, make_transform
-
-    params = SamplingParams()
-    ctx = DraftContext(params, make_transform(params), make_rng(0), target.vocab_size, 0)
+    params = SamplingParams()  # greedy: the drafter's proposal is its argmax chain
+    ctx = DraftContext(params, make_transform(params), make_rng(0), getattr(target, "vocab_size", 0), 0)
     drafter.prefill(list(run.prompt_token_ids))
-    return lambda context, k: drafter.propose(context, k, ctx).tokens
+    return lambda context, k: drafter.propose(context, k, ctx).ids
 
 
 class _Proposals:
