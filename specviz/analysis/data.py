@@ -139,36 +139,20 @@ def load(con: duckdb.DuckDBPyConnection, run_ids: list[str]) -> Selection:
     rows = con.execute(f"SELECT {cols} FROM runs WHERE list_contains($1, run_id)", [run_ids]).fetchall()
     by_id = {r[0]: RunInfo(*[_none_to_default(name, v) for name, v in zip(RUN_FIELDS, r)]) for r in rows}
     runs = [by_id[i] for i in run_ids if i in by_id]
-    return Selection(runs, load_rounds(con, [r.run_id for r in runs], everything=_is_everything(con, runs)))
+    return Selection(runs, load_rounds(con, [r.run_id for r in runs]))
 
 
-def _is_everything(con: duckdb.DuckDBPyConnection, runs: list[RunInfo]) -> bool:
-    return len(runs) == con.execute("SELECT count(*) FROM runs").fetchone()[0]
-
-
-def load_rounds(con: duckdb.DuckDBPyConnection, run_ids: list[str], *, everything: bool = False) -> Rounds:
-    index = {rid: i for i, rid in enumerate(run_ids)}
-    cols = ", ".join(f'coalesce("{c}", 0) AS "{c}"' for c in ROUND_FIELDS)
-    # Without a filter when every run is selected: DuckDB then streams the column chunks
-    # without evaluating a 1,000-item membership test per row.
-    where = "" if everything else "WHERE list_contains($1, run_id)"
-    sql = f"SELECT run_id, {cols}, coalesce(k, -1) AS k FROM rounds {where} ORDER BY run_id, round"
-    data = con.execute(sql, [] if everything else [run_ids]).fetchnumpy()
-    run_col = np.asarray(data["run_id"], dtype=object)
-    if run_col.size:
-        uniq, inverse = np.unique(run_col, return_inverse=True)
-        lookup = np.array([index.get(u, -1) for u in uniq], dtype=np.int64)
-        run = lookup[inverse]
-    else:
-        run = np.zeros(0, dtype=np.int64)
-    arrays = {c: np.asarray(data[c]) for c in (*ROUND_FIELDS, "k")}
-    ints = {c: arrays[c].astype(np.int64) for c in ("round", "drafted", "tested", "accepted", "produced", "k")}
-    floats = {c: arrays[c].astype(np.float64) for c in ("draft_ms", "verify_ms", "sample_ms", "round_ms")}
-    rounds = Rounds(run=run, **ints, **floats)
-    if (run < 0).any():
-        rounds = rounds.take(run >= 0)
-    order = np.lexsort((rounds.round, rounds.run))
-    return rounds.take(order)
+def load_rounds(con: duckdb.DuckDBPyConnection, run_ids: list[str]) -> Rounds:
+    cols = ", ".join(f'coalesce(r."{c}", 0) AS "{c}"' for c in ROUND_FIELDS)
+    # Runs come back as their index in run_ids (a hash join on a 1,000-row list), so no
+    # per-round strings cross into Python.
+    sql = (f"SELECT s.idx AS run, {cols}, coalesce(r.k, -1) AS k FROM rounds r "
+           "JOIN (SELECT unnest($1::VARCHAR[]) AS run_id, unnest(range(len($1))) AS idx) s USING (run_id)")
+    data = con.execute(sql, [run_ids]).fetchnumpy()
+    ints = {c: np.asarray(data[c]).astype(np.int64) for c in ("run", "round", "drafted", "tested", "accepted", "produced", "k")}
+    floats = {c: np.asarray(data[c]).astype(np.float64) for c in ("draft_ms", "verify_ms", "sample_ms", "round_ms")}
+    rounds = Rounds(**ints, **floats)
+    return rounds.take(np.lexsort((rounds.round, rounds.run)))
 
 
 _LIST_FIELDS = {"prompt_token_ids", "output_token_ids", "eos_token_ids"}

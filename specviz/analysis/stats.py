@@ -70,15 +70,20 @@ def ks_pvalue(d: float, n: int) -> float:
     return float(min(1.0, max(0.0, terms.sum())))
 
 
+def ks_statistic(x_sorted: np.ndarray) -> float:
+    """KS distance D between the empirical CDF of sorted draws and U(0, 1)'s."""
+    n = x_sorted.size
+    i = np.arange(1, n + 1)
+    return float(max((i / n - x_sorted).max(), (x_sorted - (i - 1) / n).max()))
+
+
 def ks_uniform(u: np.ndarray) -> tuple[float, float]:
     """(D, p-value) of the KS test of draws ``u`` against U(0, 1)."""
     x = np.sort(np.asarray(u, dtype=np.float64))
-    n = x.size
-    if n == 0:
+    if x.size == 0:
         return math.nan, math.nan
-    i = np.arange(1, n + 1)
-    d = float(max((i / n - x).max(), (x - (i - 1) / n).max()))
-    return d, ks_pvalue(d, n)
+    d = ks_statistic(x)
+    return d, ks_pvalue(d, x.size)
 
 
-__all__ = ["Z95", "wilson", "poisson_binomial_z", "count_pvalue", "ks_pvalue", "ks_uniform"]
+__all__ = ["Z95", "wilson", "poisson_binomial_z", "count_pvalue", "ks_pvalue", "ks_statistic", "ks_uniform"]
