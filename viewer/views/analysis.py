@@ -39,11 +39,11 @@ if not picked and not ss.analysis_where:
 def report_for(traces_dir: str, run_ids: tuple[str, ...], where: str, version: tuple):
     from specviz.analysis import analyze
 
-    cur = data.sql_connection(traces_dir).cursor()  # one cursor per use: connections are not thread-safe
+    con = data.new_sql_connection(traces_dir)  # its own: the result is shared, the connection is not
     try:
-        return analyze(cur, list(run_ids), where=where or None)
+        return analyze(con, list(run_ids), where=where or None)
     finally:
-        cur.close()
+        con.close()
 
 
 try:
