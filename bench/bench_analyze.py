@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # synthetic runs, the browser helpers
 
 from specviz.analysis import analyze  # noqa: E402
 from specviz.events import DraftToken, RoundMetrics, RunFinished, RunStarted, Verify  # noqa: E402
@@ -147,8 +148,8 @@ def bench_cli_analyze(d: Path, runs: int, per_run: int) -> None:
 
 
 def bench_page(rounds: int) -> None:
-    from viewer.synthetic import record_synthetic
-    from viewer.testing import browser_page, serve
+    from synthetic_runs import record_synthetic
+    from viewer_server import browser_page, serve
 
     with tempfile.TemporaryDirectory(prefix="specviz-bench-") as tmp:
         traces = Path(tmp) / "traces"

@@ -67,7 +67,7 @@ def test_page_draws_the_cli_numbers_for_two_ngram_runs(traces):
     replay = figs["an_replay"]["data"]
     assert len(replay) == 2 and replay[0]["y"] == expected.runs[0].replay.rounds
     assert any(m.label.startswith("Best fixed K") for m in at.metric)
-    audit = at.dataframe[0].value
+    audit = at.table[0].value
     assert list(audit["verdict"]) == ["lossless", "lossless"]
 
 

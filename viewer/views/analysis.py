@@ -79,9 +79,10 @@ mine = [r for r in report.runs if r.run_id in set(g.run_ids)]
 c2.plotly_chart(af.make_replay_figure([r.replay for r in mine if r.replay is not None]), key="an_replay")
 
 st.subheader("Losslessness audit")
-st.dataframe([{"run": r.run_id, "K": "auto" if r.k_policy == "auto" else r.k, "verdict": r.audit.verdict,
-               "details": " · ".join(r.audit.details + ([r.replay_note] if r.replay_note else []))} for r in mine],
-             hide_index=True, key="an_audit")
+# Static tables, not st.dataframe: its canvas grid costs the browser more than a chart.
+st.table([{"run": r.run_id, "K": "auto" if r.k_policy == "auto" else r.k, "verdict": r.audit.verdict,
+           "details": " · ".join(r.audit.details + ([r.replay_note] if r.replay_note else []))} for r in mine],
+         hide_index=True)
 sampled = [r for r in mine if r.audit.positions]
 if sampled:
     which = st.selectbox("Sampled run", range(len(sampled)), format_func=lambda i: sampled[i].run_id,
@@ -90,7 +91,7 @@ if sampled:
 
 st.subheader("Metric conventions")
 c = g.conventions
-st.dataframe([
+st.table([
     {"engine": "specviz", "metric": "acceptance_rate = accepted / tested", "value": c.acceptance_rate},
     {"engine": "specviz", "metric": "τ = produced / rounds", "value": c.tau},
     {"engine": "vLLM", "metric": "draft_acceptance_rate = accepted / drafted", "value": c.vllm_draft_acceptance_rate},
@@ -98,4 +99,4 @@ st.dataframe([
     {"engine": "SGLang", "metric": "spec_accept_length = produced / verify passes", "value": c.sglang_spec_accept_length},
     {"engine": "llama.cpp", "metric": f"draft_n_accepted / draft_n = {c.llamacpp_draft_n_accepted} / {c.llamacpp_draft_n}",
      "value": c.llamacpp_acceptance},
-], hide_index=True, key="an_conventions")
+], hide_index=True)
