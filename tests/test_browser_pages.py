@@ -107,11 +107,21 @@ def check_sql(page, width: int, served) -> None:
         on_screen(element, width)
 
 
-CHECKS = {"runs": check_runs, "replay": check_replay, "compare": check_compare, "sql": check_sql}
+def check_analysis(page, width: int, served) -> None:
+    # six charts, each drawn (the audit chart comes on top for a sampled run like these)
+    page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot .main-svg').length >= 6", timeout=120_000)
+    for chart in page.locator(".js-plotly-plot").all()[:2]:
+        on_screen(chart, width)
+    on_screen(page.get_by_test_id("stTable").first, width)
+
+
+CHECKS = {"runs": check_runs, "replay": check_replay, "compare": check_compare, "sql": check_sql,
+          "analysis": check_analysis}
 
 
 def address(served, url_path: str) -> str:
-    query = {"replay": f"?run={served['a']}", "compare": f"?runs={served['a']},{served['b']}"}.get(url_path, "")
+    query = {"replay": f"?run={served['a']}", "compare": f"?runs={served['a']},{served['b']}",
+             "analysis": f"?runs={served['a']}"}.get(url_path, "")
     return f"{served['url']}/{'' if url_path == 'runs' else url_path}{query}"
 
 
