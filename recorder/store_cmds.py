@@ -321,15 +321,16 @@ def _exit_at_once(ctx: click.Context, code: int) -> None:
     os._exit(code)
 
 
-EXPORT_FORMATS = {".parquet": "parquet", ".json": "perfetto"}
+EXPORT_FORMATS = {".parquet": "parquet", ".json": "perfetto", ".html": "html", ".htm": "html"}
 
 
 @click.command("export")
 @click.argument("runs", nargs=-1, required=True)
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True, help="File to write.")
-@click.option("--format", "fmt", type=click.Choice(["parquet", "perfetto"]), default=None,
+@click.option("--format", "fmt", type=click.Choice(["parquet", "perfetto", "html"]), default=None,
               help="parquet: a trace file any specviz, DuckDB or Polars reads; perfetto: Chrome Trace Event "
-                   "JSON for ui.perfetto.dev and chrome://tracing. Default: from the file's extension (.json = perfetto).")
+                   "JSON for ui.perfetto.dev and chrome://tracing; html: one run as a self-contained replay that "
+                   "opens offline in a browser. Default: from the file's extension (.json = perfetto, .html = html).")
 @click.option("--force", is_flag=True, help="Replace the output file if it exists (never a link or a device).")
 @click.pass_context
 def export_cmd(ctx, runs, output, fmt, force):
@@ -339,8 +340,11 @@ def export_cmd(ctx, runs, output, fmt, force):
     Examples:
       specviz export 3fa2 9c01 -o two-runs.parquet
       specviz export 3fa2 --format perfetto -o 3fa2.json    # open in ui.perfetto.dev
+      specviz export 3fa2 -o 3fa2.html                      # a replay anyone can open offline
     """
     fmt = fmt or EXPORT_FORMATS.get(output.suffix.lower(), "parquet")
+    if fmt == "html":
+        return _export_html(_traces(ctx), runs, output, force)
     if fmt == "perfetto":
         path = _export_perfetto(_traces(ctx), runs, output, force)
     else:
@@ -354,6 +358,19 @@ def _export_perfetto(traces: Path, runs, output: Path, force: bool) -> Path:
     ids = list(dict.fromkeys(resolve(traces, r).run_id for r in runs))
     document = chrome_trace(read_events(traces, run_id) for run_id in ids)
     return write_output(output, _JSON.encode(document), force=force)
+
+
+def _export_html(traces: Path, runs: tuple[str, ...], output: Path, force: bool) -> None:
+    from specviz.replay import build_index
+    from viewer.player.export import render_html
+
+    if len(set(runs)) != 1:
+        raise click.ClickException("an HTML replay holds one run: give exactly one run id")
+    events = read_events(traces, runs[0])
+    if not events:
+        raise click.ClickException(f"run {runs[0]} has no events")
+    path = write_output(output, render_html(build_index(events)).encode(), force=force)
+    click.echo(f"exported run {events[0].run_id} to {path} ({path.stat().st_size:,} bytes; opens offline in a browser)")
 
 
 @click.command("import")

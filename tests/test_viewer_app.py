@@ -41,19 +41,9 @@ def open_page(traces, page: str, query: dict | None = None, **state) -> AppTest:
     return at
 
 
-def slider(at: AppTest, label: str):
-    (s,) = [s for s in at.slider if s.label == label]
-    return s
-
-
 def figure(at: AppTest, key: str) -> dict:
     (el,) = [e for e in at.get("plotly_chart") if e.proto.id.endswith(key) or key in e.proto.id]
     return json.loads(el.proto.spec)
-
-
-def nodes(fig: dict, name: str) -> int:
-    # Coordinates travel as typed arrays; the per-node labels are plain lists.
-    return sum(len(t.get("text") or []) for t in fig["data"] if t.get("name") == name)
 
 
 def test_runs_page_lists_filters_and_opens_replay(traces):
@@ -96,68 +86,63 @@ def test_runs_page_reports_corrupt_file_and_keeps_listing(traces, tmp_path):
     assert len(at.dataframe[0].value) == 3
 
 
-def test_replay_scrub_shows_state_at_position(traces):
-    at = open_page(traces, "views/replay.py", run=traces["a"], tree_window=48)
+def player_args(at: AppTest) -> dict:
+    """What the Replay page hands the client-side player (its component's arguments)."""
+    (el,) = [e for e in at.get("component_instance") if e.proto.component_name.endswith("specviz_player")]
+    args = json.loads(el.proto.json_args)
+    args["payload"] = json.loads(args.pop("data"))
+    return args
+
+
+def test_replay_sends_the_run_and_follows_the_players_position(traces):
+    at = open_page(traces, "views/replay.py", run=traces["a"])
     index = build_index(read_events(traces["dir"], traces["a"]))
-    slider(at, "Round").set_value(7).run()
-    pos = at.session_state["pos"]
-    assert pos == index.round_end(7)
-    rejected = sum(1 for e in index.events[: pos + 1] if isinstance(e, Verify) and e.status == "rejected")
-    assert nodes(figure(at, "fig_tree"), "rejected") == rejected > 0
-    assert at.query_params["seq"] == str(pos)
-    # Finer: single events, by button and by the event slider; then play in real time.
-    at.button(key="btn_prev_event").click().run()
-    assert at.session_state["pos"] == pos - 1
-    assert slider(at, "Event").value == pos - 1  # every control agrees with the position
-    slider(at, "Event").set_value(pos - 30).run()
-    assert at.session_state["pos"] == pos - 30
-    assert slider(at, "Round").value == index.event_round[pos - 30]
-    at.run()  # a rerun with nothing touched leaves the position alone
-    assert at.session_state["pos"] == pos - 30
-    at.button(key="btn_next_event").click().run()
-    assert at.session_state["pos"] == pos - 29
-    at.button(key="btn_play").click().run()
-    assert at.session_state["playing"]
-    time.sleep(0.3)
-    at.run()  # a timer tick
-    assert at.session_state["pos"] > pos and not at.exception
-    # 100x plays through to the end, where playback stops by itself.
-    at.selectbox(key="speed").select("100×").run()
-    time.sleep(0.1)
+    args = player_args(at)
+    payload = args["payload"]
+    assert len(payload["events"]["round"]) == index.n_events
+    assert len(payload["commits"]["seq"]) == len(index.commits) > 0
+    assert payload["live"] is False and payload["run"]["run_id"] == traces["a"]
+    # The player posts its position (throttled); the page keeps it and puts it in the URL.
+    at.session_state[f"player_{traces['a']}"] = {"pos": 57, "follow": False, "playing": False, "run": traces["a"]}
     at.run()
-    assert at.session_state["pos"] == index.n_events - 1 and not at.session_state["playing"]
+    assert at.session_state["pos"] == 57 and at.query_params["seq"] == "57"
+    again = player_args(at)
+    # A rerun neither re-encodes the run nor asks the player to move (same nonce).
+    assert again["version"] == args["version"] and again["nonce"] == args["nonce"]
+    assert again["pos"] == 57
 
 
 def test_replay_deep_link_opens_the_same_moment(traces):
     at = open_page(traces, "views/replay.py", query={"run": traces["b"][:6], "seq": "40"})
-    assert at.session_state["pos"] == 40
-    assert slider(at, "Event").value == 40
-    timeline = figure(at, "fig_timeline")
-    assert {t["name"] for t in timeline["data"]} >= {"draft", "verify", "sample", "retry"}
+    assert at.session_state["pos"] == 40 and player_args(at)["pos"] == 40
     at = open_page(traces, "views/replay.py", query={"run": traces["a"], "round": "3"})
     index = build_index(read_events(traces["dir"], traces["a"]))
-    assert at.session_state["pos"] == index.round_end(3)
+    assert player_args(at)["pos"] == index.round_end(3)
 
 
-def test_replay_follows_a_live_run(traces):
+def test_replay_rereads_a_live_run(traces):
     rec = traces["live"]
     at = open_page(traces, "views/replay.py", run=rec.run_id)
-    first = at.session_state["pos"]
-    assert any("live run" in c.value for c in at.caption)
+    first = player_args(at)
+    assert first["payload"]["live"] is True
+    n = len(first["payload"]["events"]["round"])
     for ev in synthetic_events(rounds=30, k=4, seed=3)[60:80]:
         rec.log(ev)
     rec.flush()
     at.run()  # what the fragment's timer does
-    assert at.session_state["pos"] == first + 20
-    # Scrubbing back stops following: new events no longer move the position.
-    at.button(key="btn_prev_event").click().run()
-    assert at.session_state["pos"] == first + 19 and not at.session_state["follow"]
-    for ev in synthetic_events(rounds=30, k=4, seed=3)[80:90]:
-        rec.log(ev)
-    rec.flush()
+    now = player_args(at)
+    assert len(now["payload"]["events"]["round"]) == n + 20 and now["version"] != first["version"]
+
+
+def test_replay_picker_lists_a_run_that_starts_after_the_page(traces, tmp_path):
+    d = tmp_path / "traces"
+    record_synthetic(d, rounds=3, k=2, seed=4)
+    at = open_page({"dir": str(d)}, "views/replay.py")
+    assert len(at.selectbox(key="replay_pick_None").options) == 1
+    newer = record_synthetic(d, rounds=3, k=2, seed=5)
+    time.sleep(2.1)  # the run list is cached for 2 s
     at.run()
-    assert at.session_state["pos"] == first + 19
-    assert slider(at, "Event").max == first + 30  # the new events are there to scrub to
+    assert any(o.startswith(newer[:8]) for o in at.selectbox(key="replay_pick_None").options)
 
 
 def test_replay_unknown_run_is_an_error_not_a_crash(traces):
@@ -245,7 +230,8 @@ def test_uploads_truncated_then_valid_trace(traces, tmp_path):
     assert table.loc[row, "acceptance_rate"] == pytest.approx(read_events(path, run_id)[-1].acceptance_rate)
     # ...and it replays from the uploaded file.
     click_row(at, row)
-    assert not at.exception and not at.error and at.session_state["pos"] is not None
+    assert not at.exception and not at.error
+    assert player_args(at)["payload"]["run"]["run_id"] == run_id
     # The file goes bad after it was opened: an error on Runs, the directory still listed.
     Path(at.session_state["opened"][run_id]).write_bytes(data[: len(data) // 3])
     at.switch_page("views/runs.py").run()

@@ -60,12 +60,30 @@ def browser_page(width: int = 1400, height: int = 1800):
             browser.close()
 
 
-def wait_for_replay(page, n_charts: int = 3, timeout_ms: float = 60_000) -> None:
-    """Until the Replay page shows every chart drawn (Plotly's main SVG in each) and the
-    app is idle (Streamlit's status widget gone)."""
+def player_frame(page, timeout_ms: float = 60_000):
+    """The Replay player's iframe (a Streamlit component), once its script is running."""
+    handle = page.wait_for_selector("iframe[title*='specviz_player']", timeout=timeout_ms)
+    frame = handle.content_frame()
+    frame.wait_for_function("() => window.specviz !== undefined", timeout=timeout_ms)
+    return frame
+
+
+def player_with_run(page, run_id: str, timeout_ms: float = 60_000):
+    """The player frame once it holds `run_id` (after a switch, the old frame may linger)."""
     page.wait_for_function(
-        "n => document.querySelectorAll('.js-plotly-plot .main-svg').length >= n", arg=n_charts, timeout=timeout_ms
-    )
-    page.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=timeout_ms
-    )
+        """id => [...document.querySelectorAll('iframe')].some((f) => {
+            const p = f.contentWindow && f.contentWindow.specviz;
+            return p && p.run && p.run.d.run.run_id === id; })""", arg=run_id, timeout=timeout_ms)
+    for handle in page.query_selector_all("iframe"):
+        frame = handle.content_frame()
+        if frame and frame.evaluate("id => !!(window.specviz && window.specviz.run && window.specviz.run.d.run.run_id === id)", run_id):
+            return frame
+    raise LookupError(run_id)
+
+
+def wait_for_replay(page, timeout_ms: float = 60_000):
+    """Until the Replay player has the run and every chart drawn for its position; returns
+    the player's frame."""
+    frame = player_frame(page, timeout_ms)
+    frame.wait_for_function("() => window.specviz.drawn()", timeout=timeout_ms)
+    return frame

@@ -1,0 +1,140 @@
+"""Replay player benchmark in Debian's chromium: open, scrub and play a 2,000-round run.
+
+    uv run python bench/bench_player.py [--rounds 2000] [--k 5] [--repeats 3] [--play-s 5]
+
+1. Open: a deep link to the run's Replay page in a fresh page load (the whole Streamlit
+   frontend and Plotly's JS load too), to every chart drawn. The first open is cold (the
+   server has not read the run); later ones hit its cache. Target: < 1.5 s (idle machine).
+2. Scrub: random jumps over the whole run made in the page, each timed until the frame
+   that shows it has been painted. Target: >= 20 steps/s.
+3. Playback at 20x: frames painted per second while playing, and how many of them showed
+   a new position. Target: >= 20 frames/s.
+4. The self-contained HTML export of the same run: its size (target <= 5 MB) and the time
+   from navigation to every chart drawn, offline (target < 2 s).
+
+Wall times on a shared machine include waiting for a core; the load average is printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+
+from specviz.replay import build_index  # noqa: E402
+from specviz.store import read_events  # noqa: E402
+from viewer.player.export import write_html  # noqa: E402
+from synthetic_runs import record_synthetic  # noqa: E402
+from viewer_server import browser_page, serve, wait_for_replay  # noqa: E402
+
+SCRUB_JS = """async (n) => {
+  const p = window.specviz, times = [];
+  const frame = () => new Promise((r) => requestAnimationFrame(() => setTimeout(r, 0)));
+  for (let i = 0; i < n; i++) {
+    const t = performance.now();
+    p.goto(Math.floor(Math.random() * p.run.nEvents));
+    await frame();
+    times.push(performance.now() - t);
+  }
+  return times;
+}"""
+
+PLAY_JS = """async (seconds) => {
+  const p = window.specviz;
+  p.goto(0);
+  document.getElementById('speed').value = '20';
+  document.getElementById('speed').dispatchEvent(new Event('change'));
+  p.setPlaying(true);
+  const t0 = performance.now();
+  await new Promise((r) => setTimeout(r, seconds * 1000));
+  const s = p.stats, elapsed = (performance.now() - s.t0) / 1000;
+  p.setPlaying(false);
+  const w = s.work.slice().sort((a, b) => a - b);
+  return {frames: s.frames, positions: s.positions, elapsed, pos: p.pos,
+          work_p50: w[Math.floor(w.length / 2)], work_p95: w[Math.floor(w.length * 0.95)]};
+}"""
+
+
+def open_bench(url: str, run_id: str, repeats: int) -> list[float]:
+    times = []
+    with browser_page(1400, 1800) as page:
+        page.goto(f"{url}/replay?run={run_id[:4]}x")  # warm the frontend and Plotly's JS on a miss
+        page.wait_for_timeout(3000)
+        for _ in range(repeats):
+            page.goto("about:blank")
+            t = time.perf_counter()
+            page.goto(f"{url}/replay?run={run_id}")
+            wait_for_replay(page, timeout_ms=120_000)
+            times.append(time.perf_counter() - t)
+    return times
+
+
+def motion_bench(url: str, run_id: str, steps: int, play_s: float) -> tuple[list[float], dict]:
+    with browser_page(1400, 1800) as page:
+        page.goto(f"{url}/replay?run={run_id}")
+        frame = wait_for_replay(page, timeout_ms=120_000)
+        frame.evaluate(SCRUB_JS, 5)  # warm-up
+        scrub = frame.evaluate(SCRUB_JS, steps)
+        play = frame.evaluate(PLAY_JS, play_s)
+    return scrub, play
+
+
+def export_bench(traces: Path, run_id: str, out: Path, repeats: int) -> tuple[int, list[float]]:
+    index = build_index(read_events(traces, run_id))
+    write_html(index, out)
+    times = []
+    with browser_page(1400, 1800) as page:
+        page.context.set_offline(True)
+        for _ in range(repeats):
+            page.goto("about:blank")
+            t = time.perf_counter()
+            page.goto(out.as_uri())
+            page.wait_for_function("() => window.specviz && window.specviz.drawn()", timeout=60_000)
+            times.append(time.perf_counter() - t)
+    return out.stat().st_size, times
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rounds", type=int, default=2000)
+    ap.add_argument("--k", type=int, default=5)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--steps", type=int, default=100, help="random scrub jumps")
+    ap.add_argument("--play-s", type=float, default=5.0)
+    args = ap.parse_args()
+    load = f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+    with tempfile.TemporaryDirectory(prefix="specviz-bench-") as tmp:
+        traces = Path(tmp) / "traces"
+        run_id = record_synthetic(traces, rounds=args.rounds, k=args.k, seed=0, errors_every=97)
+        print(f"trace: {args.rounds} rounds, K={args.k} (run {run_id}); {load}")
+        with serve(traces) as url:
+            opens = open_bench(url, run_id, args.repeats)
+            ok = "PASS" if opens[0] < 1.5 else "FAIL"
+            print(f"open by deep link, fresh page load -> every chart drawn: {', '.join(f'{t:.2f} s' for t in opens)}"
+                  f"  [{ok}: first (cold) {opens[0]:.2f} s < 1.5 s]")
+            scrub, play = motion_bench(url, run_id, args.steps, args.play_s)
+        rate = 1000 / statistics.median(scrub)
+        ok = "PASS" if rate >= 20 else "FAIL"
+        print(f"scrub, {len(scrub)} random jumps to painted: p50 {statistics.median(scrub):.1f} ms, "
+              f"p95 {sorted(scrub)[int(0.95 * len(scrub))]:.1f} ms -> {rate:.0f} steps/s  [{ok}: >= 20/s]")
+        fps = play["frames"] / play["elapsed"]
+        ok = "PASS" if fps >= 20 else "FAIL"
+        print(f"playback at 20x for {play['elapsed']:.1f} s: {fps:.1f} frames/s "
+              f"({play['positions']} of {play['frames']} frames showed a new position; reached event {play['pos']}); "
+              f"work per frame p50 {play['work_p50']:.1f} ms, p95 {play['work_p95']:.1f} ms  [{ok}: >= 20 frames/s]")
+        size, opens = export_bench(traces, run_id, Path(tmp) / "run.html", args.repeats)
+        ok = "PASS" if size <= 5e6 and opens[0] < 2 else "FAIL"
+        print(f"HTML export: {size / 1e6:.2f} MB; opened offline to every chart drawn: "
+              f"{', '.join(f'{t:.2f} s' for t in opens)}  [{ok}: <= 5 MB, first open < 2 s]")
+        print(load)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,100 @@
+"""Live follow in Debian's chromium while `specviz record` runs the bundled model in a
+subprocess: a fresh tab opened on the recording run, and a tab that already had the
+viewer open on another run and switches with Replay's run picker, both follow the new
+events and both land on the run's final event when it finishes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from specviz.store import list_runs
+from synthetic_runs import record_synthetic
+from viewer_server import CHROMIUM, CHROMIUM_ARGS, browser_page, player_with_run, serve, wait_for_replay
+
+pytestmark = [
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} missing (apt-get install -y chromium)"),
+    pytest.mark.timeout(600),
+]
+
+SAMPLE = "() => ({live: window.specviz.run.live, follow: window.specviz.follow, pos: window.specviz.pos, last: window.specviz.run.last})"
+AT_FINAL = ("() => !window.specviz.run.live && window.specviz.pos === window.specviz.run.last"
+            " && window.specviz.run.types[window.specviz.pos] === 'run_finished'")
+
+
+def _wait_for_live_run(traces: Path, proc: subprocess.Popen, timeout: float = 240.0) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        live = [r.run_id for r in list_runs(traces) if r.live] if traces.exists() else []
+        if live:
+            return live[0]
+        if proc.poll() is not None:
+            raise AssertionError(f"specviz record exited early: {proc.stdout.read()}")
+        time.sleep(0.3)
+    raise AssertionError("no live run appeared")
+
+
+def _pick_run(page, run_id: str) -> None:
+    """Choose a run in Replay's own picker (in-app, no page load)."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # the picker re-lists runs every 2 s
+        page.get_by_test_id("stSelectbox").filter(has_text="Run").click()
+        option = page.get_by_role("option", name=run_id[:8])
+        if option.count():
+            option.click()
+            return
+        page.keyboard.press("Escape")
+        page.wait_for_timeout(1000)
+    raise AssertionError(f"{run_id} never appeared in Replay's run picker")
+
+
+def test_live_follow_from_a_fresh_tab_and_a_tab_that_had_the_viewer(tmp_path):
+    traces = tmp_path / "traces"
+    old = record_synthetic(traces, rounds=20, k=4, seed=2)
+    with serve(traces) as url, browser_page() as tab_before:
+        # The fresh tab in a browser of its own: a second tab of one headless browser is a
+        # background tab, whose timers and frames chromium throttles.
+        other = tab_before.context.browser.browser_type.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        fresh = other.new_page(viewport={"width": 1400, "height": 1800})
+        tab_before.goto(f"{url}/replay?run={old}&seq=5")
+        wait_for_replay(tab_before)
+        proc = subprocess.Popen(
+            [sys.executable, "-c", "from recorder.cli import main; main()", "--traces", str(traces), "record",
+             "Write a long story about a lighthouse keeper and the sea, with many details.", "--max-tokens", "240", "--flush", "event", "--seed", "3"],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        try:
+            live = _wait_for_live_run(traces, proc)
+            _pick_run(tab_before, live)
+            fresh.goto(f"{url}/replay?run={live}")
+            try:
+                frames = [player_with_run(page, live, timeout_ms=120_000) for page in (tab_before, fresh)]
+            except Exception:
+                for name, page in (("fresh", fresh), ("before", tab_before)):
+                    page.screenshot(path=str(tmp_path / f"{name}.png"), full_page=True)
+                raise
+            # While it records: following is on by default and the position is the newest event.
+            samples: list[list] = [[], []]
+            while proc.poll() is None:
+                for frame, seen in zip(frames, samples):
+                    seen.append(frame.evaluate(SAMPLE))
+                time.sleep(0.5)
+            for seen in samples:
+                live_seen = [s for s in seen if s["live"]]
+                assert live_seen, f"the run finished before the tabs saw it live ({len(seen)} samples)"
+                assert all(s["follow"] for s in live_seen), live_seen
+                assert all(s["pos"] == s["last"] for s in live_seen), live_seen
+                assert len({s["last"] for s in live_seen}) >= 2, live_seen  # new events arrived and were followed
+            out, _ = proc.communicate(timeout=400)
+            assert proc.returncode == 0, out
+            for frame in frames:  # the run finished: both land on its final event
+                frame.wait_for_function(AT_FINAL, timeout=60_000)
+                assert "run_finished" in frame.locator("#caption").inner_text()
+        finally:
+            other.close()
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()

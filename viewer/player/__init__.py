@@ -1,0 +1,64 @@
+"""The client-side replay player: a Streamlit component built from plain files in frontend/.
+
+The page sends a run's payload (``payload.encode``) once per version of the run; the
+player scrubs, plays and follows it in the browser, and posts its position back at most
+once a second so the page can keep the URL current. The same files make the
+self-contained HTML export (``export.write_html``).
+
+No npm build: the frontend speaks Streamlit's component messages itself. Plotly's own
+JavaScript comes from the installed plotly package; Streamlit serves only files under the
+component's directory (symlinks out of it are refused), so it is copied there on first use.
+"""
+
+from __future__ import annotations
+
+import functools
+import shutil
+import tempfile
+from pathlib import Path
+
+import plotly
+
+FRONTEND = Path(__file__).resolve().parent / "frontend"
+PLOTLY_JS = Path(plotly.__file__).resolve().parent / "package_data" / "plotly.min.js"
+FILES = ("index.html", "player.css", "model.js", "charts.js", "player.js")
+
+
+def _has_plotly(directory: Path) -> bool:
+    copy = directory / "plotly.min.js"
+    return copy.is_file() and copy.stat().st_size == PLOTLY_JS.stat().st_size
+
+
+def component_dir() -> Path:
+    """The frontend directory with Plotly's JS beside it (a private copy when read-only)."""
+    if _has_plotly(FRONTEND):
+        return FRONTEND
+    try:
+        shutil.copyfile(PLOTLY_JS, FRONTEND / "plotly.min.js")
+        return FRONTEND
+    except OSError:
+        pass
+    private = Path(tempfile.gettempdir()) / f"specviz-player-{plotly.__version__}"
+    private.mkdir(exist_ok=True)
+    for name in FILES:
+        shutil.copyfile(FRONTEND / name, private / name)
+    if not _has_plotly(private):
+        shutil.copyfile(PLOTLY_JS, private / "plotly.min.js")
+    return private
+
+
+@functools.cache
+def _component():
+    import streamlit.components.v1 as components
+
+    return components.declare_component("specviz_player", path=str(component_dir()))
+
+
+def player(data: str, version: str, *, pos: int | None, nonce: int, key: str):
+    """Draw the player; returns its last posted value ({pos, follow, playing, run}) or None.
+
+    `version` changes when the run does (the player re-reads `data` only then); `nonce`
+    changes when the page wants the player at `pos` (a deep link), so the page's echo of
+    the player's own position never pulls it back.
+    """
+    return _component()(data=data, version=version, pos=pos, nonce=nonce, key=key, default=None)

@@ -1,0 +1,415 @@
+// The replay player: scrub, play and follow a run entirely in the browser.
+// Runs as a Streamlit component (the page sends the run once; the position moves here and
+// is posted back, throttled, for the URL) or standalone in an exported HTML file.
+"use strict";
+
+const SpecvizPlayer = (() => {
+  const { Run, COLORS, label, showToken, pct, countUpTo } = SpecvizModel;
+  const C = SpecvizCharts;
+  const SPEEDS = [["real time", 1], ["2×", 2], ["5×", 5], ["20×", 20], ["100×", 100]];
+  const WINDOWS = [4, 8, 12, 24, 48];
+  const FRAME_BUDGET_MS = 30; // charts left over wait for the next frame: playback never stalls
+  const POST_EVERY_MS = 1000;
+  const TEXT_TOKENS = 1000;
+  const $ = (id) => document.getElementById(id);
+
+  // Streamlit's component messages (what streamlit-component-lib sends), without a build step.
+  const Bridge = {
+    active: false,
+    send(type, data) { window.parent.postMessage(Object.assign({ isStreamlitMessage: true, type }, data), "*"); },
+    ready() { this.send("streamlit:componentReady", { apiVersion: 1 }); },
+    height(h) { this.send("streamlit:setFrameHeight", { height: h }); },
+    value(v) { this.send("streamlit:setComponentValue", { value: v, dataType: "json" }); },
+  };
+
+  const CHARTS = [ // id, builder, what it depends on (redrawn only when that changes)
+    ["chart-timeline", C.timeline, (s) => `${s.nMetrics}:${s.nErrors}`],
+    ["chart-tps", C.tokensPerSecond, (s) => s.nMetrics],
+    ["chart-latency", C.latency, (s) => s.nMetrics],
+    ["chart-position", C.byPosition, (s) => s.nTested],
+    ["chart-entropy", C.entropy, (s) => s.nTested],
+  ];
+
+  class Player {
+    constructor() {
+      this.run = null; this.pos = 0; this.playing = false; this.follow = false;
+      this.speed = 1; this.window = 12; this.treeRange = null;
+      this.keys = {}; this.frameQueued = false; this.lastPost = 0; this.postTimer = null;
+      this.shown = [0, 0]; this.marked = [];
+      this.stats = { frames: 0, positions: 0, t0: 0, work: [] };
+      this.controls();
+    }
+
+    // -- data ------------------------------------------------------------------------
+    setData(data, opts = {}) {
+      const prev = this.run;
+      const sameRun = prev && prev.d.run.run_id === data.run.run_id;
+      this.run = new Run(data);
+      if (!sameRun) {
+        this.follow = this.run.live;
+        this.pos = this.follow || opts.pos === null || opts.pos === undefined ? this.run.last : opts.pos;
+        this.treeRange = null;
+        this.header();
+      } else if (this.follow) {
+        this.pos = this.run.last; // a new event, or the run's final one when it has just finished
+      }
+      if (!this.run.live) this.follow = false; // a finished run was followed to its final event above
+      this.pos = Math.max(0, Math.min(this.pos, this.run.last));
+      this.buildText(sameRun);
+      this.keys = {};
+      $("player").classList.remove("loading");
+      this.draw();
+    }
+
+    header() {
+      const r = this.run.d.run;
+      const esc = C.escapeHtml;
+      $("runinfo").innerHTML = `run <code>${esc(r.run_id || "")}</code> · ${esc(r.method || "")} · drafter <code>${esc(r.drafter || "—")}</code>`
+        + ` → target <code>${esc(r.target || "—")}</code> · K=${r.k ?? "—"} · T=${r.temperature ?? "—"}`;
+      $("prompt").textContent = r.prompt || "";
+      $("round-slider").max = this.run.maxRound;
+    }
+
+    // Every committed token is a span made once; a position shows a prefix of them.
+    buildText(sameRun) {
+      const box = $("commits");
+      const have = sameRun ? box.children.length : 0;
+      if (!sameRun) { box.textContent = ""; this.shown = [0, 0]; this.marked = []; }
+      const frag = document.createDocumentFragment();
+      for (let c = have; c < this.run.commits.seq.length; c++) {
+        const s = document.createElement("span");
+        s.className = `s-${this.run.commitStatus(c)}`;
+        s.textContent = this.run.commitText(c);
+        s.dataset.c = c;
+        s.hidden = true;
+        frag.appendChild(s);
+      }
+      box.appendChild(frag);
+    }
+
+    // -- position --------------------------------------------------------------------
+    goto(pos, { keepPlaying = false } = {}) {
+      if (!this.run) return;
+      if (!keepPlaying) this.setPlaying(false);
+      this.follow = false;
+      this.pos = Math.max(0, Math.min(pos, this.run.last));
+      this.draw();
+      this.post();
+    }
+
+    stepRound(delta) {
+      const r = this.run.roundOf(this.pos);
+      let target = r + (delta > 0 ? (this.run.roundEnd(r) === this.pos ? 1 : 0) : -1);
+      if (target < 0) return this.goto(0);
+      if (target > this.run.maxRound) return this.goto(this.run.last);
+      this.goto(this.run.roundEnd(target));
+    }
+
+    setPlaying(on) {
+      if (on && !this.playing) {
+        if (this.pos >= this.run.last && !this.run.live) this.pos = 0; // play from the start when at the end
+        this.follow = false;
+        this.anchor();
+        this.stats = { frames: 0, positions: 0, t0: performance.now(), work: [] };
+      }
+      this.playing = on;
+      $("btn-play").textContent = on ? "❚❚ Pause" : "▶ Play";
+      if (on) this.draw(); else this.post();
+    }
+
+    // Playback maps wall time since this moment onto the trace's clock from `pos`.
+    anchor() { this.wall0 = performance.now(); this.trace0 = this.run.timeOf(this.pos); }
+
+    advance() {
+      const clock = this.trace0 + (performance.now() - this.wall0) / 1000 * this.speed;
+      const next = Math.max(this.pos, countUpTo(this.run.d.events.t, clock) - 1);
+      this.pos = Math.min(next, this.run.last);
+      if (this.pos >= this.run.last && !this.run.live) this.setPlaying(false);
+    }
+
+    // -- drawing ---------------------------------------------------------------------
+    draw() {
+      if (this.frameQueued) return;
+      this.frameQueued = true;
+      requestAnimationFrame((t) => this.frame(t));
+    }
+
+    frame() {
+      this.frameQueued = false;
+      if (!this.run) return;
+      const t0 = performance.now();
+      const before = this.pos;
+      if (this.playing) this.advance();
+      const st = this.run.at(this.pos);
+      const pending = this.renderParts(st, t0);
+      this.pending = pending;
+      if (this.playing) {
+        this.stats.frames += 1;
+        if (this.pos !== before) this.stats.positions += 1;
+        this.stats.work.push(performance.now() - t0);
+        this.postSoon();
+      }
+      if (this.playing || pending) this.draw();
+    }
+
+    // Cheap parts every frame; charts only when their input changed, within the budget.
+    renderParts(st, t0) {
+      this.status(st);
+      this.text(st);
+      this.drawChart("chart-tree", () => C.tree(this.run, st, this.window, $("chart-tree").clientWidth, this.treeRange),
+        `${st.pos}:${this.window}:${this.treeRange}`);
+      let pending = false;
+      for (const [id, build, key] of CHARTS) {
+        if (this.keys[id] === key(st)) continue;
+        if (performance.now() - t0 > FRAME_BUDGET_MS) { pending = true; break; }
+        this.drawChart(id, () => build(this.run, st), key(st));
+      }
+      this.nowLine(st);
+      return pending;
+    }
+
+    drawChart(id, build, key) {
+      if (this.keys[id] === key) return;
+      this.keys[id] = key;
+      const fig = build();
+      const gd = $(id);
+      Plotly.react(gd, fig.data, fig.layout, { displaylogo: false, responsive: true, scrollZoom: id === "chart-tree",
+        modeBarButtonsToRemove: ["select2d", "lasso2d"] });
+      if (!gd.specvizWired) this.wire(gd, id);
+      if (id === "chart-tree") { this.labels = fig.labels || []; this.placeLabels(); }
+    }
+
+    // The tree's token labels: a pool of absolutely placed spans over the plot area.
+    placeLabels() {
+      const box = $("tree-labels"), fl = $("chart-tree")._fullLayout, labels = this.labels || [];
+      const xa = fl && fl.xaxis, ya = fl && fl.yaxis;
+      while (box.children.length < labels.length) box.appendChild(document.createElement("span"));
+      for (let i = 0; i < box.children.length; i++) {
+        const el = box.children[i], l = labels[i];
+        if (!l || !l.text || !xa || !xa.visible) { el.hidden = true; continue; }
+        const x = xa.l2p(l.x) + xa._offset, y = ya.l2p(l.y) + ya._offset;
+        el.hidden = x < xa._offset - 2 || x > xa._offset + xa._length + 2;
+        el.textContent = l.text;
+        el.style.transform = `translate(${x.toFixed(1)}px, ${y.toFixed(1)}px) translate(-50%, ${l.below ? "7px" : "-21px"})`;
+      }
+    }
+
+    wire(gd, id) {
+      gd.specvizWired = true;
+      gd.on("plotly_click", (e) => {
+        const p = e.points && e.points[0];
+        if (!p || p.customdata === undefined || p.customdata === null) return;
+        this.goto(Array.isArray(p.customdata) ? p.customdata[1] : p.customdata);
+      });
+      if (id === "chart-tree") {
+        gd.on("plotly_relayouting", () => { $("tree-labels").hidden = true; });
+        gd.on("plotly_relayout", (e) => {
+          $("tree-labels").hidden = false;
+          if (e["xaxis.range[0]"] !== undefined) this.treeRange = [e["xaxis.range[0]"], e["xaxis.range[1]"]];
+          else if (e["xaxis.autorange"]) this.treeRange = null;
+          else return;
+          this.draw(); // labels re-fit the zoomed width
+        });
+      }
+    }
+
+    status(st) {
+      const run = this.run, M = run.metrics, m = st.nMetrics - 1;
+      const type = run.types[st.pos] || "—";
+      $("caption").innerHTML = `event ${st.pos} of ${run.last}: <code>${type}</code> · round ${Math.max(st.round, 0)}`
+        + ` · ${st.time.toFixed(2)} s` + (run.live ? ' · <span class="live">live run, still recording</span>' : "");
+      $("round-val").textContent = Math.max(st.round, 0);
+      $("event-val").textContent = st.pos;
+      $("round-slider").value = Math.max(st.round, 0);
+      $("event-slider").max = run.last; $("event-slider").value = st.pos;
+      $("follow-box").hidden = !run.live;
+      $("follow").checked = this.follow;
+      $("st-round").textContent = Math.max(st.round, 0);
+      $("st-tokens").textContent = st.nCommits;
+      $("st-acc").textContent = m < 0 ? "—" : pct(M.acceptance_cumulative[m]);
+      $("st-speedup").textContent = m < 0 || M.speedup[m] === null ? "—" : `${M.speedup[m].toFixed(2)}×`;
+      $("st-tps").textContent = m < 0 ? "—" : M.tokens_per_s[m].toFixed(1);
+      const roll = m < 0 ? null : (M.acceptance_rolling[m] ?? M.acceptance_cumulative[m]);
+      $("st-rolling").textContent = roll === null ? "no data yet" : pct(roll);
+      $("gauge-bar").style.left = roll === null ? "0" : `${(100 * roll).toFixed(1)}%`;
+      $("gauge-bar").hidden = roll === null;
+      const errs = run.d.errors.slice(0, st.nErrors);
+      $("errors").hidden = !errs.length;
+      if (errs.length) { const e = errs[errs.length - 1]; $("errors").textContent = `${errs.length} error event(s) so far; last: ${e[2]}: ${e[3]}`; }
+    }
+
+    // The text up to the position, its last TEXT_TOKENS tokens laid out (a long run's
+    // whole text would make every frame re-lay thousands of spans).
+    text(st) {
+      const box = $("commits"), kids = box.children, n = Math.min(st.nCommits, kids.length);
+      const lo = Math.max(0, n - TEXT_TOKENS), [oldLo, oldHi] = this.shown || [0, 0];
+      for (let i = oldLo; i < oldHi; i++) if (i < lo || i >= n) kids[i].hidden = true;
+      for (let i = lo; i < n; i++) if (i < oldLo || i >= oldHi) kids[i].hidden = false;
+      this.shown = [lo, n];
+      $("earlier").hidden = lo === 0;
+      $("earlier").textContent = `… ${lo} earlier tokens (scrub back to read them) … `;
+      for (const el of this.marked) el.classList.remove("round", "cur");
+      this.marked = [];
+      const roundStart = this.run.roundBase(st.round);
+      for (let i = roundStart === null ? n : roundStart; i < n; i++) { kids[i].classList.add("round"); this.marked.push(kids[i]); }
+      const pend = $("pending");
+      pend.textContent = "";
+      const run = this.run;
+      const start = run.draftStart.get(st.round);
+      if (start !== undefined) {
+        for (let i = start; i < st.nDrafts && run.drafts.round[i] === st.round; i++) {
+          if (run.draftStatus(i, st.pos) !== "pending") continue;
+          const s = document.createElement("span");
+          s.className = "s-pending round"; s.textContent = run.draftText(i); s.dataset.d = i;
+          pend.appendChild(s);
+        }
+      }
+      const cur = pend.lastElementChild || (n ? kids[n - 1] : null);
+      if (cur) { cur.classList.add("cur"); this.marked.push(cur); }
+      $("no-tokens").hidden = !!cur;
+      if (cur) this.scrollTo($("text"), cur);
+    }
+
+    scrollTo(panel, el) {
+      const top = el.offsetTop, bottom = top + el.offsetHeight, margin = 24;
+      if (bottom + margin > panel.scrollTop + panel.clientHeight) panel.scrollTop = bottom + margin - panel.clientHeight;
+      else if (top - margin < panel.scrollTop) panel.scrollTop = Math.max(0, top - margin);
+    }
+
+    // The timeline's "now" marker moves every event: an overlay, not a Plotly redraw.
+    nowLine(st) {
+      const gd = $("chart-timeline"), line = $("now-line"), fl = gd._fullLayout;
+      if (!fl || !fl.xaxis || !fl.xaxis.visible) { line.hidden = true; return; }
+      const x = fl.xaxis.l2p(st.time) + fl.xaxis._offset;
+      line.hidden = !(x >= fl.xaxis._offset && x <= fl.xaxis._offset + fl.xaxis._length);
+      line.style.left = `${x}px`; line.style.top = `${fl.yaxis._offset}px`; line.style.height = `${fl.yaxis._length}px`;
+    }
+
+    // Every chart drawn for the current position (tests and benchmarks wait on this).
+    drawn() {
+      return !!this.run && !this.frameQueued && !this.pending
+        && [...document.querySelectorAll(".chart")].every((d) => d.querySelector(".main-svg"));
+    }
+
+    // -- position back to the page (for the URL), at most once a second ----------------
+    post() {
+      if (!Bridge.active) return;
+      clearTimeout(this.postTimer); this.postTimer = null;
+      this.lastPost = performance.now();
+      Bridge.value({ pos: this.pos, follow: this.follow, playing: this.playing, run: this.run.d.run.run_id });
+    }
+
+    postSoon() {
+      if (!Bridge.active || this.postTimer) return;
+      const wait = Math.max(0, POST_EVERY_MS - (performance.now() - this.lastPost));
+      this.postTimer = setTimeout(() => this.post(), wait);
+    }
+
+    // -- controls --------------------------------------------------------------------
+    controls() {
+      const on = (id, fn) => $(id).addEventListener("click", fn);
+      on("btn-start", () => this.goto(0));
+      on("btn-end", () => this.goto(this.run.last));
+      on("btn-prev-event", () => this.goto(this.pos - 1));
+      on("btn-next-event", () => this.goto(this.pos + 1));
+      on("btn-prev-round", () => this.stepRound(-1));
+      on("btn-next-round", () => this.stepRound(1));
+      on("btn-play", () => this.setPlaying(!this.playing));
+      const speed = $("speed");
+      SPEEDS.forEach(([name, v]) => speed.add(new Option(name, v)));
+      speed.addEventListener("change", () => { this.speed = Number(speed.value); if (this.playing) this.anchor(); });
+      const win = $("window");
+      WINDOWS.forEach((w) => win.add(new Option(String(w), w, w === this.window, w === this.window)));
+      win.addEventListener("change", () => { this.window = Number(win.value); this.draw(); });
+      $("round-slider").addEventListener("input", (e) => this.goto(this.run.roundEnd(Number(e.target.value))));
+      $("event-slider").addEventListener("input", (e) => this.goto(Number(e.target.value)));
+      $("follow").addEventListener("change", (e) => {
+        this.follow = e.target.checked;
+        if (this.follow) { this.setPlaying(false); this.pos = this.run.last; this.draw(); }
+        this.post();
+      });
+      $("tree-legend").innerHTML = legendHtml();
+      this.tooltips();
+      this.keyboard(window);
+      try { if (window.parent !== window) this.keyboard(window.parent); } catch (e) { /* another origin: keys work inside the player only */ }
+    }
+
+    keyboard(win) {
+      win.addEventListener("keydown", (e) => {
+        if (!this.run) return;
+        const t = e.target, tag = (t && t.tagName) || "";
+        if ((tag === "INPUT" && t.type !== "range" && t.type !== "checkbox") || tag === "TEXTAREA" || tag === "SELECT"
+          || (t && t.isContentEditable)) return;
+        if (e.key === " " || e.code === "Space") this.setPlaying(!this.playing);
+        else if (e.key === "ArrowLeft") e.shiftKey ? this.stepRound(-1) : this.goto(this.pos - 1);
+        else if (e.key === "ArrowRight") e.shiftKey ? this.stepRound(1) : this.goto(this.pos + 1);
+        else if (e.key === "Home") this.goto(0);
+        else if (e.key === "End") this.goto(this.run.last);
+        else return;
+        e.preventDefault();
+      });
+    }
+
+    tooltips() {
+      const tip = $("tip"), box = $("text");
+      box.addEventListener("mouseover", (e) => {
+        const el = e.target;
+        if (!el.dataset || (el.dataset.c === undefined && el.dataset.d === undefined)) return;
+        const lines = el.dataset.c !== undefined ? this.run.commitLines(Number(el.dataset.c)) : this.run.draftLines(Number(el.dataset.d), this.pos);
+        tip.textContent = lines.join("\n");
+        tip.hidden = false;
+        const r = el.getBoundingClientRect();
+        tip.style.left = `${Math.min(r.left, window.innerWidth - 530)}px`;
+        tip.style.top = `${r.bottom + 6}px`;
+      });
+      box.addEventListener("mouseout", () => { tip.hidden = true; });
+      box.addEventListener("click", (e) => {
+        const c = e.target.dataset && e.target.dataset.c;
+        if (c !== undefined) this.goto(this.run.commits.seq[Number(c)]);
+      });
+    }
+  }
+
+  function legendHtml() {
+    const dot = (s, open) => `<span><i class="${open ? "open" : ""}" style="background:${COLORS[s]}"></i>${label(s)}</span>`;
+    return ["accepted", "rejected", "resampled", "bonus", "pending"].map((s) => dot(s)).join("") + dot("skipped", true)
+      + "<span>· size = draft entropy (bigger: less sure) · opacity = acceptance prob min(1, p/q) · dashed red = rejection"
+      + " · scroll to zoom, drag to pan, double-click to reset · click a token to go there</span>";
+  }
+
+  // Entry point: standalone (data inlined by the HTML export) or as a Streamlit component.
+  async function boot() {
+    const player = new Player();
+    window.specviz = player;
+    new ResizeObserver(() => Bridge.active && Bridge.height(document.documentElement.scrollHeight)).observe(document.body);
+    const lib = document.getElementById("specviz-plotly");
+    if (lib) {
+      const s = document.createElement("script");
+      s.textContent = await inflate(lib.textContent);
+      document.head.appendChild(s); // runs now: Plotly is defined before the first draw
+    }
+    const inline = document.getElementById("specviz-data");
+    if (inline) return player.setData(JSON.parse(await inflate(inline.textContent)), {});
+    Bridge.active = true;
+    let version = null, nonce = null;
+    window.addEventListener("message", (e) => {
+      if (!e.data || e.data.type !== "streamlit:render") return;
+      const a = e.data.args;
+      if (a.version !== version) { version = a.version; player.setData(JSON.parse(a.data), { pos: a.pos }); }
+      if (a.nonce !== nonce) { // a position the page asks for (a deep link), not our own echo
+        if (nonce !== null && a.pos !== null && a.pos !== undefined) player.goto(a.pos);
+        nonce = a.nonce;
+      }
+    });
+    Bridge.ready();
+  }
+
+  // The export inlines Plotly and the run as base64 gzip: the browser inflates them natively.
+  async function inflate(b64) {
+    const bytes = Uint8Array.from(atob(b64.trim()), (ch) => ch.charCodeAt(0));
+    const stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("gzip"));
+    return new Response(stream).text();
+  }
+
+  return { boot, inflate, Player };
+})();
