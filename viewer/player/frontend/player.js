@@ -293,18 +293,10 @@ const SpecvizPlayer = (() => {
 
     // -- position back to the page (for the URL), at most once a second ----------------
     post() {
-      if (!Bridge.active || !this.run) return;
+      if (!Bridge.active) return;
       clearTimeout(this.postTimer); this.postTimer = null;
       this.lastPost = performance.now();
-      this.posts = (this.posts || 0) + 1; // a repeated position is still a new value
-      Bridge.value({ pos: this.pos, follow: this.follow, playing: this.playing, run: this.run.d.run.run_id, n: this.posts });
-    }
-
-    // The page echoes the position it holds; until it matches ours, post again (a value
-    // sent while the server was busy with another rerun can be dropped).
-    confirm() {
-      if (Bridge.active && this.run && this.ackPos !== this.pos && !this.postTimer
-          && performance.now() - this.lastPost > POST_EVERY_MS) this.post();
+      Bridge.value({ pos: this.pos, follow: this.follow, playing: this.playing, run: this.run.d.run.run_id });
     }
 
     postSoon() {
@@ -403,7 +395,6 @@ const SpecvizPlayer = (() => {
     window.addEventListener("message", (e) => {
       if (!e.data || e.data.type !== "streamlit:render") return;
       const a = e.data.args;
-      player.ackPos = a.pos;
       if (a.version !== version) { version = a.version; player.setData(JSON.parse(a.data), { pos: a.pos }); }
       if (a.nonce !== nonce) { // a position the page asks for (a deep link), not our own echo
         if (nonce !== null && a.pos !== null && a.pos !== undefined) player.goto(a.pos);
@@ -411,7 +402,6 @@ const SpecvizPlayer = (() => {
       }
     });
     Bridge.ready();
-    setInterval(() => player.confirm(), POST_EVERY_MS);
   }
 
   // The export inlines Plotly and the run as base64 gzip: the browser inflates them natively.
