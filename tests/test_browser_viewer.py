@@ -37,7 +37,7 @@ def test_replay_in_chromium(tmp_path):
             page.keyboard.press("ArrowLeft")
             expect(player.locator("#caption")).to_contain_text(f"event {expected} of ")  # drawn on the next frame
         # The deep link follows the scrub position (posted back at most once a second).
-        page.wait_for_function("() => location.search.includes('seq=95')", timeout=15_000)
+        page.wait_for_function("() => location.search.includes('seq=95')", timeout=45_000)
         # "Next round": to the end of event 95's round, or of the next when 95 ends one.
         index = build_index(read_events(traces, run_id))
         rnd = index.event_round[95]
@@ -45,7 +45,7 @@ def test_replay_in_chromium(tmp_path):
         assert end > 95
         player.locator("#btn-next-round").click()
         expect(player.locator("#caption")).to_contain_text(f"event {end} of ")
-        page.wait_for_function("s => location.search.includes(s)", arg=f"seq={end}", timeout=15_000)
+        page.wait_for_function("s => location.search.includes(s)", arg=f"seq={end}", timeout=45_000)
         assert len(player.locator("#commits").inner_text()) > 20
         page.screenshot(path=str(shots / "replay.png"), full_page=True)
     assert (shots / "replay.png").stat().st_size > 10_000
