@@ -9,7 +9,7 @@ from __future__ import annotations
 from specviz.replay import ReplayIndex
 from viewer.player.payload import encode
 
-TICK_S = 0.5  # how often a run still recording is re-read
+TICK_S = 2.0  # backstop re-read of a run still recording (the player asks every 0.5 s)
 
 
 def payload_for(index: ReplayIndex) -> tuple[str, str]:

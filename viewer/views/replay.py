@@ -67,6 +67,8 @@ if link_round is not None and link_round.isdigit() and link_seq is None:
     ask_position(first_index.round_end(int(link_round)))
 
 
+# A recording run: the player itself posts a tick every 0.5 s (each post reruns this
+# fragment, which re-reads the run); the timer here is only a slower backstop.
 @st.fragment(run_every=TICK_S if first_index.live else None)
 def replay_view() -> None:
     # Re-read each tick: a live run's version changes as events arrive; a finished one is cached.

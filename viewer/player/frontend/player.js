@@ -11,6 +11,7 @@ const SpecvizPlayer = (() => {
   const FRAME_BUDGET_MS = 30; // charts left over wait for the next frame: playback never stalls
   const POST_EVERY_MS = 1000;
   const TEXT_TOKENS = 1000;
+  const LIVE_TICK_MS = 500;
   const $ = (id) => document.getElementById(id);
 
   // Streamlit's component messages (what streamlit-component-lib sends), without a build step.
@@ -293,10 +294,17 @@ const SpecvizPlayer = (() => {
 
     // -- position back to the page (for the URL), at most once a second ----------------
     post() {
-      if (!Bridge.active) return;
+      if (!Bridge.active || !this.run) return;
       clearTimeout(this.postTimer); this.postTimer = null;
       this.lastPost = performance.now();
-      Bridge.value({ pos: this.pos, follow: this.follow, playing: this.playing, run: this.run.d.run.run_id });
+      this.posts = (this.posts || 0) + 1; // every post is a new value, so the page always reruns
+      Bridge.value({ pos: this.pos, follow: this.follow, playing: this.playing, run: this.run.d.run.run_id, n: this.posts });
+    }
+
+    // While the run records, the player asks the page for its new events itself: a rerun
+    // per tick that no server-side timer has to keep alive, so following cannot stall.
+    tick() {
+      if (Bridge.active && this.run && this.run.live && !this.postTimer) this.post();
     }
 
     postSoon() {
@@ -402,6 +410,7 @@ const SpecvizPlayer = (() => {
       }
     });
     Bridge.ready();
+    setInterval(() => player.tick(), LIVE_TICK_MS);
   }
 
   // The export inlines Plotly and the run as base64 gzip: the browser inflates them natively.
