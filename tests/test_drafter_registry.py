@@ -42,7 +42,7 @@ def test_specs_parse_to_canonical_text(spec, text):
 
 
 @pytest.mark.parametrize("spec, message", [
-    ("bogus", "use ngram[:N], layerskip:N, mlx:<repo or path>"),
+    ("bogus", "use ngram[:N], nasd[:N], layerskip:N, mlx:<repo or path>, none"),
     ("ngram:0", "ngram:N needs N >= 1"),
     ("layerskip", "layerskip:N needs a number"),
     ("mlx:", "needs a Hugging Face repo id"),
@@ -62,7 +62,7 @@ def test_help_and_models_listing_come_from_the_registry(tmp_path, scratch_regist
     assert "+shift" in models and "add S to the echoed id" in models
     # the --drafter help is generated when the command module is built: the built-ins are in it
     help_text = " ".join(invoke(tmp_path, "record", "--help").output.split())
-    assert "ngram[:N], layerskip:N, mlx:<repo or path>, none" in help_text
+    assert "ngram[:N], nasd[:N], layerskip:N, mlx:<repo or path>, none" in help_text
 
 
 def test_a_new_drafter_is_one_module_plus_its_registration_line(tmp_path, scratch_registry):

@@ -137,6 +137,9 @@ def generate_rounds(
             events.extend(_verify_events(index, step, trace, j, scores, capability, text, config.n_top, draft.logprobs))
         if capability != "full":
             finish_rows(events, scores, params, target.vocab_size)
+        wants = getattr(drafter, "observe_top", 0)
+        if wants:  # drafters that learn from the target's verdicts (nasd +top_k_filler)
+            drafter.observe(context, tokens, _top_ids(scores, len(tokens), wants))
         context.extend(tokens)
         produced += len(tokens)
         t3 = time.perf_counter()
@@ -159,6 +162,17 @@ def generate_rounds(
 
 def _drop(event: Error) -> None:
     return None
+
+
+def _top_ids(scores: Any, n: int, k: int) -> list[list[int]]:
+    """The target's k most likely ids, best first, at each of the first n scored positions."""
+    if scores.logits is not None:
+        rows = as_numpy(scores.logits)[:n]
+        k = min(k, rows.shape[-1])
+        idx = np.argpartition(-rows, k - 1, axis=-1)[:, :k]
+        order = np.argsort(-np.take_along_axis(rows, idx, axis=-1), axis=-1)
+        return np.take_along_axis(idx, order, axis=-1).tolist()
+    return [[t for t, _ in row[:k]] for row in (scores.top or [])[:n]]
 
 
 def _draft_event(index: int, position: int, t: DraftedToken, text: TokenText) -> DraftToken:

@@ -5,7 +5,7 @@ parsing, checks, constructor) registered below; parsing, validation, ``specviz m
 ``--help`` text come from the registry. Adding a drafter = adding its module + one line here.
 """
 
-from specviz.engine.drafters import layerskip, mlx_model, ngram, none
+from specviz.engine.drafters import layerskip, mlx_model, nasd, ngram, none
 from specviz.engine.drafters.base import Draft, DraftContext, DraftedToken, Drafter, DrafterKind, DrafterSpec
 from specviz.engine.drafters.ngram import NgramDrafter, lookup
 from specviz.engine.drafters.registry import (
@@ -13,6 +13,7 @@ from specviz.engine.drafters.registry import (
 )
 
 register(ngram.KIND)
+register(nasd.KIND)
 register(layerskip.KIND)
 register(mlx_model.KIND)
 register(none.KIND)
