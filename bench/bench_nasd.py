@@ -33,8 +33,8 @@ PROMPTS = [("grounded", p) for p in GROUNDED + [
 CONFIGS = [  # (label, drafter spec, K); autoregressive first: speedups are relative to it
     ("autoregressive", "none", 0),
     ("ngram:3 K=4", "ngram:3", 4),
-    ("nasd:4 K=4", "nasd:4", 4),
-    ("nasd:4+stop_if_unknown K=4", "nasd:4+stop_if_unknown", 4),
+    ("nasd:4 K=4", "nasd:4", 4),  # stops at unknown contexts (the default)
+    ("nasd:4+stop_if_unknown:0 K=4", "nasd:4+stop_if_unknown:0", 4),  # guesses the most frequent token there
     ("nasd:4+top_k_filler:3 K=4", "nasd:4+top_k_filler:3", 4),
 ]
 

@@ -7,7 +7,7 @@ import pytest
 from click.testing import CliRunner
 
 from recorder.cli import cli
-from specviz.engine.drafters import lookup, parse_drafter
+from specviz.engine.drafters import build_drafter, lookup, parse_drafter
 from specviz.engine.drafters.nasd import NasdDrafter
 from specviz.engine.errors import EngineError
 from specviz.engine.specs import register_model
@@ -28,7 +28,7 @@ def drafted(draft):
 
 
 def test_most_probable_continuation_with_backoff():
-    d = NasdDrafter(3)
+    d = NasdDrafter(3, stop_if_unknown=False)
     d.prefill(FIXTURE)
     assert drafted(d.propose(FIXTURE, 4)) == [(2, 2, 8, "ngram"), (3, 3, 6, "ngram"), (1, 3, 7, "ngram"), (2, 3, 8, "ngram")]
     # prompt lookup copies what followed the latest "1" instead: 2 4 9 1
@@ -44,7 +44,7 @@ def test_store_updates_with_every_generated_token():
 
 def test_unknown_context_guesses_the_most_frequent_token_or_stops():
     context = FIXTURE + [7]  # 7 never seen before: no context of it is known
-    guess = NasdDrafter(3)
+    guess = NasdDrafter(3, stop_if_unknown=False)
     guess.prefill(FIXTURE)
     # unigram counts: 1 x4 (latest @11), 2 x3, 3 x2 -> 1; then (7,1) unknown, (1,) -> 2 ...
     assert drafted(guess.propose(context, 3)) == [(1, 1, 11, "unigram"), (2, 2, 8, "ngram"), (3, 3, 6, "ngram")]
@@ -70,11 +70,14 @@ def test_top_k_filler_counts_the_targets_preferences():
     assert drafted(filled.propose(context, 3)) == [(5, 2, None, "filler")]
 
 
-@pytest.mark.parametrize("spec, text", [
-    ("nasd", "nasd:4"), ("nasd:3+top_k_filler:5+stop_if_unknown", "nasd:3+top_k_filler:5+stop_if_unknown"),
+@pytest.mark.parametrize("spec, text, stops", [
+    ("nasd", "nasd:4", True), ("nasd:3+top_k_filler:5+stop_if_unknown", "nasd:3+top_k_filler:5+stop_if_unknown", True),
+    ("nasd+stop_if_unknown:off", "nasd:4+stop_if_unknown:0", False),
 ])
-def test_specs(spec, text):
-    assert parse_drafter(spec).text == text
+def test_specs(spec, text, stops):
+    d = parse_drafter(spec)
+    assert d.text == text
+    assert build_drafter(d, None).stop_if_unknown is stops
 
 
 @pytest.mark.parametrize("spec", ["nasd:1", "nasd+top_k_filler:x", "nasd+stop_if_unknown:maybe", "nasd+foo"])

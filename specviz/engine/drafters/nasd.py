@@ -12,8 +12,11 @@ Options:
 * ``+top_k_filler:K`` after each round, the target's K most likely tokens at every decided
   position are counted in a second store keyed the same way; a context the text never
   continued falls back to it (``draft_source = 'filler'``). 0 (default) = off.
-* ``+stop_if_unknown`` stop the draft at the first context neither store knows. Without it
-  the draft continues with the most frequent token so far (order 1, ``draft_source = 'unigram'``).
+* ``+stop_if_unknown`` (the default) stops the draft at the first context the store does not
+  know; ``+stop_if_unknown:0`` continues it with the most frequent token so far (order 1,
+  ``draft_source = 'unigram'``). On by default because the guesses are rarely accepted and
+  their verification cost made NASD slower than autoregressive on open-ended prompts
+  (bench/bench_nasd.py, BENCHMARKS.md).
 
 Each drafted token records the order used (``ngram_n``: k of the k-gram; 1 for the unigram
 guess), its source, and for text k-grams the context index of the latest occurrence of the
@@ -63,7 +66,7 @@ class NgramStore:
 
 
 class NasdDrafter:
-    def __init__(self, n: int = DEFAULT_N, *, top_k_filler: int = 0, stop_if_unknown: bool = False,
+    def __init__(self, n: int = DEFAULT_N, *, top_k_filler: int = 0, stop_if_unknown: bool = True,
                  spec: str | None = None) -> None:
         self.n, self.top_k_filler, self.stop_if_unknown = n, top_k_filler, stop_if_unknown
         self.spec = spec or f"nasd:{n}"
@@ -132,14 +135,16 @@ class NasdDrafter:
 def _parse_option(name: str, value: str) -> str:
     if name == "top_k_filler":
         return int_arg("+top_k_filler:K", minimum=0)(value)
-    if value not in ("", "1", "true", "yes", "on"):
-        raise ValueError(f"+{name} is a switch and takes no value (got {value!r})")
-    return ""
+    if value.lower() in ("", "1", "true", "yes", "on"):
+        return ""
+    if value.lower() in ("0", "false", "no", "off"):
+        return "0"
+    raise ValueError(f"+{name} is a switch: +{name} or +{name}:0 (got {value!r})")
 
 
 def _build(spec: DrafterSpec, target) -> NasdDrafter:
     return NasdDrafter(spec.n, top_k_filler=int(spec.option("top_k_filler") or 0),
-                       stop_if_unknown=spec.option("stop_if_unknown") is not None, spec=spec.text)
+                       stop_if_unknown=spec.option("stop_if_unknown", "") != "0", spec=spec.text)
 
 
 KIND = DrafterKind(
@@ -149,7 +154,7 @@ KIND = DrafterKind(
     parse_arg=int_arg("nasd:N", default=DEFAULT_N, minimum=2),
     options={
         "top_k_filler": "+top_k_filler:K  count the target's top-K ids per position; fallback for unknown contexts",
-        "stop_if_unknown": "end the draft at the first unknown context (else guess the most frequent token)",
+        "stop_if_unknown": "(default on) end the draft at the first unknown context; :0 guesses the most frequent token",
     },
     parse_option=_parse_option,
     build=_build,
