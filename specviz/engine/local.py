@@ -44,11 +44,13 @@ class EarlyExit:
 
         return [KVCache() for _ in self.layers]
 
-    def __call__(self, inputs: mx.array, cache: list[Any] | None = None) -> mx.array:
+    def __call__(self, inputs: mx.array, cache: list[Any] | None = None, layers: list[Any] | None = None) -> mx.array:
+        """``layers``: run these instead of the shared ones (an adapted drafter's copies)."""
+        layers = self.layers if layers is None else layers
         h = self.inner.embed_tokens(inputs)
-        cache = cache or [None] * len(self.layers)
+        cache = cache or [None] * len(layers)
         mask = create_attention_mask(h, cache[0])
-        for layer, c in zip(self.layers, cache):
+        for layer, c in zip(layers, cache):
             h = layer(h, mask, cache=c)
         h = self.inner.norm(h)
         if hasattr(self.full, "lm_head"):

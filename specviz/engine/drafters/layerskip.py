@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from specviz.engine.drafters.adapters import check_adapter_dir
 from specviz.engine.drafters.base import DrafterKind, DrafterSpec, int_arg
 from specviz.engine.errors import EngineError
 
@@ -21,7 +22,14 @@ def _build(spec: DrafterSpec, target: Any):
     from specviz.engine.drafters.model import ModelDrafter
     from specviz.engine.local import EarlyExit
 
-    return ModelDrafter(EarlyExit(target.model, spec.n), spec=spec.text, model_name=f"{target.model_name}[:{spec.n}]")
+    name = f"{target.model_name}[:{spec.n}]"
+    adapter = spec.option("lora")
+    if not adapter:
+        return ModelDrafter(EarlyExit(target.model, spec.n), spec=spec.text, model_name=name)
+    from specviz.engine.drafters.lora import adapted_early_exit
+
+    return ModelDrafter(adapted_early_exit(target.model, spec.n, adapter), spec=spec.text, model_name=f"{name}+lora",
+                        adapter=adapter)
 
 
 KIND = DrafterKind(
@@ -32,4 +40,6 @@ KIND = DrafterKind(
     check=_check,
     build=_build,
     methods=("speculative", "mlx-lm"),
+    options={"lora": "+lora:PATH  a LoRA adapter from `specviz adapt` (on copies of the N layers; the target is unchanged)"},
+    parse_option=lambda name, value: check_adapter_dir(value),
 )

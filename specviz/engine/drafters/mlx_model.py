@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from specviz.engine.drafters.adapters import check_adapter_dir
 from specviz.engine.drafters.base import DrafterKind, DrafterSpec
 from specviz.engine.errors import EngineError
 
@@ -21,6 +22,11 @@ def _build(spec: DrafterSpec, target: Any):
 
     model, tokenizer, name = load_mlx(spec.arg)
     check_vocab(tokenizer, target.tokenizer, spec.text)
+    adapter = spec.option("lora")
+    if adapter:
+        from specviz.engine.drafters.lora import adapted_model
+
+        return ModelDrafter(adapted_model(spec.arg, adapter), spec=spec.text, model_name=f"{name}+lora", adapter=adapter)
     return ModelDrafter(model, spec=spec.text, model_name=name)
 
 
@@ -31,5 +37,7 @@ KIND = DrafterKind(
     parse_arg=_parse_arg,
     build=_build,
     methods=("speculative", "mlx-lm"),
+    options={"lora": "+lora:PATH  a LoRA adapter from `specviz adapt` (loaded into a fresh copy of the model)"},
+    parse_option=lambda name, value: check_adapter_dir(value),
     tokenizer_source=lambda spec: spec.arg,
 )

@@ -13,6 +13,7 @@ from typing import Any
 import mlx.core as mx
 import numpy as np
 
+from specviz.engine.drafters.adapters import adapter_hash
 from specviz.engine.drafters.base import Draft, DraftContext, DraftedToken
 from specviz.engine.errors import EngineError
 from specviz.engine.local import CachedModel
@@ -23,11 +24,13 @@ from specviz.models.tokenizer import hf_tokenizer
 class ModelDrafter:
     """``mlx_model`` is what ``--method mlx-lm`` hands to mlx_lm as its draft model."""
 
-    def __init__(self, model: Any, *, spec: str, model_name: str = "") -> None:
+    def __init__(self, model: Any, *, spec: str, model_name: str = "", adapter: str = "") -> None:
         self.spec = spec
         self.model_name = model_name
         self.mlx_model = model
         self.state = CachedModel(model)
+        self.adapter = adapter  # LoRA adapter directory applied to the model, if any
+        self.adapter_hash = adapter_hash(adapter) if adapter else ""
 
     def prefill(self, prompt_ids: list[int]) -> None:
         self.state.prefill(prompt_ids)

@@ -1,0 +1,77 @@
+"""`specviz adapt`: a short real LoRA training run on the bundled model lowers the loss and
+writes an adapter mlx_lm can load; the adapted drafter records a valid run whose greedy
+output is the target's, token for token; the one-command loop records before and after."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from recorder.cli import cli
+from specviz.adapt import TrainConfig, adapt, items_from_prompts
+from specviz.engine import Engine, RunOptions
+from specviz.engine.drafters import build_drafter
+from specviz.engine.drafters.adapters import adapter_hash
+from specviz.engine.specs import build_target, register_model
+from specviz.store import list_runs, read_events
+from tiny_models import TinyTokenizer, tiny_model
+
+PROMPTS = ["Write a short poem about the sea.", "Explain what a CPU does.", "List three fruits."]
+
+
+@pytest.fixture(scope="module")
+def bundled():
+    return build_target("bundled")
+
+
+def test_training_lowers_loss_and_the_adapter_loads_and_records(bundled, tmp_path):
+    items = items_from_prompts(bundled, PROMPTS, max_tokens=12)
+    out = tmp_path / "ls4"
+    path, result = adapt(bundled, "layerskip:4", items, out, TrainConfig(iters=6, batch_size=2, val_fraction=0.34))
+    assert result.losses[-1] < result.losses[0]
+    assert {"adapter_config.json", "adapters.safetensors", "specviz_adapter.json"} <= {p.name for p in path.iterdir()}
+    meta = json.loads((path / "specviz_adapter.json").read_text())
+    assert meta["drafter"] == "layerskip:4" and meta["dataset_fingerprint"] and meta["base_fingerprint"]
+    assert 0 <= meta["val_agreement_before"] <= 1 and 0 <= meta["val_agreement_after"] <= 1
+
+    spec = f"layerskip:4+lora:{path}"
+    adapted = build_drafter(spec, bundled)  # mlx_lm's load_adapters on the drafter's own layer copies
+    options = RunOptions(max_tokens=16, baseline=False)
+    outputs = {}
+    for label, drafter, method in (("ar", None, "autoregressive"), ("plain", build_drafter("layerskip:4", bundled), "speculative"),
+                                   ("adapted", adapted, "speculative")):
+        engine = Engine(bundled, drafter, drafter_spec=spec if label == "adapted" else ("layerskip:4" if drafter else "none"))
+        result = engine.record(PROMPTS[0], RunOptions(**{**options.__dict__, "method": method}), traces=tmp_path / "traces")
+        assert result.finished.status == "completed"
+        outputs[label] = result
+    # greedy outputs before and after adaptation are the target's, token for token
+    assert outputs["plain"].token_ids == outputs["adapted"].token_ids == outputs["ar"].token_ids
+    events = read_events(tmp_path / "traces", outputs["adapted"].run_id)
+    started = events[0]
+    assert started.drafter == spec and started.adapter == str(path) and started.adapter_hash == adapter_hash(path)
+    assert any(type(e).__name__ == "DraftToken" and e.draft_source == "model" for e in events)
+
+
+def test_one_command_loop_records_before_and_after(tmp_path):
+    register_model("tiny", tiny_model(10, seed=4, layers=3, scale=0.5), TinyTokenizer(10, eos=False), "tiny-llama")
+    (tmp_path / "train.txt").write_text("abcabcab\nbcabcabc\ncabcabca\nabababab\n")
+    (tmp_path / "eval.jsonl").write_text('{"prompt": "abcab"}\n{"prompt": "cabca"}\n')
+    out = tmp_path / "adapter"
+    r = CliRunner().invoke(cli, ["--traces", str(tmp_path / "traces"), "adapt", "--drafter", "layerskip:2",
+                                 "--target", "mlx:tiny", "--prompts", str(tmp_path / "train.txt"), "--eval-prompts",
+                                 str(tmp_path / "eval.jsonl"), "--iters", "3", "--batch-size", "2", "--max-tokens", "8",
+                                 "-o", str(out)], catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    assert "held-out agreement" in r.output and "acceptance" in r.output and "→" in r.output
+    runs = list_runs(tmp_path / "traces")
+    tags = sorted(run.started.tags.get("adapt") for run in runs)
+    assert tags == ["after", "after", "before", "before"]
+    for run in runs:
+        after = run.started.tags.get("adapt") == "after"
+        assert run.started.adapter == (str(out) if after else "") and bool(run.started.adapter_hash) == after
+        assert run.run_id[:12] in r.output
+    bad = CliRunner().invoke(cli, ["adapt", "--drafter", "ngram:3", "--target", "mlx:tiny", "--prompts",
+                                   str(tmp_path / "train.txt")])
+    assert bad.exit_code == 1 and "model drafters" in bad.output
