@@ -68,9 +68,9 @@ def main() -> None:
 
 def _register() -> None:
     # Each command family lives in its own module and lists its commands in COMMANDS.
-    from recorder import analyze_cmd, adapt_cmd, dataset_cmd, models_cmd, record_cmds, store_cmds, view_cmd
+    from recorder import analyze_cmd, adapt_cmd, chat_cmd, dataset_cmd, models_cmd, record_cmds, store_cmds, view_cmd
 
-    for module in (store_cmds, record_cmds, models_cmd, view_cmd, analyze_cmd, dataset_cmd, adapt_cmd):
+    for module in (store_cmds, record_cmds, models_cmd, view_cmd, analyze_cmd, dataset_cmd, adapt_cmd, chat_cmd):
         for command in module.COMMANDS:
             cli.add_command(command)
 
