@@ -66,7 +66,7 @@ def select_runs(traces: str | Path, runs: Iterable[str] = (), where: str | None 
     if where:
         from specviz.sql import connect, query
 
-        result = query(connect(traces, recover_logs=False), f"SELECT run_id FROM runs WHERE ({where}) ORDER BY started_at")
+        result = query(connect(traces), f"SELECT run_id FROM runs WHERE ({where}) ORDER BY started_at")
         ids += [row[0] for row in result.rows]
     ids = list(dict.fromkeys(ids))
     if not ids:
@@ -78,7 +78,7 @@ def build(traces: str | Path, run_ids: list[str], *, rejected_only: bool = False
     """The dataset of ``run_ids`` as an Arrow table (one row per tested draft position)."""
     from specviz.sql import connect
 
-    con = connect(traces, recover_logs=False)
+    con = connect(traces)
     sql = _SQL.replace("{extra}", "AND t.status = 'rejected'" if rejected_only else "")
     try:
         return con.sql(sql, params={"ids": run_ids}).to_arrow_table()
