@@ -179,7 +179,6 @@ class Engine:
             k_policy="" if auto else options.k_policy,
             adapter=getattr(drafter, "adapter", ""),
             adapter_hash=getattr(drafter, "adapter_hash", ""),
-            k=0 if auto else options.k,
             temperature=options.temperature,
             top_p=options.top_p,
             top_k=options.top_k,
