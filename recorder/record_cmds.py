@@ -5,7 +5,6 @@ Commands of this module are registered on the root group by recorder.cli.
 
 from __future__ import annotations
 
-import itertools
 import json
 import sys
 from pathlib import Path
@@ -86,22 +85,21 @@ def read_prompts(path: str) -> list[str]:
     return prompts
 
 
-_ENGINES: dict = {}
+def _convert_notice() -> None:
+    click.echo("Converting the bundled model into an MLX-LM directory (once)...", err=True)
+
+
+_ENGINES = None
 
 
 def _load_engine(target: str, drafter: str, target_model: str | None, method: str, remote: dict):
     """One Engine per (target, drafter) per process; models themselves are shared."""
-    from specviz.engine import Engine
-    from specviz.models import bundled
-    from specviz.targets.cli_options import target_options
+    from specviz.sweep import EngineCache, EngineSpec
 
+    global _ENGINES
+    _ENGINES = _ENGINES or EngineCache(on_convert=_convert_notice)
     drafter = "none" if method == "autoregressive" else drafter
-    key = (target, drafter, target_model, tuple(sorted(remote.items())))
-    if key not in _ENGINES:
-        if target == "bundled" and not bundled.is_converted():
-            click.echo("Converting the bundled model into an MLX-LM directory (once)...", err=True)
-        _ENGINES[key] = Engine.from_specs(target, drafter, target_model=target_model, target_options=target_options(**remote))
-    return _ENGINES[key]
+    return _ENGINES.get(EngineSpec(target, drafter, target_model, tuple(sorted(remote.items()))))
 
 
 def summary_line(result) -> str:
@@ -255,20 +253,30 @@ def _csv(kind: type, label: str) -> Callable:
 @click.option("--repeats", type=click.IntRange(1), envvar="SPECVIZ_SWEEP_REPEATS", default=1, show_default=True,
               help="Record the whole grid this many times (tag repeat=0..N-1), for the speedups view's "
                    "confidence intervals (env SPECVIZ_SWEEP_REPEATS).")
+@click.option("--ray", "ray_address", is_flag=False, flag_value="", default=None, metavar="[ADDRESS]", envvar="SPECVIZ_RAY_ADDRESS",
+              help="Run each job as a task on Ray: a local cluster when no ADDRESS is given, else the cluster at "
+                   "ADDRESS (e.g. ray://head:10001). Workers load their models once. Needs the ray extra (env SPECVIZ_RAY_ADDRESS).")
+@click.option("--ray-workers", type=click.IntRange(1), default=2, show_default=True, envvar="SPECVIZ_RAY_WORKERS",
+              help="Worker processes for --ray (env SPECVIZ_RAY_WORKERS).")
+@click.option("--shard", "shard_spec", metavar="I/N", default=None, envvar="SPECVIZ_SWEEP_SHARD",
+              help="Run only the I-th of N slices of the sweep (split by prompt, baselines with their prompts), "
+                   "for job arrays: e.g. --shard $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT (env SPECVIZ_SWEEP_SHARD).")
 @model_options
 @click.pass_context
-def sweep_command(ctx, prompt, prompts_file, drafters, ks, temperatures, methods, baseline, repeats, target, target_model,
-                  max_tokens, top_p, top_k, seed, eos_token_ids, flush, n_top, no_chat_template, **remote) -> None:
+def sweep_command(ctx, prompt, prompts_file, drafters, ks, temperatures, methods, baseline, repeats, ray_address,
+                  ray_workers, shard_spec, target, target_model, max_tokens, top_p, top_k, seed, eos_token_ids, flush, n_top,
+                  no_chat_template, **remote) -> None:
     """Record a grid of runs (drafter × K × temperature × method) for cross-run SQL.
 
     \b
     Example:
       specviz sweep "Rewrite: ..." -k 2,4,8 --temperature 0,0.7 --drafter ngram,layerskip:8
       specviz sweep --prompts prompts.txt -k 2,4 --repeats 3     # then: specviz sql "FROM speedups"
+      specviz sweep --prompts prompts.txt -k 2,4,8 --ray         # on a local Ray cluster
     """
-    from specviz.baselines import BaselineIndex
     from specviz.engine import RunOptions
     from specviz.engine.drafters import parse_drafter
+    from specviz.sweep import EngineSpec, parse_shard, plan_jobs, shard
 
     if (prompt is None) == (prompts_file is None):
         raise click.UsageError("give a PROMPT or --prompts FILE (not both)")
@@ -279,40 +287,52 @@ def sweep_command(ctx, prompt, prompts_file, drafters, ks, temperatures, methods
         raise click.BadParameter("K must be >= 1", param_hint="-k")
     if any(t < 0 for t in temperatures):
         raise click.BadParameter("temperatures must be >= 0", param_hint="--temperature")
-    traces = (ctx.obj or {}).get("traces", "traces")
-    policy = _flush_policy(flush)
-    prompts = [prompt] if prompt is not None else read_prompts(prompts_file)
-
-    def options(method: str, k: int, t: float, repeat: int) -> RunOptions:
-        return RunOptions(method=method, k=k, max_tokens=max_tokens, temperature=t, top_p=top_p, top_k=top_k,
-                          seed=seed, eos_token_ids=tuple(eos_token_ids), n_top=n_top, baseline=baseline,
-                          chat_template=not no_chat_template, tags={"sweep": "1", "repeat": str(repeat)})
-
-    recover_at_start(traces)
     for d in drafters:
         parse_drafter(d)
-    jobs: list[tuple[str, str, RunOptions]] = []
-    for r in range(repeats):
-        if baseline == "measured":  # the repeat's own baselines, recorded just before its runs
-            jobs += [("none", p, options("autoregressive", 1, t, r)) for p in prompts for t in temperatures]
-        jobs += [(d, p, options(m, k, t, r))
-                 for d, m, k, t, p in itertools.product(drafters, methods, ks, temperatures, prompts)]
-    baselines = BaselineIndex()  # only this sweep's runs: each repeat divides by its own baselines
-    results = []
-    with click.progressbar(jobs, label="Sweeping", file=sys.stderr,
-                           item_show_func=lambda j: f"{j[0]} {j[2].method} k={j[2].k} T={j[2].temperature}" if j else "") as bar:
-        for d, p, opts in bar:
-            engine = _load_engine(target, d, target_model, opts.method, _remote(dict(remote)))
-            result = engine.record(p, opts, traces=traces, flush=policy, baselines=baselines)
-            results.append(result)
-            if result.finished.status == "interrupted":
-                break
-    for r in results:
-        s = r.started
-        label = f"{s.method:<14} {s.drafter:<14} k={s.k:<2} T={s.temperature:<4}"
-        click.echo(f"{label} {summary_line(r)}")
-    if results and results[-1].finished.status == "interrupted":
+    shard_of = parse_shard(shard_spec) if shard_spec else None
+    traces = (ctx.obj or {}).get("traces", "traces")
+    prompts = [prompt] if prompt is not None else read_prompts(prompts_file)
+    recover_at_start(traces)
+    base = RunOptions(max_tokens=max_tokens, top_p=top_p, top_k=top_k, seed=seed, eos_token_ids=tuple(eos_token_ids),
+                      n_top=n_top, baseline=baseline, chat_template=not no_chat_template)
+    remote_key = tuple(sorted(_remote(dict(remote)).items()))
+    jobs = plan_jobs(prompts, lambda d: EngineSpec(target, d, target_model, remote_key), base, drafters=drafters,
+                     methods=methods, ks=ks, temperatures=temperatures, repeats=repeats, baseline=baseline)
+    if shard_spec:
+        jobs = shard(jobs, *shard_of)
+    outcomes = _run_sweep(jobs, traces, _flush_policy(flush), ray_address, ray_workers)
+    for o in outcomes:
+        label = f"{o.job.options.method:<14} {o.job.engine.drafter:<14} k={o.job.options.k:<2} T={o.job.options.temperature:<4}"
+        click.echo(f"{label} {_outcome_line(o)}")
+    if outcomes and outcomes[-1].status == "interrupted" and ray_address is None:
         raise click.exceptions.Exit(130)
+
+
+def _run_sweep(jobs, traces: str, flush, ray_address: str | None, ray_workers: int) -> list:
+    """Run jobs in-process, or on Ray (``ray_address`` "" = a local cluster), under one progress bar."""
+    from specviz.sweep import run_local
+
+    with click.progressbar(length=len(jobs), label="Sweeping", file=sys.stderr,
+                           item_show_func=lambda o: o.job.label if o else "") as bar:
+        def step(outcome) -> None:
+            bar.update(1, outcome)
+
+        if ray_address is None:
+            outcomes = []
+            for outcome in run_local(jobs, traces, flush, _ENGINES):
+                outcomes.append(outcome)
+                step(outcome)
+            return outcomes
+        from specviz.ray_sweep import run_on_ray
+
+        return run_on_ray(jobs, traces, flush, address=ray_address or None, workers=ray_workers,
+                          on_outcome=step)
+
+
+def _outcome_line(outcome) -> str:
+    if outcome.finished is not None:
+        return summary_line(outcome)
+    return f"{outcome.status}: {outcome.error or 'no run'}" + (f" (run {outcome.run_id})" if outcome.run_id else "")
 
 
 COMMANDS: list = [record_command, sweep_command]

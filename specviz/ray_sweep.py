@@ -22,6 +22,10 @@ from specviz.sweep import JOB_TAG, EngineCache, JobOutcome, SweepBaselines, Swee
 
 
 def _ray():
+    # Under `uv run`, Ray starts each worker with its own `uv run` of the driver's command
+    # line: a fresh environment without the extras the driver has (Ray itself included).
+    # Workers use this interpreter's environment instead. Ray reads this when imported.
+    os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
     try:
         import ray
     except ImportError as exc:  # the extra is optional
@@ -48,7 +52,9 @@ def _worker_class(ray):
     return SweepWorker
 
 
-def _connect(ray, address: str | None, workers: int) -> None:
+def connect(address: str | None = None, workers: int = 2) -> None:
+    """Join the Ray cluster at ``address``, or start a local one with ``workers`` CPUs."""
+    ray = _ray()
     if ray.is_initialized():
         return
     env = {"OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS", str(max(1, (os.cpu_count() or 2) // workers)))}
@@ -68,7 +74,7 @@ def run_on_ray(jobs: Iterable[SweepJob], traces: str | Path, flush: Any, *, addr
     ``on_worker`` receives each actor handle as it starts (tests use it to kill one).
     """
     ray = _ray()
-    _connect(ray, address, workers)
+    connect(address, workers)
     traces = str(Path(traces).resolve())
     worker_cls = _worker_class(ray)
     jobs = list(jobs)
@@ -108,10 +114,10 @@ def _run_phase(ray, jobs: list[SweepJob], actors: list, spawn, baselines: SweepB
         while queue and idle:
             slot, job = idle.pop(), queue.pop()
             running[actors[slot].run.remote(job, baselines.for_job(job))] = (slot, job)
-        done, _ = ray.wait(list(running), num_returns=1)
-        slot, job = running.pop(done[0])
+        ready, _ = ray.wait(list(running), num_returns=1)
+        slot, job = running.pop(ready[0])
         try:
-            outcome = ray.get(done[0])
+            outcome = ray.get(ready[0])
         except ray.exceptions.RayActorError as exc:
             outcome = JobOutcome(job, status="lost", error=f"worker died: {type(exc).__name__}")
             actors[slot] = spawn()
@@ -136,4 +142,4 @@ def _attach_recovered_runs(traces: str, outcomes: dict[int, JobOutcome]) -> None
             outcome.status = "interrupted"
 
 
-__all__ = ["run_on_ray"]
+__all__ = ["run_on_ray", "connect"]
