@@ -118,7 +118,8 @@ def test_viewer_replays_a_launch_file(shared):
     at.run()
     assert not at.exception, at.exception
     assert not at.error, [e.value for e in at.error]
-    assert any("run `bbb1000000000000`" in c.value for c in at.caption)
+    assert [h.value for h in at.header] == ["Replay"]
+    assert [(s.label, s.value) for s in at.selectbox] == [("Run", "bbb1000000000000")]
 
 
 def test_export_refuses_to_replace_without_force_and_never_a_link_or_device(shared):
