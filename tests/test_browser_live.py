@@ -90,7 +90,9 @@ def test_live_follow_from_a_fresh_tab_and_a_tab_that_had_the_viewer(tmp_path):
                 assert len({s["last"] for s in live_seen}) >= 2, live_seen  # new events arrived and were followed
             out, _ = proc.communicate(timeout=400)
             assert proc.returncode == 0, out
-            for frame in frames:  # the run finished: both land on its final event
+            for page in (tab_before, fresh):  # the run finished: both land on its final event
+                # The page may rebuild the player once the run is final: look it up again.
+                frame = player_with_run(page, live, timeout_ms=60_000)
                 frame.wait_for_function(AT_FINAL, timeout=60_000)
                 assert "run_finished" in frame.locator("#caption").inner_text()
         finally:
