@@ -41,16 +41,10 @@ from specviz.engine.specs import build_drafter, build_target
 from specviz.store import read_events
 from specviz.events import RoundMetrics
 
-GROUNDED = [
-    "Rewrite the following paragraph in the passive voice, keeping every detail: The engineers tested "
-    "the new bridge on Monday. They loaded it with forty trucks and measured how far it bent. The "
-    "inspectors then reviewed the data and approved the bridge for traffic.",
-    "Summarise this text in two sentences, reusing its wording: Speculative decoding speeds up text "
-    "generation by letting a small draft model propose several tokens that a large target model then "
-    "verifies in a single forward pass. Tokens the target agrees with are kept, and the first "
-    "disagreement is replaced by a token sampled from the target, so the output follows the target's "
-    "distribution exactly.",
-]
+from bench_engine import GROUNDED as ENGINE_GROUNDED
+
+# The first two grounded prompts of the engine benchmark, so the two scripts measure the same text.
+GROUNDED = ENGINE_GROUNDED[:2]
 OPEN = ["Explain speculative decoding in two sentences."]
 
 
