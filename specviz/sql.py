@@ -201,10 +201,13 @@ def _readable_by_duckdb(files: list[TraceFile], problems: list[Problem]) -> list
     """The files DuckDB's own footer reader accepts (it is stricter than pyarrow's about
     damaged bytes): one bad file must not make the events view fail for every run.
     One count per schema group; only a group that fails is tried file by file."""
+    good = [f for f in files if f.checked_by_duckdb]  # read by DuckDB in the listing already
     groups: dict[str, list[TraceFile]] = {}
     for f in files:
-        groups.setdefault(f.schema, []).append(f)
-    good: list[TraceFile] = []
+        if not f.checked_by_duckdb:
+            groups.setdefault(f.schema, []).append(f)
+    if not groups:
+        return good
     with duckdb.connect(":memory:", config={"autoload_known_extensions": False}) as con:
         con.execute("SET enable_progress_bar = false")
         for group in groups.values():

@@ -19,6 +19,7 @@ import msgspec
 
 from specviz.events import RunFinished, RunStarted
 from specviz.store.footer import RunEntry, TraceFile, check_entry, inspect_file
+from specviz.store.footer_batch import inspect_many
 from specviz.store.layout import TraceError, check_run_id, log_files, open_regular, parquet_files, run_id_of
 from specviz.store.livelog import is_live, read_log
 from specviz.store.parquet_file import read_parquet_events
@@ -48,18 +49,21 @@ class Listing:
     runs: list[RunSummary] = field(default_factory=list)  # newest first
     problems: list[Problem] = field(default_factory=list)
     files: list[TraceFile] = field(default_factory=list)  # the valid Parquet files
+    _by_id: dict[str, RunSummary] = field(default_factory=dict, repr=False, compare=False)
 
     def add(self, summary: RunSummary) -> None:
         """Keep the first copy of a run; a second copy elsewhere is reported, not shown twice."""
-        first = next((s for s in self.runs if s.run_id == summary.run_id), None)
+        first = self._by_id.get(summary.run_id)
         if first is None:
             self.runs.append(summary)
+            self._by_id[summary.run_id] = summary
         elif first.path != summary.path:
             self.problems.append(Problem(summary.path, f"run {summary.run_id} is also in {first.path}; this copy is not listed"))
 
     def extend(self, other: "Listing") -> None:
         self.problems.extend(other.problems)
-        self.files.extend(f for f in other.files if f.path not in {g.path for g in self.files})
+        known = {g.path for g in self.files}
+        self.files.extend(f for f in other.files if f.path not in known)
         for summary in other.runs:
             self.add(summary)
 
@@ -69,21 +73,43 @@ class Listing:
 _FOOTERS: dict[tuple, TraceFile | TraceError] = {}
 
 
-def inspect_cached(path: Path, root: Path | None = None) -> TraceFile:
+def _footer_key(path: Path, root: Path | None) -> tuple:
     st = path.stat()
-    key = (str(path), str(root), st.st_ino, st.st_size, st.st_mtime_ns)
+    return (str(path), str(root), st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def _remember(key: tuple, hit: TraceFile | TraceError) -> None:
+    if len(_FOOTERS) > 50_000:
+        _FOOTERS.clear()
+    _FOOTERS[key] = hit
+
+
+def inspect_cached(path: Path, root: Path | None = None) -> TraceFile:
+    key = _footer_key(path, root)
     hit = _FOOTERS.get(key)
     if hit is None:
         try:
             hit = inspect_file(path, root=root)
         except TraceError as e:
             hit = e
-        if len(_FOOTERS) > 50_000:
-            _FOOTERS.clear()
-        _FOOTERS[key] = hit
+        _remember(key, hit)
     if isinstance(hit, TraceError):
         raise hit
     return hit
+
+
+def _prefetch(paths: list[Path], root: Path) -> None:
+    """Validate the footers not yet cached in one DuckDB pass (`footer_batch`)."""
+    keys = {}
+    for path in paths:
+        try:
+            key = _footer_key(path, root)
+        except OSError:
+            continue
+        if key not in _FOOTERS:
+            keys[path] = key
+    for path, hit in inspect_many(list(keys), root).items():
+        _remember(keys[path], hit)
 
 
 def run_summaries(tf: TraceFile) -> list[RunSummary]:
@@ -122,7 +148,9 @@ def _live_summary(path: Path, root: Path | None = None) -> RunSummary | None:
 
 
 def _scan_files(traces: Path, listing: Listing) -> None:
-    for path in parquet_files(traces):
+    paths = parquet_files(traces)
+    _prefetch(paths, traces)
+    for path in paths:
         try:
             tf = inspect_cached(path, traces)
             summaries = run_summaries(tf)

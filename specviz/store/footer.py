@@ -13,6 +13,7 @@ this version's (a file with a ``seq`` of the wrong type would otherwise break th
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,10 +51,15 @@ class TraceFile:
     runs: list[RunEntry]
     num_rows: int
     schema: str  # column names and types: files alike in this can be scanned as one
+    checked_by_duckdb: bool = False  # DuckDB's own footer reader has read it (footer_batch)
 
     @property
     def run_ids(self) -> list[str]:
         return [r.run_id for r in self.runs]
+
+
+_LONG_DIGITS = re.compile(r"[0-9]{19}")
+_LONG_DIGITS_B = re.compile(rb"[0-9]{19}")
 
 
 def _fits_int64(value: object) -> bool:
@@ -68,8 +74,10 @@ def _fits_int64(value: object) -> bool:
     return True
 
 
-def check_entry(entry: RunEntry) -> RunEntry:
-    """Refuse run metadata whose values could not name a file or fit a view's column."""
+def check_entry(entry: RunEntry, *, wide_ints: bool = True) -> RunEntry:
+    """Refuse run metadata whose values could not name a file or fit a view's column.
+
+    wide_ints=False: the caller saw no number long enough to leave the 64-bit range."""
     started, finished = entry.run_started, entry.run_finished
     check_run_id(started.run_id)
     check_wall_ns(started.t_wall_ns, "run_started.t_wall_ns")
@@ -77,7 +85,7 @@ def check_entry(entry: RunEntry) -> RunEntry:
         check_wall_ns(finished.t_wall_ns, "run_finished.t_wall_ns")
         if finished.run_id not in ("", started.run_id) or finished.seq < 1:
             raise TraceError(f"run_finished does not belong to run {started.run_id}")
-    if not _fits_int64(msgspec.to_builtins(entry)):
+    if wide_ints and not _fits_int64(msgspec.to_builtins(entry)):
         raise TraceError(f"run {started.run_id}: an integer out of the 64-bit range")
     return entry
 
@@ -97,7 +105,10 @@ def decode_entries(text: str | bytes, file_version: str | None = None) -> list[R
         entries = msgspec.convert(raw, list[RunEntry])
     except msgspec.DecodeError as e:  # ValidationError included
         raise TraceError(f"damaged run metadata ({one_line(e)})") from None
-    ids = [check_entry(e).run_id for e in entries]
+    # Only a run of 19 or more digits can be an integer outside int64 (the walk over every
+    # value costs more than decoding).
+    wide = (_LONG_DIGITS_B if isinstance(text, bytes) else _LONG_DIGITS).search(text) is not None
+    ids = [check_entry(e, wide_ints=wide).run_id for e in entries]
     if not entries:
         raise TraceError("run metadata lists no runs")
     if len(set(ids)) != len(ids):
@@ -152,21 +163,64 @@ def inspect_file(path: str | os.PathLike, *, root: Path | None = None) -> TraceF
     truncated, another program's Parquet, a newer schema major, damaged metadata.
     """
     path = Path(path)
+    meta, arrow_schema = _read_footer(path, root)
+    kv = {k.decode(errors="replace"): v.decode(errors="replace") for k, v in (meta.metadata or {}).items()}
+    return trace_file(path, kv, meta.num_rows, arrow_schema)
+
+
+def checked_schema(path: Path, root: Path | None = None) -> str:
+    """A file's columns, checked against this version's (TraceError if they do not fit)."""
+    arrow_schema = _read_footer(path, root)[1]
+    try:
+        _check_schema(arrow_schema)
+    except TraceError as e:
+        raise TraceError(f"{path}: {e}") from None
+    return str(arrow_schema)
+
+
+def _read_footer(path: Path, root: Path | None) -> tuple[pq.FileMetaData, pa.Schema]:
     with open_regular(path, root) as f:
         try:
             meta = pq.read_metadata(f)
-            arrow_schema = meta.schema.to_arrow_schema().remove_metadata()
+            return meta, meta.schema.to_arrow_schema().remove_metadata()
         except Exception as e:  # pyarrow raises ArrowInvalid/OSError variants for bad bytes
             raise TraceError(f"{path}: not a readable Parquet file (corrupt or truncated: {one_line(e)})") from None
-    kv = {k.decode(errors="replace"): v.decode(errors="replace") for k, v in (meta.metadata or {}).items()}
+
+
+def trace_file(path: Path, kv: dict[str, str], num_rows: int, schema: pa.Schema | str, *,
+               checked_by_duckdb: bool = False) -> TraceFile:
+    """A footer's key-value metadata, row count and columns checked. ``schema`` as a string:
+    a schema already checked (the same as another file's that was)."""
     try:
         version = _schema_version(kv)
         if KEY_RUNS not in kv:
             raise TraceError("specviz metadata without runs")
         entries = decode_entries(kv[KEY_RUNS], version)
-        check_columns(arrow_schema, SCHEMA)
-        if meta.num_rows < len(entries):
-            raise TraceError(f"{meta.num_rows} rows for {len(entries)} runs")
+        if isinstance(schema, pa.Schema):
+            _check_schema(schema)
+            schema = str(schema)
+        if num_rows < len(entries):
+            raise TraceError(f"{num_rows} rows for {len(entries)} runs")
     except TraceError as e:
         raise TraceError(f"{path}: {e}") from None
-    return TraceFile(path, version, entries, meta.num_rows, str(arrow_schema))
+    return TraceFile(path, version, entries, num_rows, schema, checked_by_duckdb)
+
+
+# Most directories hold one or two schemas; checking a schema's 95 columns costs about a
+# millisecond, so each distinct schema is checked once per process.
+_SCHEMAS_CHECKED: dict[str, TraceError | None] = {}
+
+
+def _check_schema(arrow_schema: pa.Schema) -> None:
+    key = str(arrow_schema)
+    if key not in _SCHEMAS_CHECKED:
+        if len(_SCHEMAS_CHECKED) > 1000:
+            _SCHEMAS_CHECKED.clear()
+        try:
+            check_columns(arrow_schema, SCHEMA)
+            _SCHEMAS_CHECKED[key] = None
+        except TraceError as e:
+            _SCHEMAS_CHECKED[key] = e
+    error = _SCHEMAS_CHECKED.get(key)
+    if error is not None:
+        raise TraceError(str(error))
