@@ -58,8 +58,9 @@ class TraceFile:
         return [r.run_id for r in self.runs]
 
 
-_LONG_DIGITS = re.compile(r"[0-9]{19}")
-_LONG_DIGITS_B = re.compile(rb"[0-9]{19}")
+_WIDE = r"(?<![0-9])(?:[0-9]{20}|9[0-9]{18})"  # int64 is below 9223372036854775808
+_LONG_DIGITS = re.compile(_WIDE)
+_LONG_DIGITS_B = re.compile(_WIDE.encode())
 
 
 def _fits_int64(value: object) -> bool:
@@ -105,8 +106,8 @@ def decode_entries(text: str | bytes, file_version: str | None = None) -> list[R
         entries = msgspec.convert(raw, list[RunEntry])
     except msgspec.DecodeError as e:  # ValidationError included
         raise TraceError(f"damaged run metadata ({one_line(e)})") from None
-    # Only a run of 19 or more digits can be an integer outside int64 (the walk over every
-    # value costs more than decoding).
+    # Only 20 digits, or 19 starting with a 9, can be an integer outside int64 (the walk
+    # over every value costs more than decoding; clocks in ns have 19 digits).
     wide = (_LONG_DIGITS_B if isinstance(text, bytes) else _LONG_DIGITS).search(text) is not None
     ids = [check_entry(e, wide_ints=wide).run_id for e in entries]
     if not entries:
