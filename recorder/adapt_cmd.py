@@ -49,6 +49,11 @@ def _summary(results) -> dict:
     }
 
 
+def compare_links(before: list[str], after: list[str], prompts: list[str]) -> list[str]:
+    """One Compare deep link per evaluation prompt: its run before and after training."""
+    return [f"  /compare?runs={a},{b}   {p[:60]!r}" for a, b, p in zip(before, after, prompts)]
+
+
 @click.command("adapt")
 @click.option("--drafter", required=True, help="Model drafter to adapt: layerskip:N or mlx:<repo or path>.")
 @click.option("--prompts", "prompts_file", type=click.Path(exists=True, dir_okay=False),
@@ -107,6 +112,8 @@ def adapt_command(ctx, drafter, prompts_file, dataset_file, runs, eval_prompts, 
         click.echo(f"acceptance {before['acceptance']:.1%} → {after['acceptance']:.1%} · τ {before['tau']:.2f} → "
                    f"{after['tau']:.2f} · {before['tok_s']:.1f} → {after['tok_s']:.1f} tok/s")
         click.echo(f"before runs: {' '.join(before['runs'])}\nafter runs:  {' '.join(after['runs'])}")
+        click.echo("each prompt before → after in the viewer's Compare (`specviz view`, then these paths):")
+        click.echo("\n".join(compare_links(before["runs"], after["runs"], evals)))
 
 
 COMMANDS = [adapt_command]

@@ -72,6 +72,12 @@ def test_one_command_loop_records_before_and_after(tmp_path):
         after = run.started.tags.get("adapt") == "after"
         assert run.started.adapter == (str(out) if after else "") and bool(run.started.adapter_hash) == after
         assert run.run_id[:12] in r.output
+    before = sorted(run.run_id[:12] for run in runs if run.started.tags.get("adapt") == "before")
+    after = {run.started.prompt: run.run_id[:12] for run in runs if run.started.tags.get("adapt") == "after"}
+    for run in runs:
+        if run.started.tags.get("adapt") == "before":
+            assert f"/compare?runs={run.run_id[:12]},{after[run.started.prompt]}" in r.output
+    assert len(before) == 2
     bad = CliRunner().invoke(cli, ["adapt", "--drafter", "ngram:3", "--target", "mlx:tiny", "--prompts",
                                    str(tmp_path / "train.txt")])
     assert bad.exit_code == 1 and "model drafters" in bad.output
