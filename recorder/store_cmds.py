@@ -269,10 +269,14 @@ def _remote_lines(st: RunStarted, events: list) -> list[str]:
     return lines
 
 
+TABLE_ROWS = 1000  # the table format's default --max-rows
+
+
 @click.command("sql")
 @click.argument("query_text", metavar="QUERY")
 @click.option("--format", "fmt", type=FORMATS, default="table", show_default=True, help="Output format.")
-@click.option("--max-rows", type=int, default=None, help="Print at most this many rows.")
+@click.option("--max-rows", type=click.IntRange(min=0), default=None,
+              help=f"Print at most this many rows (0: all). Default: {TABLE_ROWS:,} for the table format, all for csv and json.")
 @click.option("--timeout", type=click.FloatRange(min=0), default=DEFAULT_TIMEOUT_S, show_default=True,
               help="Stop the query after this many seconds (0: no limit).")
 @click.option("--traces", "sources", multiple=True, type=click.Path(path_type=Path),
@@ -288,18 +292,25 @@ def sql_cmd(ctx, query_text, fmt, max_rows, timeout, sources):
     Example:
       specviz sql "SELECT k, temperature, avg(acceptance_rate) FROM runs GROUP BY ALL"
     """
+    # A table is for reading: a query that returns millions of rows would otherwise be held
+    # in memory and laid out as text before anything is printed.
+    limit = (TABLE_ROWS if fmt == "table" else 0) if max_rows is None else max_rows
     try:
         opened = open_views(list(sources) if sources else _traces(ctx))
         _warn(opened.problems)
         try:
-            result = query(opened.con, query_text, max_rows=max_rows, timeout=timeout)
+            result = query(opened.con, query_text, max_rows=limit + 1 if limit else None, timeout=timeout)
         finally:
             opened.con.close()
     except (QueryInterrupted, KeyboardInterrupt) as e:
         # 130 = killed by SIGINT, the shell convention; one line, no traceback.
         click.echo(f"Error: {e if isinstance(e, QueryInterrupted) else 'interrupted'}", err=True)
         _exit_at_once(ctx, 130)
-    click.echo(_render(result.columns, result.rows, fmt, width=60))
+    rows = result.rows[:limit] if limit else result.rows
+    click.echo(_render(result.columns, rows, fmt, width=60))
+    if limit and len(result.rows) > limit:
+        click.echo(f"note: the first {limit:,} rows are shown; --max-rows 0 prints all of them "
+                   "(or --format csv / json, which print all by default)", err=True)
 
 
 def _exit_at_once(ctx: click.Context, code: int) -> None:

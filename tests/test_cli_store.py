@@ -143,3 +143,16 @@ def test_unwritable_or_bad_trace_directory(traces, tmp_path):
     assert r.exit_code == 1 and r.output.startswith("Error: cannot create trace directory") and r.output.count("\n") == 1
     r = run(blocker, "runs")  # a file as --traces is read as a trace file: this one is not
     assert r.exit_code == 1 and r.output.startswith(f"Error: {blocker}: not a readable Parquet file") and r.output.count("\n") == 1
+
+
+def test_sql_table_output_is_capped_and_says_so(traces):
+    q = "SELECT * FROM range(1500) t(i)"
+    table = CliRunner().invoke(cli, ["--traces", str(traces), "sql", q])
+    assert table.exit_code == 0
+    assert len(table.stdout.splitlines()) == 2 + 1000  # header, rule, the first 1,000 rows
+    assert "the first 1,000 rows are shown" in table.stderr and "--max-rows 0" in table.stderr
+    everything = CliRunner().invoke(cli, ["--traces", str(traces), "sql", q, "--max-rows", "0"])
+    assert len(everything.stdout.splitlines()) == 2 + 1500 and "note:" not in everything.stderr
+    few = CliRunner().invoke(cli, ["--traces", str(traces), "sql", q, "--max-rows", "3", "--format", "csv"])
+    assert few.stdout == "i\n0\n1\n2\n" and "first 3 rows" in few.stderr
+    assert len(run(traces, "sql", q, "--format", "csv").output.splitlines()) == 1 + 1500
