@@ -110,7 +110,7 @@ def bench_spark(traces: Path) -> None:
     t0 = time.perf_counter()
     spark = (SparkSession.builder.master("local[2]").appName("specviz-bench").config("spark.ui.enabled", "false")
              .config("spark.sql.session.timeZone", "UTC").config("spark.sql.shuffle.partitions", "4")
-             .config("spark.driver.memory", "4g").getOrCreate())
+             .config("spark.driver.memory", "4g").config("spark.ui.showConsoleProgress", "false").getOrCreate())
     spark.sparkContext.setLogLevel("ERROR")
     t_session = time.perf_counter() - t0
     t0 = time.perf_counter()
