@@ -95,8 +95,12 @@ def events_frame(spark: Any, traces: str) -> Any:
     from pyspark.sql import functions as F
 
     root = str(traces).rstrip("/")
-    frame = spark.read.option("mergeSchema", "true").option("basePath", root).parquet(f"{root}/{PARQUET_GLOB}")
-    present = set(frame.columns)
+    # The schema is given, not inferred: merging the footers of every file (which older
+    # schema minors would need) costs about 30 ms per file on the driver; with it, a
+    # column a file lacks reads as NULL, which is what the merge would have given.
+    schema = ", ".join(f"`{name}` {spark_type(c.sql_type)}" for name, c in COLUMNS.items())
+    frame = spark.read.schema(schema).option("basePath", root).parquet(f"{root}/{PARQUET_GLOB}")
+    present = set(frame.columns)  # every column now; kept for readers given another schema
     if WALL_OFFSET in present:
         frame = frame.withColumn("t_wall_ns", F.coalesce(F.col("t_wall_ns"), F.col("t_mono_ns") + F.col(WALL_OFFSET)))
     columns = [F.col(f"`{name}`") if name in present else F.lit(None).cast(spark_type(c.sql_type)).alias(name)
@@ -106,11 +110,18 @@ def events_frame(spark: Any, traces: str) -> Any:
     return frame.select(*columns)
 
 
-def register_views(spark: Any, traces: str) -> list[str]:
-    """Register the specviz views on ``spark`` over ``traces``; returns their names."""
+def register_views(spark: Any, traces: str, *, cache_runs: bool = True) -> list[str]:
+    """Register the specviz views on ``spark`` over ``traces``; returns their names.
+
+    cache_runs: compute `runs` (one row per run, from a scan of every event) once, now,
+    and keep it in memory; otherwise every query that joins it scans all events twice more.
+    The views see the files present at registration either way.
+    """
     events_frame(spark, traces).createOrReplaceTempView("events")
     for name, sql in view_definitions().items():
         spark.sql(f"CREATE OR REPLACE TEMPORARY VIEW {name} AS {sql}")
+    if cache_runs:
+        spark.sql("CACHE TABLE runs")
     return list(VIEW_NAMES)
 
 
