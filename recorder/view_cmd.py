@@ -25,7 +25,7 @@ def _has_runs(traces: Path) -> bool:
     return any(traces.glob("date=*/run-*.parquet")) or any(traces.glob("_live/run-*.jsonl"))
 
 
-def streamlit_command(traces: str, run: str | None, host: str, port: int) -> list[str]:
+def streamlit_command(traces: str | list[str], run: str | None, host: str, port: int) -> list[str]:
     """The `streamlit run` command line: server flags before `--`, the app's own after.
 
     Streamlit asks for an e-mail address on its first start (no
@@ -43,8 +43,10 @@ def streamlit_command(traces: str, run: str | None, host: str, port: int) -> lis
         "--browser.gatherUsageStats", "false",
         "--server.fileWatcherType", "none",
         "--client.toolbarMode", "minimal",
-        "--", "--traces", traces,
+        "--",
     ]
+    for source in [traces] if isinstance(traces, str) else traces:
+        cmd += ["--traces", source]
     if run:
         cmd += ["--run", run]
     return cmd
@@ -102,8 +104,40 @@ def _open_file(path: Path, run: str | None) -> str | None:
     return listing.runs[0].run_id if len(listing.runs) == 1 else None
 
 
+def _open_several(paths: list[Path], run: str | None) -> str | None:
+    """Check several trace files and directories before the server starts: a warning line
+    per unreadable file, one error if none holds a run; the run to open on Replay (``run``,
+    or the only run), or None for the Runs page."""
+    from specviz.store import TraceError, resolve, scan_sources
+
+    for path in paths:
+        if os.pathsep in str(path):
+            raise click.UsageError(f"{path}: a path with {os.pathsep!r} in it cannot be one of several sources")
+    listing = scan_sources(paths)
+    for problem in listing.problems:
+        click.echo(f"warning: {problem}", err=True)
+    if not listing.runs:
+        raise TraceError(f"no runs in {', '.join(map(str, paths))}")
+    if run:
+        return resolve(", ".join(map(str, paths)), run, listing).run_id
+    return listing.runs[0].run_id if len(listing.runs) == 1 else None
+
+
+def _split_targets(targets: tuple[str, ...]) -> tuple[str | None, list[str]]:
+    """RUN (an id prefix: anything that is not a path) and the trace files and directories."""
+    run, paths = None, []
+    for t in targets:
+        if os.path.lexists(t) or Path(t).suffix in (".parquet", ".jsonl"):
+            paths.append(t)
+        elif run is None:
+            run = t
+        else:
+            raise click.UsageError(f"{t}: no such file or directory (and only one RUN may be given)")
+    return run, paths
+
+
 @click.command("view")
-@click.argument("run", required=False, metavar="[RUN|FILE]")
+@click.argument("targets", nargs=-1, metavar="[RUN] [FILE|DIR]...")
 @click.option("--traces", "traces_opt", type=click.Path(path_type=str), default=None,
               help="Trace directory or trace file (default: the root --traces / SPECVIZ_TRACES).")
 @click.option("--port", type=click.IntRange(1, 65535), default=8501, show_default=True, help="Port to serve on.")
@@ -112,7 +146,7 @@ def _open_file(path: Path, run: str | None) -> str | None:
 @click.option("--open", "open_browser", is_flag=True, help="Open the viewer in a browser tab once it serves.")
 @click.option("--no-browser", is_flag=True, hidden=True, help="Kept for old scripts: never opening is the default.")
 @click.pass_context
-def view_command(ctx: click.Context, run: str | None, traces_opt: str | None, port: int, host: str,
+def view_command(ctx: click.Context, targets: tuple[str, ...], traces_opt: str | None, port: int, host: str,
                  open_browser: bool, no_browser: bool) -> None:
     """Replay runs in the browser: token tree, timeline, metrics, compare, SQL.
 
@@ -122,11 +156,19 @@ def view_command(ctx: click.Context, run: str | None, traces_opt: str | None, po
       specviz view --open          # ...and open it in a browser tab
       specviz view 3fa2            # open run 3fa2... on the Replay page
       specviz view shared.parquet  # a trace file someone sent: straight to Replay
+      specviz view a.parquet b.parquet ../lab/traces   # several files and directories at once
       specviz view --traces other --port 8600
     """
     root = ctx.find_root()
-    if run and (Path(run).suffix in (".parquet", ".jsonl") or Path(run).is_file()):
-        traces_opt, run = run, None  # a file given in RUN's place
+    run, paths = _split_targets(targets)
+    if traces_opt:
+        paths.insert(0, traces_opt)
+    if len(paths) > 1:
+        several = [Path(p).resolve() for p in paths]
+        run = _open_several(several, run)
+        _serve(ctx, [str(p) for p in several], run, host, port, open_browser and not no_browser)
+        return
+    traces_opt = paths[0] if paths else None
     traces = Path(traces_opt or (root.obj or {}).get("traces", "traces"))
     explicit = traces_opt is not None or root.get_parameter_source("traces_dir") not in (
         click.core.ParameterSource.DEFAULT, None)
@@ -139,13 +181,17 @@ def view_command(ctx: click.Context, run: str | None, traces_opt: str | None, po
         from specviz.store import resolve
 
         run = resolve(traces, run).run_id
+    _serve(ctx, [str(traces.resolve())], run, host, port, open_browser and not no_browser)
+
+
+def _serve(ctx: click.Context, sources: list[str], run: str | None, host: str, port: int, open_browser: bool) -> None:
     if host not in LOCAL_HOSTS:
         click.echo(click.style(
-            f"Warning: binding to {host} makes the viewer (and every trace in {traces}) reachable from "
+            f"Warning: binding to {host} makes the viewer (and every trace in {', '.join(sources)}) reachable from "
             "other machines. It has no authentication.", fg="yellow"), err=True)
-    cmd = streamlit_command(str(traces.resolve()), run, host, port)
-    env = dict(os.environ, SPECVIZ_TRACES=str(traces.resolve()))
-    code = run_server(cmd, env, browse_url(host, port), open_browser and not no_browser)
+    cmd = streamlit_command(sources, run, host, port)
+    env = dict(os.environ, SPECVIZ_TRACES=os.pathsep.join(sources))
+    code = run_server(cmd, env, browse_url(host, port), open_browser)
     ctx.exit(0 if code in (0, -signal.SIGTERM, -signal.SIGINT) else code)
 
 

@@ -159,3 +159,37 @@ def test_viewer_runs_page_lists_unreadable_files_beside_the_runs(shared):
     (problems,) = [d.value for d in at.dataframe if "problem" in d.value.columns]
     assert sorted(Path(f).name for f in problems["file"]) == ["run-dead0000.parquet", "run-dead0001.parquet"]
     assert "FIFO" in " ".join(problems["problem"])
+
+
+def test_view_several_files_and_directories(shared, monkeypatch):
+    a, two = (shared / "a.parquet").resolve(), (shared / "two").resolve()
+    result, (cmd,) = _view(monkeypatch, str(shared / "a.parquet"), str(shared / "two"))
+    assert result.exit_code == 0, result.output
+    assert cmd[cmd.index("--") + 1:] == ["--traces", str(a), "--traces", str(two)]  # three runs: the Runs page
+    result, (cmd,) = _view(monkeypatch, "bbb", str(shared / "a.parquet"), str(shared / "two"))
+    assert cmd[cmd.index("--") + 1:][-2:] == ["--run", "bbb1000000000000"]
+    result, (cmd,) = _view(monkeypatch, str(shared / "bad.parquet"), str(shared / "b.parquet"))
+    assert result.exit_code == 0 and cmd[-2:] == ["--run", "bbb1000000000000"]
+    assert result.stderr.startswith(f"warning: {(shared / 'bad.parquet').resolve()}: ") and result.stderr.count("\n") == 1
+    result, calls = _view(monkeypatch, str(shared / "bad.parquet"), str(shared / "missing.parquet"))
+    assert result.exit_code == 1 and "Error: no runs in " in result.output and not calls
+    result, calls = _view(monkeypatch, "aaa", str(shared / "a.parquet"), str(shared / "two"))
+    assert result.exit_code == 1 and "ambiguous" in result.output and not calls
+
+
+def test_viewer_on_several_sources_lists_replays_and_queries_them_all(shared):
+    from streamlit.testing.v1 import AppTest
+
+    from viewer import data
+
+    sources = os.pathsep.join([str(shared / "a.parquet"), str(shared / "two")])  # what `view A B` launches
+    at = AppTest.from_file(str(Path(__file__).resolve().parent.parent / "viewer" / "app.py"), default_timeout=60)
+    at.session_state["traces_dir"] = sources
+    at.run()
+    at.switch_page("views/runs.py").run()
+    assert not at.exception, at.exception
+    assert set(at.dataframe[0].value["run_id"]) == {"aaa1000000000000", "aaa2000000000000", "bbb1000000000000"}
+    for run_id in ("aaa2000000000000", "bbb1000000000000"):  # one from the file, one from the directory
+        index = data.load_index(data.Source(sources, run_id))
+        assert index.n_events > 2
+    assert data.run_sql(sources, "SELECT count(*) AS n FROM runs")["n"].tolist() == [3]

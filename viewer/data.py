@@ -42,6 +42,28 @@ def trace_error_types() -> tuple[type[BaseException], ...]:
     return (_store().TraceError, ViewerError)
 
 
+def sources(traces: str) -> list[Path]:
+    """What the viewer was launched on: one directory or file, or several joined by
+    os.pathsep (`specviz view A.parquet DIR ...`)."""
+    return [Path(p) for p in traces.split(os.pathsep) if p] or [Path(traces)]
+
+
+def _where(traces: str):
+    """The source as the store's readers take it: a path, or a list of paths."""
+    paths = sources(traces)
+    return paths[0] if len(paths) == 1 else paths
+
+
+def _files_of(traces: str, pattern: str = "run-*") -> list[Path]:
+    files = []
+    for p in sources(traces):
+        if p.is_file():
+            files.append(p)
+        else:
+            files += list(p.glob(f"date=*/{pattern}.parquet")) + list(p.glob(f"_live/{pattern}"))
+    return files
+
+
 @dataclass(frozen=True)
 class Source:
     """Where a run's events come from: the traces directory, or one opened file."""
@@ -51,13 +73,8 @@ class Source:
 
     def version(self) -> tuple:
         """Changes whenever the run's files do (sizes and mtimes): the cache key's moving part."""
-        p = Path(self.path)
-        if p.is_file():
-            files = [p]
-        else:
-            files = list(p.glob(f"date=*/run-{self.run_id}*.parquet")) + list(p.glob(f"_live/run-{self.run_id}*"))
         out = []
-        for f in sorted(files):
+        for f in sorted(_files_of(self.path, f"run-{self.run_id}*")):
             try:
                 s = f.stat()
             except OSError:
@@ -134,11 +151,11 @@ def file_rows(path: str) -> list[dict]:
 def _scan(traces_dir: str) -> tuple[list[dict], list[tuple[str, str]]]:
     """Rows of every run (finished and live) and the unreadable files, read only: a
     trace directory, or one trace file given at launch. Re-listed at most every 2 s."""
-    store, path = _store(), Path(traces_dir)
-    if path.is_dir():
-        listing = store.scan(path)
-    elif os.path.lexists(path):
-        listing = store.scan_sources([path])
+    store, paths = _store(), sources(traces_dir)
+    if len(paths) == 1 and paths[0].is_dir():
+        listing = store.scan(paths[0])
+    elif any(os.path.lexists(p) for p in paths):
+        listing = store.scan_sources(paths)
     else:
         return [], []
     return [_row(r) for r in listing.runs], [(str(p.path), p.message) for p in listing.problems]
@@ -156,7 +173,7 @@ def list_problems(traces_dir: str) -> list[tuple[str, str]]:
 
 @st.cache_resource(max_entries=16, show_spinner=False)
 def _load_index(source: Source, version: tuple) -> ReplayIndex:
-    events = _store().read_events(source.path, source.run_id)
+    events = _store().read_events(_where(source.path), source.run_id)
     if not events:
         raise ViewerError(f"run {source.run_id} has no events")
     return build_index(events)
@@ -202,7 +219,7 @@ def open_file(path: str | os.PathLike) -> tuple[str, list[str]]:
 
 def _dir_version(traces_dir: str) -> tuple:
     """The published trace files and their mtimes: SQL views are built over a file list."""
-    files = sorted(Path(traces_dir).glob("date=*/run-*.parquet"))
+    files = sorted(f for f in _files_of(traces_dir) if f.suffix == ".parquet")
     out = []
     for f in files:
         try:
@@ -224,7 +241,7 @@ def traces_version(traces_dir: str) -> tuple:
 def _trace_files(traces_dir: str, version: tuple):
     from specviz.sql import find_traces
 
-    return find_traces(traces_dir)
+    return find_traces(_where(traces_dir))
 
 
 def new_sql_connection(traces_dir: str):

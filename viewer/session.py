@@ -20,11 +20,13 @@ ENV_RUN = "SPECVIZ_VIEW_RUN"
 
 
 def launch_args() -> argparse.Namespace:
-    """What `specviz view` passed: `streamlit run viewer/app.py -- --traces DIR [--run RUN]`."""
+    """What `specviz view` passed: `streamlit run viewer/app.py -- --traces DIR [--run RUN]`;
+    several --traces (files and directories) become one os.pathsep-joined source."""
     parser = argparse.ArgumentParser(add_help=False)
-    parser.add_argument("--traces", default=os.environ.get(ENV_TRACES, "traces"))
+    parser.add_argument("--traces", action="append")
     parser.add_argument("--run", default=os.environ.get(ENV_RUN) or None)
     args, _ = parser.parse_known_args(sys.argv[1:])
+    args.traces = os.pathsep.join(args.traces) if args.traces else os.environ.get(ENV_TRACES, "traces")
     return args
 
 

@@ -260,24 +260,35 @@ def read_run(summary: RunSummary) -> list:
     return read_parquet_events(summary.path, summary.run_id)
 
 
-def read_events(source: str | os.PathLike, run_id: str | None = None) -> list:
+def _read_listed(source, run_id: str) -> list:
+    """A run found by listing a directory, or several directories and files."""
+    def find(prefix: str) -> RunSummary:
+        if isinstance(source, (list, tuple)):
+            return resolve(", ".join(map(str, source)), prefix, scan_sources(list(source)))
+        return resolve(source, prefix)
+
+    summary = find(run_id)
+    try:
+        return read_run(summary)
+    except TraceError:
+        if summary.path.suffix != ".jsonl":
+            raise
+        return read_run(find(summary.run_id))  # it finished meanwhile
+
+
+def read_events(source: str | os.PathLike | list, run_id: str | None = None) -> list:
     """One run's events in seq order.
 
     ``source`` is a trace directory (``run_id`` required, any unique prefix; live runs are
     read from their log, torn tail ignored), a Parquet trace file (``run_id`` optional if
-    the file holds one run) or a live log file.
+    the file holds one run), a live log file, or a list of directories and files
+    (``run_id`` required).
     """
-    path = Path(source)
-    if path.is_dir():
+    if isinstance(source, (list, tuple)) or Path(source).is_dir():
         if run_id is None:
             raise TraceError("which run? give a run id")
-        summary = resolve(path, run_id)
-        try:
-            return read_run(summary)
-        except TraceError:
-            if summary.path.suffix != ".jsonl":
-                raise
-            return read_run(resolve(path, summary.run_id))  # it finished meanwhile
+        return _read_listed(source, run_id)
+    path = Path(source)
     if path.suffix == ".jsonl":
         return read_log(path)[0]
     tf = inspect_file(path)
