@@ -3,7 +3,7 @@
     OPENBLAS_NUM_THREADS=1 uv run python bench/bench_adapt.py                 # N = 8, 16, 26, default training config
     OPENBLAS_NUM_THREADS=1 uv run python bench/bench_adapt.py --layers 8 --iters 20
 
-Training domain: one-sentence explanations of a concept; 12 training prompts (the target's
+Training domain: one-sentence explanations of a concept; 24 training prompts (the target's
 greedy outputs are the labels: self-distillation) and 4 held-out prompts of the same form.
 Held-out runs are greedy, K = 4. Goals (issue 8): acceptance +0.20 absolute on held-out
 prompts for the best N; training <= 10 minutes for the default configuration on 2 CPUs;
@@ -27,7 +27,8 @@ from specviz.engine.drafters import build_drafter
 from specviz.engine.specs import build_target
 
 TOPICS = ["a CPU", "a compiler", "photosynthesis", "a volcano", "inflation", "a vaccine", "gravity", "a database",
-          "an atom", "a glacier", "democracy", "a rainbow"]
+          "an atom", "a glacier", "democracy", "a rainbow", "a neuron", "a router", "erosion", "a contract",
+          "an enzyme", "a hurricane", "a protocol", "osmosis", "a telescope", "a budget", "a magnet", "a virus"]
 HELD_OUT = ["a battery", "an earthquake", "a cache", "evolution"]
 TEMPLATE = "Explain what {} is in one sentence."
 

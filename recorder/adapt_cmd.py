@@ -66,7 +66,7 @@ def compare_links(before: list[str], after: list[str], prompts: list[str]) -> li
 @click.option("-o", "--output", type=click.Path(file_okay=False), default=None,
               help="Adapter directory [default: adapters/<drafter>-<time>].")
 @click.option("--target", default="bundled", show_default=True, help="Local target: bundled or mlx:<repo or path>.")
-@click.option("--iters", type=click.IntRange(1), default=60, show_default=True, help="Training steps.")
+@click.option("--iters", type=click.IntRange(1), default=120, show_default=True, help="Training steps.")
 @click.option("--batch-size", type=click.IntRange(1), default=4, show_default=True, help="Sequences per step.")
 @click.option("--learning-rate", type=click.FloatRange(0, min_open=True), default=5e-4, show_default=True)
 @click.option("--rank", type=click.IntRange(1), default=8, show_default=True, help="LoRA rank.")

@@ -81,3 +81,13 @@ def test_one_command_loop_records_before_and_after(tmp_path):
     bad = CliRunner().invoke(cli, ["adapt", "--drafter", "ngram:3", "--target", "mlx:tiny", "--prompts",
                                    str(tmp_path / "train.txt")])
     assert bad.exit_code == 1 and "model drafters" in bad.output
+
+
+def test_cli_defaults_are_the_training_defaults():
+    from recorder.adapt_cmd import adapt_command
+    from specviz.adapt import TrainConfig
+
+    given = {p.name: p.default for p in adapt_command.params}
+    config = TrainConfig()
+    assert (given["iters"], given["batch_size"], given["learning_rate"], given["rank"], given["seed"]) == (
+        config.iters, config.batch_size, config.learning_rate, config.rank, config.seed)

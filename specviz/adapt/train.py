@@ -30,7 +30,7 @@ TEACHER_TOP = 32
 class TrainConfig:
     """Defaults sized for a shared 2-core CPU: a few minutes on the bundled model."""
 
-    iters: int = 60
+    iters: int = 120
     batch_size: int = 4
     learning_rate: float = 5e-4
     rank: int = 8
