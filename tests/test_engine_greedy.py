@@ -87,6 +87,28 @@ def test_kv_cache_trimmed_never_recomputed(tiny):
     assert np.allclose(np.asarray(cached_d), np.asarray(fresh_d), atol=1e-4)
 
 
+def test_pipelined_autoregressive_uses_each_prefetched_step_once(tiny):
+    """Greedy autoregressive rounds queue the next step on the lazy argmax (as mlx_lm does):
+    the tokens are those of full, uncached forwards, every id is fed once, and a cache left
+    holding a prefetched step (after EOS) still gives the right tokens for another prompt."""
+    model, tok = tiny
+    target = LocalTarget(model, tok, spec="tiny", model_name="tiny")
+    prompt = PROMPTS[2]
+    tokens, rounds = run(target, None, prompt, max_tokens=12)
+    seq = list(prompt)
+    for _ in range(12):
+        seq.append(int(np.argmax(np.asarray(model(mx.array(seq)[None])[0, -1]))))
+    assert tokens == seq[len(prompt):]
+    assert target.state.fed == len(prompt) + len(tokens) - 1 and target.state.trimmed == 0
+    eos = tokens[3]
+    cut, _ = run(target, None, prompt, max_tokens=12, eos=frozenset({eos}))
+    assert cut == tokens[: tokens.index(eos) + 1]
+    assert target.state.ids[-1] == -1  # the step queued after EOS: its id not yet known
+    other, _ = run(target, None, PROMPTS[0], max_tokens=6)
+    fresh = LocalTarget(model, tok, spec="tiny", model_name="tiny")
+    assert other == run(fresh, None, PROMPTS[0], max_tokens=6)[0]
+
+
 def test_eos_inside_accepted_prefix_stops_with_exact_counts(tiny):
     model, tok = tiny
     target = LocalTarget(model, tok, spec="tiny", model_name="tiny")

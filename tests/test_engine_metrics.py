@@ -9,8 +9,8 @@ import pytest
 
 from specviz.engine.loop import EngineConfig, generate_rounds
 from specviz.engine.metrics import RoundCounts, RunMetrics, leviathan_speedup
-from specviz.engine.rejection import decide_exact_match, decide_full, decide_topk
-from specviz.engine.sampling import SamplingParams
+from specviz.engine.rejection import decide_exact_match, decide_full, decide_greedy, decide_topk
+from specviz.engine.sampling import SamplingParams, make_transform, top_n, trace_stats
 from specviz.engine.target import Scores
 from specviz.events import RoundMetrics, Verify
 from tiny_models import TinyTokenizer
@@ -76,6 +76,36 @@ def test_decide_full_deterministic_drafter_and_bonus():
     d = decide_full([1], None, p, Rng([0.99, 0.5]))
     assert [(s.draft_token, s.token) for s in d.steps] == [(1, 1), (None, 2)]
     assert d.steps[0].overlap == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_decide_greedy_is_decide_full_on_one_hot_rows(seed):
+    """The engine's fast greedy path: the same steps and the same draws from the run's
+    random stream as the full rule on dense one-hot rows (so recorded u values match)."""
+    rng = np.random.default_rng(seed)
+    logits = rng.standard_normal((5, 7)).astype(np.float32)
+    best = logits.argmax(axis=-1).tolist()
+    draft = [best[i] if rng.random() < 0.7 else int(rng.integers(7)) for i in range(4)]
+    full_rng, fast_rng = np.random.default_rng(seed), np.random.default_rng(seed)
+    full = decide_full(draft, None, make_transform(SamplingParams())(logits), full_rng)
+    fast = decide_greedy(draft, best, fast_rng)
+    assert fast.steps == full.steps
+    assert full_rng.random() == fast_rng.random()
+
+
+@pytest.mark.parametrize("width", [7, 64, 300, 1000, 4099])
+def test_top_n_equals_a_full_sort(width):
+    rng = np.random.default_rng(width)
+    x = rng.standard_normal((4, width)).astype(np.float32)
+    x[1, : width // 2] = x[1, width // 2 : 2 * (width // 2)]  # repeated values in one row
+    for n in (1, 3, 5):
+        ids, vals = top_n(x, n)
+        ref = np.argsort(-x, axis=-1, kind="stable")[:, :n]  # equal values: lower id first
+        assert ids.tolist() == ref.tolist()
+        assert vals.tolist() == np.take_along_axis(x, ref, axis=-1).tolist()
+    _, log_z, _, tops = trace_stats(x, SamplingParams(), 3)
+    assert [t[0][0] for t in tops] == x.argmax(axis=-1).tolist()
+    assert tops[0][0][1] == pytest.approx(float(x[0].max() - log_z[0]))
 
 
 def test_decide_exact_match():

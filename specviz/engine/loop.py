@@ -19,7 +19,7 @@ import numpy as np
 
 from specviz.engine.drafters import Draft, DraftContext, DraftedToken, Drafter
 from specviz.engine.remote_rows import finish_rows
-from specviz.engine.rejection import Decision, decide_exact_match, decide_full, decide_topk
+from specviz.engine.rejection import Decision, decide_exact_match, decide_full, decide_greedy, decide_topk
 from specviz.engine.sampling import SamplingParams, as_numpy, make_rng, make_transform, trace_stats
 from specviz.targets.base import ScoreRequest, Target
 from specviz.builders import verdict_events
@@ -84,40 +84,96 @@ def generate_rounds(
     """Run speculative decoding (or, with ``drafter=None`` / ``k=0``, autoregressive
     decoding) and yield each verified round. Call ``target.prefill`` / ``drafter.prefill``
     first (the caller times it). ``metrics`` is updated in place before each yield."""
-    metrics = metrics if metrics is not None else RunMetrics()
-    text = text or TokenText(target.tokenizer)
-    params = config.sampling
-    rng = make_rng(params.seed)
-    transform = make_transform(params)
-    dctx = DraftContext(params, transform, rng, target.vocab_size, config.n_top)
-    context = list(prompt_ids)
-    produced = 0
-    k_max = config.k if drafter is not None else 0
-    policy = config.k_policy if k_max else None
-    capability = target.capability
-    index = 0
-    while produced < config.max_tokens:
-        t0 = time.perf_counter()
-        k = max(0, min(policy.choose() if policy else k_max, config.max_tokens - produced - 1))
-        draft = drafter.propose(context, k, dctx) if k > 0 and drafter is not None else Draft()
-        t1 = time.perf_counter()
-        request = ScoreRequest(round=index, sampling=params, n_top=config.n_top, emit=emit or _drop)
-        scores = target.score(context, draft.ids, request)
-        t2 = time.perf_counter()
+    return _Loop(target, drafter, prompt_ids, config, metrics, emit, decide, text).rounds()
 
-        trace = None
-        if capability == "full":
-            p = transform(scores.logits)
-            decision = decide(draft.ids, draft.q, p, rng)
-            trace = _full_trace(scores.logits, params, decision, config.n_top)
-        elif capability == "topk":
-            decision = decide_topk(
-                draft.ids, draft.q, scores.draft_logprobs or [], scores.top or [], scores.generated, params, rng
-            )
-        else:
-            decision = decide_exact_match(draft.ids, scores.generated or [])
 
-        # Apply the decision up to EOS / max_tokens.
+@dataclass
+class _Decided:
+    """A round whose tokens are decided; its events are built while the next round's
+    forward pass runs (a target with ``launch``), then it is yielded."""
+
+    index: int
+    k: int
+    draft: Draft
+    scores: Any
+    steps: list[Any]
+    tokens: list[int]
+    statuses: list[str]
+    finish: str | None
+    timings: tuple[float, float, float, float]  # draft, verify, sample, round ms
+
+
+class _Loop:
+    """The state of one generation; ``rounds()`` is the generator.
+
+    Rounds are pipelined when the target can ``launch`` a forward without waiting for it
+    (the local target): round r+1's forward is started, then round r's events are built
+    and yielded (and recorded by the caller) while it runs. Round times partition the wall
+    clock: round r runs from round r-1's decision to its own, so the bookkeeping done
+    meanwhile is inside it (as ``sample_ms``: ``round_ms`` minus draft and target time)."""
+
+    def __init__(self, target, drafter, prompt_ids, config, metrics, emit, decide, text) -> None:
+        self.target, self.drafter, self.config = target, drafter, config
+        self.metrics = metrics if metrics is not None else RunMetrics()
+        self.emit, self.decide = emit or _drop, decide
+        self.text = text or TokenText(target.tokenizer)
+        self.params = config.sampling
+        self.rng = make_rng(self.params.seed)
+        self.transform = make_transform(self.params)
+        self.dctx = DraftContext(self.params, self.transform, self.rng, target.vocab_size, config.n_top)
+        self.context = list(prompt_ids)
+        self.produced = 0
+        self.k_max = config.k if drafter is not None else 0
+        self.policy = config.k_policy if self.k_max else None
+        self.capability = target.capability
+        self.launcher = getattr(target, "launch", None)
+
+    def rounds(self) -> Iterator[Round]:
+        pending: _Decided | None = None
+        mark = time.perf_counter()
+        index = 0
+        while self.produced < self.config.max_tokens:
+            t0 = time.perf_counter()
+            k = max(0, min(self.policy.choose() if self.policy else self.k_max, self.config.max_tokens - self.produced - 1))
+            draft = self.drafter.propose(self.context, k, self.dctx) if k > 0 and self.drafter is not None else Draft()
+            t1 = time.perf_counter()
+            started = self._launch(index, draft)
+            t2 = time.perf_counter()
+            if pending is not None:
+                yield self._finish(pending)
+            t3 = time.perf_counter()
+            scores = started()
+            t4 = time.perf_counter()
+            decided = self._decide(index, k, draft, scores)
+            t5 = time.perf_counter()
+            draft_ms, verify_ms, round_ms = (t1 - t0) * 1e3, (t2 - t1 + t4 - t3) * 1e3, (t5 - mark) * 1e3
+            decided.timings = (draft_ms, verify_ms, round_ms - draft_ms - verify_ms, round_ms)
+            mark = t5
+            if self.policy:
+                drafted, tested, accepted = _step_counts(draft, decided.steps)
+                self.policy.observe(k, drafted, tested, accepted, draft_ms, verify_ms, round_ms)
+            pending, index = decided, index + 1
+            if decided.finish is not None:
+                break
+        if pending is not None:
+            yield self._finish(pending)
+
+    def _launch(self, index: int, draft: Draft) -> Callable[[], Any]:
+        """Start scoring ``draft``; the returned call waits for the scores. A target that
+        cannot launch is scored when waited for, after the previous round is yielded, so
+        the events it emits stay in round order."""
+        if self.launcher is None:
+            request = ScoreRequest(round=index, sampling=self.params, n_top=self.config.n_top, emit=self.emit)
+            return lambda: self.target.score(self.context, draft.ids, request)
+        # autoregressive greedy: the next step's input is this step's argmax, so it can be
+        # queued before that is known (mlx_lm.generate_step's pipelining)
+        greedy_next = (self.k_max == 0 and self.params.greedy and self.capability == "full"
+                       and self.produced + 1 < self.config.max_tokens)
+        return self.launcher(self.context, draft.ids, greedy_next=greedy_next).result
+
+    def _decide(self, index: int, k: int, draft: Draft, scores: Any) -> _Decided:
+        """The round's verdicts, cut at EOS / max_tokens; the context moves on."""
+        decision = self._decision(draft, scores)
         tokens: list[int] = []
         statuses: list[str] = []
         steps = []
@@ -126,38 +182,54 @@ def generate_rounds(
             steps.append(step)
             tokens.append(step.token)
             statuses.append("bonus" if step.draft_token is None else ("accepted" if step.accepted else "resampled"))
-            if step.token in config.eos_token_ids:
+            if step.token in self.config.eos_token_ids:
                 finish = "eos"
                 break
-            if produced + len(tokens) >= config.max_tokens:
+            if self.produced + len(tokens) >= self.config.max_tokens:
                 finish = "max_tokens"
                 break
-        events: list[Any] = [_draft_event(index, i, t, text) for i, t in enumerate(draft.tokens)]
-        for j, step in enumerate(steps):
-            events.extend(_verify_events(index, step, trace, j, scores, capability, text, config.n_top, draft.logprobs))
-        if capability != "full":
-            finish_rows(events, scores, params, target.vocab_size)
-        wants = getattr(drafter, "observe_top", 0)
+        wants = getattr(self.drafter, "observe_top", 0)
         if wants:  # drafters that learn from the target's verdicts (nasd +top_k_filler)
-            drafter.observe(context, tokens, _top_ids(scores, len(tokens), wants))
-        context.extend(tokens)
-        produced += len(tokens)
-        t3 = time.perf_counter()
-        counts = round_counts(events)  # the totals' one definition, from the events themselves
-        counts.draft_ms, counts.verify_ms = (t1 - t0) * 1e3, (t2 - t1) * 1e3
-        counts.sample_ms, counts.round_ms = (t3 - t2) * 1e3, (t3 - t0) * 1e3
-        metrics.add(counts)
-        if policy:
-            policy.observe(k, counts.drafted, counts.tested, counts.accepted, counts.draft_ms, counts.verify_ms, counts.round_ms)
-        events.append(metrics.round_event(index, counts))
-        if policy:
-            events[-1].k = k
-        if finish is None and produced >= config.max_tokens:
+            self.drafter.observe(self.context, tokens, _top_ids(scores, len(tokens), wants))
+        self.context.extend(tokens)
+        self.produced += len(tokens)
+        if finish is None and self.produced >= self.config.max_tokens:
             finish = "max_tokens"
-        yield Round(index, tokens, statuses, events, counts, finish)
-        index += 1
-        if finish is not None:
-            return
+        return _Decided(index, k, draft, scores, steps, tokens, statuses, finish, (0.0, 0.0, 0.0, 0.0))
+
+    def _decision(self, draft: Draft, scores: Any) -> Decision:
+        if self.capability == "full":
+            if self.params.greedy and draft.q is None and self.decide is decide_full:
+                best = as_numpy(scores.logits).argmax(axis=-1).tolist()
+                return decide_greedy(draft.ids, best, self.rng)
+            return self.decide(draft.ids, draft.q, self.transform(scores.logits), self.rng)
+        if self.capability == "topk":
+            return decide_topk(draft.ids, draft.q, scores.draft_logprobs or [], scores.top or [], scores.generated,
+                               self.params, self.rng)
+        return decide_exact_match(draft.ids, scores.generated or [])
+
+    def _finish(self, d: _Decided) -> Round:
+        """The round's events (draft tokens, verdicts, round_metrics) and counts."""
+        text, n_top, scores = self.text, self.config.n_top, d.scores
+        trace = _full_trace(scores.logits, self.params, d.steps, n_top) if self.capability == "full" else None
+        events: list[Any] = [_draft_event(d.index, i, t, text) for i, t in enumerate(d.draft.tokens)]
+        for j, step in enumerate(d.steps):
+            events.extend(_verify_events(d.index, step, trace, j, scores, self.capability, text, n_top, d.draft.logprobs))
+        if self.capability != "full":
+            finish_rows(events, scores, self.params, self.target.vocab_size)
+        counts = round_counts(events)  # the totals' one definition, from the events themselves
+        counts.draft_ms, counts.verify_ms, counts.sample_ms, counts.round_ms = d.timings
+        self.metrics.add(counts)
+        events.append(self.metrics.round_event(d.index, counts))
+        if self.policy:
+            events[-1].k = d.k
+        return Round(d.index, d.tokens, d.statuses, events, counts, d.finish)
+
+
+def _step_counts(draft: Draft, steps: list[Any]) -> tuple[int, int, int]:
+    """(drafted, tested, accepted) of a decided round, as ``round_counts`` finds them in its events."""
+    tested = [s for s in steps if s.draft_token is not None]
+    return len(draft.tokens), len(tested), sum(1 for s in tested if s.accepted)
 
 
 def _drop(event: Error) -> None:
@@ -193,12 +265,12 @@ class _Trace:
     top: list[list[tuple[int, float]]]
 
 
-def _full_trace(logits: Any, params: SamplingParams, decision: Decision, n_top: int) -> _Trace:
-    n = len(decision.steps)
+def _full_trace(logits: Any, params: SamplingParams, steps: list[Any], n_top: int) -> _Trace:
+    n = len(steps)
     x, log_z, entropy, tops = trace_stats(as_numpy(logits)[:n], params, n_top)
-    final_lp = [float(x[r, s.token] - log_z[r]) for r, s in enumerate(decision.steps)]
+    final_lp = [float(x[r, s.token] - log_z[r]) for r, s in enumerate(steps)]
     draft_lp = [None if s.draft_token is None else float(x[r, s.draft_token] - log_z[r])
-                for r, s in enumerate(decision.steps)]
+                for r, s in enumerate(steps)]
     return _Trace(draft_lp=draft_lp, final_lp=final_lp, entropy=entropy.tolist(), top=tops)
 
 

@@ -94,6 +94,26 @@ def decide_full(
     return decision
 
 
+def decide_greedy(draft: list[int], best: list[int], rng: np.random.Generator) -> Decision:
+    """``decide_full`` for a greedy target (p one-hot on ``best[i]``, the row's argmax) and a
+    deterministic draft (``q`` None), without building dense rows: the same steps and the
+    same draws from ``rng`` (u per tested position, then one draw for the replacement or the
+    bonus, which from a one-hot row is always its argmax), so traces are identical."""
+    decision = Decision()
+    for i, x in enumerate(draft):
+        px = 1.0 if x == best[i] else 0.0
+        u = float(rng.random())
+        if u < px:
+            decision.steps.append(Step(i, x, True, x, px, 1.0, px, u, px))
+            continue
+        rng.random()
+        decision.steps.append(Step(i, x, False, best[i], px, 1.0, px, u, px))
+        return decision
+    rng.random()
+    decision.steps.append(Step(len(draft), None, True, best[len(draft)], 1.0))
+    return decision
+
+
 def sparse_dist(known: dict[int, float], params: SamplingParams) -> tuple[dict[int, float], bool]:
     """The sampling distribution over the known tokens of a top-k target.
 
@@ -184,4 +204,4 @@ def decide_exact_match(draft: list[int], generated: list[int]) -> Decision:
     return decision
 
 
-__all__ = ["Step", "Decision", "decide_full", "decide_topk", "decide_exact_match", "sparse_dist"]
+__all__ = ["Step", "Decision", "decide_full", "decide_greedy", "decide_topk", "decide_exact_match", "sparse_dist"]

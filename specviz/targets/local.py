@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import mlx.core as mx
+
 from specviz.models.kv_cache import CachedModel
 from specviz.models.loading import load_mlx, model_vocab_size, tokenizer_eos_ids
 from specviz.targets.base import BaseTarget, Scores, ScoreRequest
@@ -33,6 +35,26 @@ class LocalTarget(BaseTarget):
     def score(self, context: list[int], draft: list[int], request: ScoreRequest) -> Scores:
         return Scores(logits=self.state.forward(context + draft, len(draft) + 1))
 
+    def launch(self, context: list[int], draft: list[int], *, greedy_next: bool = False) -> "Launched":
+        """``score`` without waiting: the forward runs while the caller does other work
+        (``Launched.result`` waits). ``greedy_next``: also queue the next single-token step
+        on this step's argmax (autoregressive greedy decoding, as mlx_lm.generate does)."""
+        logits = self.state.launch(context + draft, len(draft) + 1)
+        if greedy_next:
+            self.state.prefetch_greedy(logits)
+        return Launched(logits)
+
+
+class Launched:
+    """A forward started by ``LocalTarget.launch``."""
+
+    def __init__(self, logits: mx.array) -> None:
+        self.logits = logits
+
+    def result(self) -> Scores:
+        mx.eval(self.logits)
+        return Scores(logits=self.logits)
+
 
 def build(spec: Any, context: Any) -> LocalTarget:
     """The registry's builder for ``bundled`` and ``mlx:``."""
@@ -40,4 +62,4 @@ def build(spec: Any, context: Any) -> LocalTarget:
     return LocalTarget(model, tokenizer, spec=spec.text, model_name=context.target_model or name)
 
 
-__all__ = ["LocalTarget", "build"]
+__all__ = ["LocalTarget", "Launched", "build"]
