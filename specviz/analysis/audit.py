@@ -136,39 +136,49 @@ def _compare(con, run: RunInfo, ref: tuple, a: Audit, reasons: list[str]) -> Non
 
 # -- sampled --------------------------------------------------------------------------
 # a: the acceptance probability recomputed from p and q, not the one the rule reported.
-# One scan of the decided positions, grouped and sorted in numpy (a SQL window per run for
-# the KS statistic, or an ORDER BY, cost as much as the scan itself at 10 M events).
-_DECISIONS = """
-SELECT s.idx, v.position, v.status = 'accepted' AS acc, v.u,
-  CASE WHEN v.target_p IS NOT NULL THEN
-         CASE WHEN coalesce(v.draft_q, 1) <= 0 THEN 1 ELSE least(1, v.target_p / coalesce(v.draft_q, 1)) END
-       WHEN r.top_p >= 1 AND coalesce(r.top_k, 0) = 0 AND v.target_logprob IS NOT NULL THEN
-         least(1, exp(v.target_logprob - coalesce(v.draft_logprob, 0)))
-       ELSE v.acceptance_prob END AS a,
-  CASE WHEN v.target_p IS NOT NULL THEN 0
-       WHEN r.top_p >= 1 AND coalesce(r.top_k, 0) = 0 AND v.target_logprob IS NOT NULL THEN 1
+# One scan of the decided positions in numpy's own types, NULL as NaN (no masked arrays
+# or copies); everything after it is bincounts and one sort, with no per-run pass over
+# rows (a SQL window per run for the KS statistic, or an ORDER BY, cost as much as the
+# scan). Traces older than schema 1.1 have no target_p: their runs are read again with
+# the fallbacks (each column read costs a pass over every file, so only for them).
+_RUN_INDEX = "JOIN (SELECT unnest($1::VARCHAR[]) AS run_id, unnest(range(len($1))) AS idx) s USING (run_id)"
+_DECIDED = "WHERE v.status IN ('accepted', 'rejected')"
+_DECISIONS = f"""
+SELECT s.idx::BIGINT AS idx, v.position::BIGINT AS position, v.status = 'accepted' AS acc,
+  coalesce(v.u, 'nan'::DOUBLE) AS u,
+  coalesce(CASE WHEN coalesce(v.draft_q, 1) <= 0 THEN 1 ELSE least(1, v.target_p / coalesce(v.draft_q, 1)) END,
+           'nan'::DOUBLE) AS a,
+  CASE WHEN v.target_p IS NULL THEN 2 ELSE 0 END::TINYINT AS src
+FROM verifications v {_RUN_INDEX} {_DECIDED}
+"""
+_DECISIONS_WITHOUT_P = f"""
+SELECT s.idx::BIGINT AS idx, v.position::BIGINT AS position, v.status = 'accepted' AS acc,
+  coalesce(v.u, 'nan'::DOUBLE) AS u,
+  coalesce(CASE WHEN r.top_p >= 1 AND coalesce(r.top_k, 0) = 0 AND v.target_logprob IS NOT NULL THEN
+                  least(1, exp(v.target_logprob - coalesce(v.draft_logprob, 0)))
+                ELSE v.acceptance_prob END, 'nan'::DOUBLE) AS a,
+  CASE WHEN r.top_p >= 1 AND coalesce(r.top_k, 0) = 0 AND v.target_logprob IS NOT NULL THEN 1
        ELSE 2 END::TINYINT AS src
-FROM verifications v
-JOIN (SELECT unnest($1::VARCHAR[]) AS run_id, unnest(range(len($1))) AS idx) s USING (run_id)
-JOIN runs r USING (run_id)
-WHERE v.status IN ('accepted', 'rejected')
+FROM verifications v {_RUN_INDEX} JOIN runs r USING (run_id) {_DECIDED} AND v.target_p IS NULL
 """
 P_SOURCES = ("target_p/draft_q", "logprobs", "acceptance_prob")
+
+
+def _decisions(con: duckdb.DuckDBPyConnection, run_ids: list[str]) -> dict[str, np.ndarray]:
+    """Every decided position of the runs: idx (into run_ids), position, acc, u, a, src."""
+    d = {name: np.asarray(col) for name, col in con.execute(_DECISIONS, [run_ids]).fetchnumpy().items()}
+    missing = d["src"] > 0
+    if not missing.any():
+        return d
+    old = {name: np.asarray(col) for name, col in con.execute(_DECISIONS_WITHOUT_P, [run_ids]).fetchnumpy().items()}
+    return {name: np.concatenate([d[name][~missing], old[name]]) for name in d}
 
 
 def audit_sampled(con: duckdb.DuckDBPyConnection, runs: list[RunInfo]) -> dict[str, Audit]:
     if not runs:
         return {}
-    d = con.execute(_DECISIONS, [[r.run_id for r in runs]]).fetchnumpy()
-    run = np.asarray(d["idx"], dtype=np.int64)
-    # a stable sort of small integers is a radix sort: O(n), unlike a sort on (run, u)
-    order = np.argsort(run.astype(np.int16 if len(runs) < 2**15 else np.int64), kind="stable")
-    d = {name: np.asarray(col)[order] if not np.ma.isMaskedArray(col) else col[order] for name, col in d.items()}
-    run = run[order]
-    pos = np.asarray(d["position"], dtype=np.int64)
-    acc = np.asarray(d["acc"], dtype=bool)
-    u = np.ma.filled(np.ma.asarray(d["u"], dtype=np.float64), np.nan)
-    a = np.ma.filled(np.ma.asarray(d["a"], dtype=np.float64), np.nan)
+    d = _decisions(con, [r.run_id for r in runs])
+    run, pos, acc, u, a, src = d["idx"], d["position"], d["acc"], d["u"], d["a"], d["src"]
     n_runs, width = len(runs), int(pos.max()) + 1 if pos.size else 1
     key = run * width + pos
     size = n_runs * width
@@ -179,22 +189,44 @@ def audit_sampled(con: duckdb.DuckDBPyConnection, runs: list[RunInfo]) -> dict[s
     a0 = np.nan_to_num(a)
     wrong = ~np.isnan(u) & ~np.isnan(a) & (np.abs(u - a) > DECISION_SLACK) & ((u < a) != acc)
     table = dict(n=per_key(), k=per_key(acc), e=per_key(a0), v=per_key(a0 * (1 - a0)), wrong=per_key(wrong))
-    bounds = np.searchsorted(run, np.arange(n_runs + 1))
-    src = np.asarray(d["src"], dtype=np.int64)
+    worst = np.zeros(n_runs, dtype=np.int64)  # per run the least direct source of p/q used
+    for level in (1, 2):
+        worst[np.bincount(run, weights=src == level, minlength=n_runs) > 0] = level
+    ks = _ks_per_run(run, u, n_runs)
     out = {}
     for i, r in enumerate(runs):
-        lo, hi = int(bounds[i]), int(bounds[i + 1])
-        rows = [(p, *(int(table[c][i, p]) if c in ("n", "k", "wrong") else float(table[c][i, p])
-                      for c in ("n", "k", "e", "v", "wrong"))) for p in range(width) if table["n"][i, p]]
-        source = P_SOURCES[int(src[lo:hi].max())] if hi > lo else ""
-        out[r.run_id] = _sampled_one(r, rows, _ks(u[lo:hi]), source)
+        rows = [(p, int(table["n"][i, p]), int(table["k"][i, p]), float(table["e"][i, p]), float(table["v"][i, p]),
+                 int(table["wrong"][i, p])) for p in np.flatnonzero(table["n"][i])]
+        source = P_SOURCES[int(worst[i])] if rows else ""
+        out[r.run_id] = _sampled_one(r, rows, ks[i], source)
     return out
 
 
-def _ks(u_run: np.ndarray) -> tuple[float, int] | None:
-    """KS statistic of one run's draws (NaN = not recorded) against U(0, 1)."""
-    x = np.sort(u_run[~np.isnan(u_run)])
-    return (ks_statistic(x), int(x.size)) if x.size else None
+def _ks_per_run(run: np.ndarray, u: np.ndarray, n_runs: int) -> list[tuple[float, int] | None]:
+    """Per run, (KS statistic of its recorded draws against U(0, 1), their count), or None
+    when it recorded none. Draws in [0, 1) are sorted all at once as run + u (one sort of
+    every draw instead of one per run, exact to ~1e-13), else per run."""
+    seen = ~np.isnan(u)
+    if not seen.all():
+        run, u = run[seen], u[seen]
+    counts = np.bincount(run, minlength=n_runs)
+    if u.size == 0:
+        return [None] * n_runs
+    starts = np.cumsum(counts) - counts
+    if u.min() < 0 or u.max() > 1 - 1e-9:  # run + u would round into the next run
+        by_run = u[np.argsort(run, kind="stable")]
+        return [(ks_statistic(np.sort(by_run[starts[j]:starts[j] + counts[j]])), int(counts[j])) if counts[j] else None
+                for j in range(n_runs)]
+    x = run + u
+    x.sort()
+    x -= np.repeat(np.arange(n_runs, dtype=np.float64), counts)  # sorted by run: owners are runs of equal ids
+    n = np.repeat(counts.astype(np.float64), counts)
+    below = np.arange(x.size, dtype=np.float64) - np.repeat(starts.astype(np.float64), counts)  # i - 1
+    gap = np.maximum((below + 1) / n - x, x - below / n)
+    has = counts > 0
+    d = np.full(n_runs, np.nan)
+    d[has] = np.maximum.reduceat(gap, starts[has])
+    return [(float(d[j]), int(counts[j])) if counts[j] else None for j in range(n_runs)]
 
 
 def _sampled_one(run: RunInfo, rows: list, ks: tuple | None, source: str) -> Audit:

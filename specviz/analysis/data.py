@@ -23,7 +23,7 @@ RUN_FIELDS = (
     "rounds", "drafted", "tested", "accepted", "produced", "tokens_per_s", "baseline_tokens_per_s", "speedup",
     "host", "seed",
 )
-ROUND_FIELDS = ("round", "drafted", "tested", "accepted", "produced", "draft_ms", "verify_ms", "sample_ms", "round_ms")
+ROUND_FIELDS = ("round", "drafted", "tested", "accepted", "produced", "draft_ms", "verify_ms", "round_ms")
 
 
 @dataclass
@@ -85,7 +85,6 @@ class Rounds:
     produced: np.ndarray
     draft_ms: np.ndarray
     verify_ms: np.ndarray
-    sample_ms: np.ndarray
     round_ms: np.ndarray
     k: np.ndarray  # the round's chosen K (adaptive runs), -1 when not recorded
 
@@ -143,18 +142,20 @@ def load(con: duckdb.DuckDBPyConnection, run_ids: list[str]) -> Selection:
 
 
 def load_rounds(con: duckdb.DuckDBPyConnection, run_ids: list[str]) -> Rounds:
-    cols = ", ".join(f'coalesce(r."{c}", 0) AS "{c}"' for c in ROUND_FIELDS)
+    cols = ", ".join(f'coalesce(r."{c}", 0)::{_ROUND_TYPES.get(c, "DOUBLE")} AS "{c}"' for c in ROUND_FIELDS)
     # Runs come back as their index in run_ids (a hash join on a 1,000-row list), so no
-    # per-round strings cross into Python.
-    sql = (f"SELECT s.idx AS run, {cols}, coalesce(r.k, -1) AS k FROM rounds r "
+    # per-round strings cross into Python; columns in the types numpy keeps (no copies).
+    sql = (f"SELECT s.idx::BIGINT AS run, {cols}, coalesce(r.k, -1)::BIGINT AS k FROM rounds r "
            "JOIN (SELECT unnest($1::VARCHAR[]) AS run_id, unnest(range(len($1))) AS idx) s USING (run_id)")
     data = con.execute(sql, [run_ids]).fetchnumpy()
-    ints = {c: np.asarray(data[c]).astype(np.int64) for c in ("run", "round", "drafted", "tested", "accepted", "produced", "k")}
-    floats = {c: np.asarray(data[c]).astype(np.float64) for c in ("draft_ms", "verify_ms", "sample_ms", "round_ms")}
-    rounds = Rounds(**ints, **floats)
-    return rounds.take(np.lexsort((rounds.round, rounds.run)))
+    rounds = Rounds(**{c: np.asarray(data[c]) for c in ("run", *ROUND_FIELDS, "k")})
+    key = (rounds.run << 32) | rounds.round
+    if key.size and not (key[1:] >= key[:-1]).all():  # the scan keeps file order unless threads interleave
+        rounds = rounds.take(np.argsort(key, kind="stable"))
+    return rounds
 
 
+_ROUND_TYPES = {c: "BIGINT" for c in ("round", "drafted", "tested", "accepted", "produced")}
 _LIST_FIELDS = {"prompt_token_ids", "output_token_ids", "eos_token_ids"}
 _INT_FIELDS = {"k", "top_k", "max_tokens", "rounds", "drafted", "tested", "accepted", "produced"}
 
