@@ -159,9 +159,10 @@ def bench_page(rounds: int) -> None:
         report = analyze(connect(traces), [run_id])
         print(f"Analysis page, {rounds}-round run: analyze() {time.perf_counter() - t0:.2f} s in process")
         with serve(traces) as url, browser_page(1400, 2400) as page:
-            # the six charts of the page (the audit chart is only there for sampled runs), each with its svg
+            # the page's two charts, each with its svg: the six panels (one figure since the
+            # first measurement, which waited for six separate charts) and the sampled run's audit
             drawn = ("() => { const p = [...document.querySelectorAll('.js-plotly-plot')];"
-                     " return p.length >= 6 && p.every(x => x.querySelector('.main-svg')); }")
+                     " return p.length >= 2 && p.every(x => x.querySelector('.main-svg')); }")
             page.goto(f"{url}/analysis?runs={warm_id}")
             page.wait_for_function(drawn, timeout=120_000)
             results = []

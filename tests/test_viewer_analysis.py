@@ -37,11 +37,24 @@ def open_analysis(traces: str, **query) -> AppTest:
 
 
 def charts(at: AppTest) -> dict[str, dict]:
+    """The page's figures by key; the six panels of the one grid figure (``an_grid``) are
+    split back into a figure each (its traces, axes, title and notes) under CHARTS."""
     out = {}
     for el in at.get("plotly_chart"):
-        for key in (*CHARTS, "an_audit_fig"):
+        for key in ("an_grid", "an_audit_fig"):
             if el.proto.id.endswith(key) or key in el.proto.id:
                 out[key] = json.loads(el.proto.spec)
+    grid = out.pop("an_grid")
+    layout = grid["layout"]
+    for i, key in enumerate(CHARTS):
+        n = "" if i == 0 else str(i + 1)
+        x, y = layout[f"xaxis{n}"], layout[f"yaxis{n}"]
+        title = [a["text"] for a in layout["annotations"] if a.get("xref") == "paper"
+                 and abs(a["x"] - sum(x["domain"]) / 2) < 1e-9 and abs(a["y"] - y["domain"][1]) < 1e-9]
+        notes = [a for a in layout["annotations"] if a.get("xref") == f"x{n} domain"]
+        traces = [t for t in grid.get("data", []) if t.get("xaxis", "x") == f"x{n}"]
+        out[key] = {"data": traces, "layout": {"title": {"text": title[0] if title else ""}, "xaxis": x, "yaxis": y,
+                                               "annotations": notes}}
     return out
 
 
@@ -49,6 +62,21 @@ def _title(fig: dict, axis: str = "") -> str:
     layout = fig["layout"]
     node = layout[axis] if axis else layout
     return (node.get("title") or {}).get("text", "")
+
+
+def test_one_figure_holds_the_six_panels_on_their_own_axes(traces):
+    ids = [r[0] for r in connect(traces).execute("SELECT run_id FROM runs WHERE drafter LIKE 'ngram%'").fetchall()]
+    at = open_analysis(traces, runs=",".join(ids))
+    keys = [el.proto.id for el in at.get("plotly_chart")]
+    assert len(keys) == 1 and "an_grid" in keys[0]  # greedy runs: no audit chart
+    grid = json.loads(at.get("plotly_chart")[0].proto.spec)
+    domains = [(grid["layout"][f"xaxis{n}"]["domain"], grid["layout"][f"yaxis{n}"]["domain"])
+               for n in ("", "2", "3", "4", "5", "6")]
+    for i, (xa, ya) in enumerate(domains):  # no two panels overlap
+        for xb, yb in domains[i + 1:]:
+            assert xa[1] <= xb[0] or xb[1] <= xa[0] or ya[1] <= yb[0] or yb[1] <= ya[0]
+    tau = [t for t in grid["data"] if t.get("name", "").startswith("τ")][0]
+    assert grid["layout"]["yaxis" + tau["yaxis"][1:]]["overlaying"] == "y2"  # τ on the K panel's right axis
 
 
 def test_page_draws_the_cli_numbers_for_two_ngram_runs(traces):

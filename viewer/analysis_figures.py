@@ -1,5 +1,9 @@
 """Pure Plotly builders for the Analysis page: parts of a ``specviz.analysis.Report`` in,
-titled figures with axis titles out; an empty input gives a figure saying "not measured"."""
+titled figures with axis titles out; an empty input gives a figure saying "not measured".
+
+The page draws the six panels of a configuration as ONE figure (``make_analysis_figure``:
+each panel's traces on its own axes of a grid), because every separate Plotly chart costs
+the browser its own layout and SVG: six charts took seconds to draw on this machine."""
 
 from __future__ import annotations
 
@@ -112,5 +116,60 @@ def make_audit_figure(positions: list, run_id: str) -> go.Figure:
     return _figure(traces, title, x, y, yaxis=dict(title=dict(text=y), range=[0, 1.05]), legend=dict(orientation="h", y=-0.25))
 
 
-__all__ = ["empty_figure", "make_position_figure", "make_binned_figure", "make_heatmap_figure", "make_k_figure",
+PANEL_HEIGHT = 330
+GRID_COLS = 2
+
+
+def make_analysis_figure(group, replays: list[ReplayResult]) -> dict | go.Figure:
+    """The configuration's six panels (per-position acceptance, τ and speedup by K, by output
+    position, by context length, the round × position heatmap, what-if replay) as one
+    figure dict: panel i on axes x{i+1}/y{i+1}, titled by an annotation above it."""
+    panels = [make_position_figure(group.per_position), make_k_figure(group.k),
+              make_binned_figure(group.by_output_position, "output position"),
+              make_binned_figure(group.by_context_length, "context length"),
+              make_heatmap_figure(group.heatmap), make_replay_figure(replays)]
+    return combine(panels)
+
+
+def combine(panels: list[go.Figure], cols: int = GRID_COLS) -> dict | go.Figure:
+    """Panels laid out row by row on one figure, keeping each one's traces, axis titles,
+    ranges, secondary y axis and "not measured" note."""
+    rows = -(-len(panels) // cols)
+    layout: dict = dict(height=rows * PANEL_HEIGHT + 60, margin=dict(l=60, r=30, t=40, b=40), annotations=[],
+                        legend=dict(orientation="h", y=-40 / (rows * PANEL_HEIGHT)), hovermode="closest")
+    data: list[dict] = []
+    spare = len(panels)  # secondary y axes are numbered after the panels' own
+    for i, fig in enumerate(panels):
+        r, c = divmod(i, cols)
+        x0, x1 = c / cols + (0.02 if c == 0 else 0.07), (c + 1) / cols - 0.06
+        y1 = 1 - r / rows - 0.09 / rows  # room for the panel's title above it
+        y0 = 1 - (r + 1) / rows + 0.2 / rows  # and for its x axis title below
+        n = "" if i == 0 else str(i + 1)
+        own = fig.layout.to_plotly_json()
+        layout[f"xaxis{n}"] = dict(domain=[x0, x1], anchor=f"y{n}", title=own.get("xaxis", {}).get("title", {}))
+        layout[f"yaxis{n}"] = dict(domain=[y0, y1], anchor=f"x{n}",
+                                   **{k: v for k, v in own.get("yaxis", {}).items() if k in ("title", "range", "autorange")})
+        layout["annotations"].append(dict(text=own["title"]["text"], x=(x0 + x1) / 2, y=y1, xref="paper", yref="paper",
+                                          xanchor="center", yanchor="bottom", showarrow=False, font=dict(size=13)))
+        layout["annotations"] += [{**a, "xref": f"x{n} domain", "yref": f"y{n} domain"} for a in own.get("annotations", [])]
+        second = None
+        if "yaxis2" in own:
+            spare += 1
+            second = str(spare)
+            layout[f"yaxis{second}"] = {**own["yaxis2"], "overlaying": f"y{n}", "anchor": f"x{n}", "side": "right"}
+        for trace in fig.data:
+            t = trace.to_plotly_json()
+            t["xaxis"], t["yaxis"] = f"x{n}", (f"y{second}" if t.get("yaxis") == "y2" and second else f"y{n}")
+            if not t.get("name"):
+                t["showlegend"] = False
+            if t.get("type") == "heatmap":
+                t["colorbar"] = {**t.get("colorbar", {}), "x": x1 + 0.01, "y": (y0 + y1) / 2, "len": y1 - y0,
+                                 "yanchor": "middle", "thickness": 12}
+            data.append(t)
+    # a plain dict skips Plotly's validation (a deep copy of every trace); Streamlit refuses
+    # a dict without traces, so a figure whose panels are all empty is built as one
+    return {"data": data, "layout": layout} if data else go.Figure(layout=layout)
+
+
+__all__ = ["make_analysis_figure", "combine", "empty_figure", "make_position_figure", "make_binned_figure", "make_heatmap_figure", "make_k_figure",
            "make_replay_figure", "make_audit_figure"]

@@ -67,16 +67,9 @@ m4.metric("Oracle K per round", "—" if k is None else f"{k.oracle_speedup:.2f}
 for note in g.notes:
     st.caption(f"note: {note}")
 
-c1, c2 = st.columns(2)
-c1.plotly_chart(af.make_position_figure(g.per_position), key="an_position")
-c2.plotly_chart(af.make_k_figure(k), key="an_k")
-c1, c2 = st.columns(2)
-c1.plotly_chart(af.make_binned_figure(g.by_output_position, "output position"), key="an_output")
-c2.plotly_chart(af.make_binned_figure(g.by_context_length, "context length"), key="an_context")
-c1, c2 = st.columns(2)
-c1.plotly_chart(af.make_heatmap_figure(g.heatmap), key="an_heatmap")
 mine = [r for r in report.runs if r.run_id in set(g.run_ids)]
-c2.plotly_chart(af.make_replay_figure([r.replay for r in mine if r.replay is not None]), key="an_replay")
+# one figure for the six panels: each separate chart costs the browser its own draw
+st.plotly_chart(af.make_analysis_figure(g, [r.replay for r in mine if r.replay is not None]), key="an_grid")
 
 st.subheader("Losslessness audit")
 # Static tables, not st.dataframe: its canvas grid costs the browser more than a chart.
