@@ -45,6 +45,7 @@ from mlx_lm.generate import stream_generate
 from mlx_lm.sample_utils import make_sampler
 
 from specviz.engine import Engine, RunOptions
+from specviz.engine.metrics import expected_tokens, leviathan_bound
 from specviz.engine.specs import build_drafter, build_target
 from specviz.store import read_events
 from specviz.events import RoundMetrics
@@ -81,17 +82,11 @@ def specviz_run(engine: Engine, prompt: str, method: str, k: int, max_tokens: in
             "ms_per_token": sum(r.round_ms for r in rounds) / f.produced}
 
 
-def expected_tokens(alpha: float, k: int) -> float:
-    """Leviathan et al.'s expected tokens of a round drafting k tokens, acceptance i.i.d. alpha."""
-    return k + 1.0 if alpha >= 1 else (1 - alpha ** (k + 1)) / (1 - alpha)
-
-
 def bounds(g: dict, alpha: float, ar_ms_per_token: float) -> tuple[float, float]:
     """(textbook bound, bound at the run's own costs) of one speculative run; see the docstring."""
     ks = g["drafted"]
     tokens = sum(expected_tokens(alpha, k) for k in ks)
-    c = g["draft_ms_per_token"] / g["verify_ms_per_round"]
-    textbook = tokens / sum(c * k + 1 for k in ks)
+    textbook = leviathan_bound(alpha, ks, g["draft_ms_per_token"] / g["verify_ms_per_round"])
     at_costs = tokens / (g["draft_ms"] + g["verify_ms"]) * ar_ms_per_token
     return textbook, at_costs
 

@@ -14,8 +14,10 @@ repeated (--reps, best kept: the machine's CPUs are shared):
                 inside its first round)
   speedup       tok per CPU-s / the autoregressive run's on the same prompt
   tau, acceptance, alpha  as recorded (definitions in README.md, "Metrics")
-  bound         Leviathan et al.'s (1 - a^(K+1)) / ((1 - a)(cK + 1)) from measured alpha
-                (acceptance where alpha is unknown) and c = draft ms per token / AR ms per token
+  bound         Leviathan et al.'s expected speedup from measured alpha (acceptance where alpha
+                is unknown) over the rounds the run drafted (specviz.totals.leviathan_bound:
+                sum of (1 - a^(K_r+1)) / (1 - a) over sum of (c K_r + 1)), c = draft ms per
+                drafted token / verify ms per round
 Recording overhead: time spent inside the recording API (log/flush/finish) as a share of
 wall time, and an A/B of wall time with open_run vs NullRecording.
 """
@@ -32,7 +34,8 @@ import time
 from pathlib import Path
 
 import specviz  # noqa: F401  (OpenBLAS before mlx)
-from specviz.engine import Engine, RunOptions, leviathan_speedup
+from specviz.engine import Engine, RunOptions
+from specviz.engine.metrics import leviathan_bound
 from specviz.engine.specs import build_drafter, build_target
 from specviz.events import RoundMetrics
 from specviz.recording import NullRecording, open_run
@@ -146,6 +149,8 @@ def run(engine: Engine, prompt: str, method: str, k: int, max_tokens: int) -> di
         "alpha": f.alpha,
         "k_effective": f.k_effective,
         "draft_ms_per_token": (f.draft_ms / f.drafted) if f.drafted else 0.0,
+        "verify_ms_per_round": f.verify_ms / f.rounds if f.rounds else 0.0,
+        "drafted_per_round": [r.drafted for r in rec.rounds],
         "wall_s": wall,
         "finish": f.finish_reason,
         "tokens": result.token_ids,
@@ -223,9 +228,9 @@ def main() -> None:
                 r["same_tokens_as_ar"] = r["tokens"] == ar["tokens"]
                 a = r["alpha"] if r["alpha"] is not None else r["acceptance"]
                 if k and a is not None and method != "mlx-lm":  # mlx-lm: no draft timing
-                    c = r["draft_ms_per_token"] / (1e3 / ar["decode_tps"])  # both wall ms
+                    c = r["draft_ms_per_token"] / r["verify_ms_per_round"]  # both wall ms
                     r["c"] = c
-                    r["bound"] = leviathan_speedup(min(a, 0.999999), k, c)
+                    r["bound"] = leviathan_bound(a, r["drafted_per_round"], c)
             rows.append(r)
             print(f"{kind:8} {label:26} {r['cpu_tps']:6.1f} tok/CPU-s {r['decode_tps']:6.1f} tok/s wall  speedup {r.get('speedup', 1):.2f}  "
                   f"tau {r['tau'] or 0:.2f}  acc {r['acceptance'] if r['acceptance'] is not None else float('nan'):.2f}", flush=True)
@@ -261,7 +266,7 @@ def main() -> None:
         "minutes": (time.time() - t0) / 60,
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps({"env": env, "rows": [{k: v for k, v in r.items() if k != "tokens"} for r in rows],
+    Path(args.out).write_text(json.dumps({"env": env, "rows": [{k: v for k, v in r.items() if k not in ("tokens", "drafted_per_round")} for r in rows],
                                           "summary": summary, "recording_overhead": overhead}, indent=1))
 
     print()

@@ -190,6 +190,23 @@ class RunMetrics:
         )
 
 
+def expected_tokens(alpha: float, k: float) -> float:
+    """Expected tokens of a round drafting k tokens with i.i.d. acceptance alpha (the accepted
+    prefix plus the correction or bonus token): (1 - alpha^(k+1)) / (1 - alpha)."""
+    return k + 1.0 if alpha >= 1.0 else (1 - alpha ** (k + 1)) / (1 - alpha)
+
+
+def leviathan_bound(alpha: float, drafted: Iterable[int], c: float) -> float:
+    """Leviathan's expected speedup for the rounds a run actually drafted: the rounds'
+    expected tokens over their cost in target forward passes, sum E(K_r) / sum (c K_r + 1).
+    A drafter that proposes fewer than K (an n-gram match running out, K shrinking near
+    max_tokens) is not charged for tokens it never drafted; with every K_r = K this is
+    ``leviathan_speedup(alpha, K, c)``."""
+    ks = list(drafted)
+    cost = sum(c * k + 1 for k in ks)
+    return sum(expected_tokens(alpha, k) for k in ks) / cost if cost else 1.0
+
+
 def leviathan_speedup(alpha: float, k: float, c: float) -> float:
     """Expected wall-time speedup (Leviathan et al. 2023, Thm 3.8):
     (1 - alpha^(K+1)) / ((1 - alpha)(cK + 1)), c = draft step cost / target step cost."""
@@ -289,6 +306,8 @@ __all__ = [
     "RoundCounts",
     "RunMetrics",
     "leviathan_speedup",
+    "leviathan_bound",
+    "expected_tokens",
     "round_counts",
     "metrics_from_events",
     "finished_from_events",

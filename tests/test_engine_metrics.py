@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from specviz.engine.loop import EngineConfig, generate_rounds
-from specviz.engine.metrics import RoundCounts, RunMetrics, leviathan_speedup
+from specviz.engine.metrics import RoundCounts, RunMetrics, leviathan_bound, leviathan_speedup
 from specviz.engine.rejection import decide_exact_match, decide_full, decide_greedy, decide_topk
 from specviz.engine.sampling import SamplingParams, make_transform, top_n, trace_stats
 from specviz.engine.target import Scores
@@ -46,6 +46,10 @@ def test_rolling_window():
 def test_leviathan_bound():
     assert leviathan_speedup(0.8, 4, 0.1) == pytest.approx((1 - 0.8**5) / (0.2 * 1.4))
     assert leviathan_speedup(1.0, 4, 0.0) == pytest.approx(5.0)
+    # rounds that drafted fewer than K are charged for what they drafted
+    assert leviathan_bound(0.8, [4, 4, 4], 0.1) == pytest.approx(leviathan_speedup(0.8, 4, 0.1))
+    e4, e0 = (1 - 0.8**5) / 0.2, 1.0
+    assert leviathan_bound(0.8, [4, 0], 0.1) == pytest.approx((e4 + e0) / (1.4 + 1.0))
 
 
 class Rng:
