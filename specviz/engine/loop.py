@@ -134,10 +134,12 @@ class _Loop:
         index = 0
         while self.produced < self.config.max_tokens:
             t0 = time.perf_counter()
-            k = max(0, min(self.policy.choose() if self.policy else self.k_max, self.config.max_tokens - self.produced - 1))
-            draft = self.drafter.propose(self.context, k, self.dctx) if k > 0 and self.drafter is not None else Draft()
-            t1 = time.perf_counter()
-            started = self._launch(index, draft)
+            try:
+                k, draft, t1, started = self._start(index)
+            except BaseException:  # Ctrl-C or a failing drafter: the decided round is still kept
+                if pending is not None:
+                    yield self._finish(pending)
+                raise
             t2 = time.perf_counter()
             if pending is not None:
                 yield self._finish(pending)
@@ -157,6 +159,12 @@ class _Loop:
                 break
         if pending is not None:
             yield self._finish(pending)
+
+    def _start(self, index: int) -> tuple[int, Draft, float, Callable[[], Any]]:
+        """(K, the draft, when drafting ended, the started scoring) of the next round."""
+        k = max(0, min(self.policy.choose() if self.policy else self.k_max, self.config.max_tokens - self.produced - 1))
+        draft = self.drafter.propose(self.context, k, self.dctx) if k > 0 and self.drafter is not None else Draft()
+        return k, draft, time.perf_counter(), self._launch(index, draft)
 
     def _launch(self, index: int, draft: Draft) -> Callable[[], Any]:
         """Start scoring ``draft``; the returned call waits for the scores. A target that
