@@ -13,8 +13,10 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Error as PlaywrightError
 
+from specviz.recording import open_run
+
 from specviz.store import list_runs
-from synthetic_runs import record_synthetic
+from synthetic_runs import record_synthetic, synthetic_events
 from viewer_server import CHROMIUM, CHROMIUM_ARGS, browser_page, player_with_run, serve, wait_for_replay
 
 pytestmark = [
@@ -70,8 +72,6 @@ def _final_player(page, run_id: str, timeout: float = 90.0):
         time.sleep(0.5)
 
 
-@pytest.mark.xfail(reason="known defect (issue 9 stays open): once the run finishes, the page rebuilds its player "
-                          "and the rebuilt player does not always land on the final event", strict=False)
 def test_live_follow_from_a_fresh_tab_and_a_tab_that_had_the_viewer(tmp_path):
     traces = tmp_path / "traces"
     old = record_synthetic(traces, rounds=20, k=4, seed=2)
@@ -125,3 +125,40 @@ def test_live_follow_from_a_fresh_tab_and_a_tab_that_had_the_viewer(tmp_path):
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
+
+
+def test_a_followed_run_ends_on_its_final_event_even_in_a_remounted_player(tmp_path):
+    """Streamlit may remount the player's iframe on the rerun that ends a live run (the
+    defect this guards against: the remounted player then opened at the position last
+    posted while the run was live, not at its final event). Here the remount is forced by
+    reloading the iframe once the run has finished; the player and the URL must both
+    name the final event."""
+    traces = tmp_path / "traces"
+    events = synthetic_events(rounds=50, k=4, seed=4)
+    rec = open_run(traces, events[0], flush="event")
+    for ev in events[1:30]:
+        rec.log(ev)
+    rec.flush()
+    with serve(traces) as url, browser_page() as page:
+        page.goto(f"{url}/replay?run={rec.run_id}")
+        frame = player_with_run(page, rec.run_id)
+        assert frame.evaluate(SAMPLE)["follow"]
+        for ev in events[30:-1]:  # the rest arrives while the page follows (~8 s)
+            rec.log(ev)
+            rec.flush()
+            time.sleep(0.02)
+        rec.finish(events[-1])
+        final = len(events) - 1
+        frame = _final_player(page, rec.run_id)
+        page.wait_for_function("s => location.search.includes(s)", arg=f"seq={final}", timeout=30_000)
+        frame.evaluate("() => { window.beforeRemount = true; setTimeout(() => location.reload(), 0); }")
+        deadline = time.monotonic() + 60
+        while True:  # until the reloaded player holds the run (the old context goes away mid-question)
+            try:
+                if frame.evaluate("() => window.beforeRemount === undefined && !!(window.specviz && window.specviz.run)"):
+                    break
+            except PlaywrightError:
+                pass
+            assert time.monotonic() < deadline, "the reloaded player never received the run"
+            time.sleep(0.2)
+        assert frame.evaluate(SAMPLE) == {"live": False, "follow": False, "pos": final, "last": final}

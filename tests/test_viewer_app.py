@@ -52,6 +52,9 @@ def test_runs_page_lists_filters_and_opens_replay(traces):
     assert {traces["a"], traces["b"], traces["live"].run_id} <= set(table["run_id"])
     assert table.loc[table["run_id"] == traces["live"].run_id, "live"].item()
     assert list(table.columns[:5]) == ["run_id", "status", "acceptance_rate", "speedup", "produced"]
+    # No baseline was measured for these runs: said in words, not None or 0 (a live run has none yet).
+    assert table.loc[table["run_id"] == traces["a"], "speedup"].item() == "not measured"
+    assert table.loc[table["run_id"] == traces["live"].run_id, "speedup"].item() == "—"
     assert [o for o in at.multiselect(key="f_k").options] == ["4"]  # an integer, not 4.0
     at.text_input(key="f_prompt").input("beta").run()
     assert list(at.dataframe[0].value["run_id"]) == [traces["b"]]

@@ -80,10 +80,13 @@ def replay_view() -> None:
     key = f"player_{ss.run}"
     posted = ss.get(key)  # the player's last posted position (its component value)
     if isinstance(posted, dict) and isinstance(posted.get("pos"), int):
-        ss.pos = posted["pos"]
+        # A followed run's position is "the newest event", not the one last posted: a
+        # player that Streamlit remounts (it may, on the rerun that ends a live run) must
+        # land on the final event, and the URL must name it.
+        ss.pos = None if posted.get("follow") else posted["pos"]
     text, version = payload_for(index)
     player(text, version, pos=ss.pos, nonce=ss.replay_nonce, key=key)
-    session.set_link(run=ss.run, seq=None if ss.pos is None else str(ss.pos))
+    session.set_link(run=ss.run, seq=str(max(0, index.n_events - 1) if ss.pos is None else ss.pos))
     if first_index.live and not index.live:
         st.rerun()  # finished: redefine the fragment without its timer
 

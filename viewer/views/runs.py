@@ -54,8 +54,16 @@ def load_table() -> pd.DataFrame:
             rows += [r for r in data.file_rows(path) if r["run_id"] in ss.opened and r["run_id"] not in listed]
         except data.trace_error_types() as exc:
             st.error(f"Cannot read the opened file `{path}` any more: {exc}")
-    df = pd.DataFrame(rows, columns=data.RUN_COLUMNS)
-    return df.astype({c: "Int64" for c in data.INTEGER_COLUMNS})
+    df = pd.DataFrame(rows, columns=data.RUN_COLUMNS).astype({c: "Int64" for c in data.INTEGER_COLUMNS})
+    df["speedup"] = [speedup_text(x, live) for x, live in zip(df["speedup"], df["live"])]
+    return df
+
+
+def speedup_text(speedup: float | None, live: bool | None) -> str:
+    """A finished run without an autoregressive baseline has no speedup: say so, not None or 0."""
+    if speedup is not None and speedup == speedup:  # NaN is missing too
+        return f"{speedup:.2f}×"
+    return "—" if live else "not measured"
 
 
 FILTERS = {"method": "Method", "drafter": "Drafter", "k": "K", "temperature": "T", "target": "Target",
@@ -78,7 +86,7 @@ def apply_filters(df: pd.DataFrame) -> pd.DataFrame:
 COLUMNS = {
     "run_id": st.column_config.TextColumn("run", width="medium"),
     "acceptance_rate": st.column_config.NumberColumn("acceptance", format="percent", width="small"),
-    "speedup": st.column_config.NumberColumn(format="%.2f×", width="small"),
+    "speedup": st.column_config.TextColumn("speedup", width="small", help="against the autoregressive baseline"),
     "produced": st.column_config.NumberColumn("tokens", width="small"),
     "tokens_per_s": st.column_config.NumberColumn("tok/s", format="%.1f", width="small"),
     "tau": st.column_config.NumberColumn("τ", format="%.2f", width="small"),
@@ -108,7 +116,7 @@ def runs_table() -> None:
     st.caption(f"{len(df)} run(s)" + (f", {live} recording now" if live else "") + " · click a row to replay it")
     ss.runs_shown = df["run_id"].tolist()
     st.dataframe(df, hide_index=True, key="runs_df", on_select="rerun", selection_mode="single-row",
-                 column_config=COLUMNS, column_order=data.RUN_COLUMNS)
+                 column_config=COLUMNS, column_order=data.RUN_COLUMNS, placeholder="—")
     compare_picker(df)
 
 

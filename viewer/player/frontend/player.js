@@ -54,7 +54,10 @@ const SpecvizPlayer = (() => {
       } else if (this.follow) {
         this.pos = this.run.last; // a new event, or the run's final one when it has just finished
       }
-      if (!this.run.live) this.follow = false; // a finished run was followed to its final event above
+      if (!this.run.live && this.follow) {
+        this.follow = false; // followed to its final event above: tell the page (the URL names it)
+        this.postSoon();
+      }
       this.pos = Math.max(0, Math.min(this.pos, this.run.last));
       this.buildText(sameRun);
       this.keys = {};
