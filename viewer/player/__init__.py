@@ -21,7 +21,7 @@ import plotly
 
 FRONTEND = Path(__file__).resolve().parent / "frontend"
 PLOTLY_JS = Path(plotly.__file__).resolve().parent / "package_data" / "plotly.min.js"
-FILES = ("index.html", "player.css", "model.js", "charts.js", "player.js")
+FILES = ("index.html", "player.css", "model.js", "charts.js", "treeview.js", "player.js")
 
 
 def _has_plotly(directory: Path) -> bool:

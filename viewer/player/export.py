@@ -35,7 +35,7 @@ def render_html(index: ReplayIndex) -> str:
     start, end = page.index(HEAD[0]), page.index(HEAD[1]) + len(HEAD[1])
     css = (FRONTEND / "player.css").read_text(encoding="utf-8")
     scripts = "".join(_inline_script((FRONTEND / name).read_text(encoding="utf-8"))
-                      for name in ("model.js", "charts.js", "player.js"))
+                      for name in ("model.js", "charts.js", "treeview.js", "player.js"))
     head = f"<style>{css}</style>{scripts}"
     blocks = (f'<script type="application/octet-stream" id="specviz-plotly">{_blob(PLOTLY_JS.read_bytes())}</script>'
               f'<script type="application/octet-stream" id="specviz-data">{_blob(encode(index).encode())}</script>')

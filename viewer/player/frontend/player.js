@@ -4,13 +4,16 @@
 "use strict";
 
 const SpecvizPlayer = (() => {
-  const { Run, COLORS, label, showToken, pct, countUpTo } = SpecvizModel;
+  const { Run, COLORS, label, pct, countUpTo } = SpecvizModel;
   const C = SpecvizCharts;
   const SPEEDS = [["real time", 1], ["2×", 2], ["5×", 5], ["20×", 20], ["100×", 100]];
   const WINDOWS = [4, 8, 12, 24, 48];
-  const FRAME_BUDGET_MS = 30; // charts left over wait for the next frame: playback never stalls
+  // One Plotly chart per frame at most (the rest wait for the next frames), and while
+  // playing one every CHART_GAP_MS: the tree, text and numbers move every frame, the
+  // run's summary charts take turns (each about twice a second) and catch up on pause.
+  const CHART_GAP_MS = 100;
   const POST_EVERY_MS = 1000;
-  const TEXT_TOKENS = 1000;
+  const TEXT_TOKENS = 400; // laid out per frame: ~3 panel heights of text
   const LIVE_TICK_MS = 500;
   const $ = (id) => document.getElementById(id);
 
@@ -36,7 +39,7 @@ const SpecvizPlayer = (() => {
       this.run = null; this.pos = 0; this.playing = false; this.follow = false;
       this.speed = 1; this.window = 12; this.treeRange = null;
       this.keys = {}; this.frameQueued = false; this.lastPost = 0; this.postTimer = null;
-      this.shown = [0, 0]; this.marked = [];
+      this.shown = [0, 0]; this.marked = []; this.chartAt = 0; this.nextChart = 0;
       this.stats = { frames: 0, positions: 0, t0: 0, work: [] };
       this.controls();
     }
@@ -156,65 +159,47 @@ const SpecvizPlayer = (() => {
       if (this.playing || pending) this.draw();
     }
 
-    // Cheap parts every frame; charts only when their input changed, within the budget.
-    renderParts(st, t0) {
+    // Cheap parts every frame; charts only when their input changed, one per frame.
+    renderParts(st, now) {
       this.status(st);
       this.text(st);
-      this.drawChart("chart-tree", () => C.tree(this.run, st, this.window, $("chart-tree").clientWidth, this.treeRange),
-        `${st.pos}:${this.window}:${this.treeRange}`);
-      let pending = false;
-      for (const [id, build, key] of CHARTS) {
+      const width = $("chart-tree").clientWidth, treeKey = `${st.pos}:${this.window}:${this.treeRange}:${width}`;
+      if (this.keys.tree !== treeKey) {
+        this.keys.tree = treeKey;
+        this.tree.render(C.tree(this.run, st, this.window, width, this.treeRange));
+      }
+      let pending = false, drew = false;
+      const first = this.nextChart;
+      for (let k = 0; k < CHARTS.length; k++) { // in turns, starting after the last one drawn
+        const i = (first + k) % CHARTS.length, [id, build, key] = CHARTS[i];
         if (this.keys[id] === key(st)) continue;
-        if (performance.now() - t0 > FRAME_BUDGET_MS) { pending = true; break; }
-        this.drawChart(id, () => build(this.run, st), key(st));
+        if (drew || (this.playing && now - this.chartAt < CHART_GAP_MS)) { pending = true; continue; }
+        this.drawChart(id, () => build(this.run, st), key(st), now);
+        drew = true;
+        this.nextChart = (i + 1) % CHARTS.length;
       }
       this.nowLine(st);
       return pending;
     }
 
-    drawChart(id, build, key) {
+    drawChart(id, build, key, now) {
       if (this.keys[id] === key) return;
       this.keys[id] = key;
+      this.chartAt = now;
       const fig = build();
       const gd = $(id);
-      Plotly.react(gd, fig.data, fig.layout, { displaylogo: false, responsive: true, scrollZoom: id === "chart-tree",
+      Plotly.react(gd, fig.data, fig.layout, { displaylogo: false, responsive: true,
         modeBarButtonsToRemove: ["select2d", "lasso2d"] });
-      if (!gd.specvizWired) this.wire(gd, id);
-      if (id === "chart-tree") { this.labels = fig.labels || []; this.placeLabels(); }
+      if (!gd.specvizWired) this.wire(gd);
     }
 
-    // The tree's token labels: a pool of absolutely placed spans over the plot area.
-    placeLabels() {
-      const box = $("tree-labels"), fl = $("chart-tree")._fullLayout, labels = this.labels || [];
-      const xa = fl && fl.xaxis, ya = fl && fl.yaxis;
-      while (box.children.length < labels.length) box.appendChild(document.createElement("span"));
-      for (let i = 0; i < box.children.length; i++) {
-        const el = box.children[i], l = labels[i];
-        if (!l || !l.text || !xa || !xa.visible) { el.hidden = true; continue; }
-        const x = xa.l2p(l.x) + xa._offset, y = ya.l2p(l.y) + ya._offset;
-        el.hidden = x < xa._offset - 2 || x > xa._offset + xa._length + 2;
-        el.textContent = l.text;
-        el.style.transform = `translate(${x.toFixed(1)}px, ${y.toFixed(1)}px) translate(-50%, ${l.below ? "7px" : "-21px"})`;
-      }
-    }
-
-    wire(gd, id) {
+    wire(gd) {
       gd.specvizWired = true;
       gd.on("plotly_click", (e) => {
         const p = e.points && e.points[0];
         if (!p || p.customdata === undefined || p.customdata === null) return;
         this.goto(Array.isArray(p.customdata) ? p.customdata[1] : p.customdata);
       });
-      if (id === "chart-tree") {
-        gd.on("plotly_relayouting", () => { $("tree-labels").hidden = true; });
-        gd.on("plotly_relayout", (e) => {
-          $("tree-labels").hidden = false;
-          if (e["xaxis.range[0]"] !== undefined) this.treeRange = [e["xaxis.range[0]"], e["xaxis.range[1]"]];
-          else if (e["xaxis.autorange"]) this.treeRange = null;
-          else return;
-          this.draw(); // labels re-fit the zoomed width
-        });
-      }
     }
 
     status(st) {
@@ -291,7 +276,7 @@ const SpecvizPlayer = (() => {
 
     // Every chart drawn for the current position (tests and benchmarks wait on this).
     drawn() {
-      return !!this.run && !this.frameQueued && !this.pending
+      return !!this.run && !this.frameQueued && !this.pending && !!this.keys.tree
         && [...document.querySelectorAll(".chart")].every((d) => d.querySelector(".main-svg"));
     }
 
@@ -340,6 +325,11 @@ const SpecvizPlayer = (() => {
         this.post();
       });
       $("tree-legend").innerHTML = legendHtml();
+      this.tree = new SpecvizTree.TreeView($("chart-tree"), $("tree-labels"), {
+        click: (seq) => this.goto(seq),
+        zoom: (range) => { this.treeRange = range; this.draw(); }, // labels re-fit the zoomed width
+        tip: (html, x, y) => this.showTip(html, x, y),
+      });
       this.tooltips();
       this.keyboard(window);
       try { if (window.parent !== window) this.keyboard(window.parent); } catch (e) { /* another origin: keys work inside the player only */ }
@@ -359,6 +349,16 @@ const SpecvizPlayer = (() => {
         else return;
         e.preventDefault();
       });
+    }
+
+    // The tree's tooltips (escaped HTML lines, made by the chart builder) beside the pointer.
+    showTip(html, x, y) {
+      const tip = $("tip");
+      tip.hidden = !html;
+      if (!html) return;
+      tip.innerHTML = html;
+      tip.style.left = `${Math.max(0, Math.min(x + 12, window.innerWidth - 530))}px`;
+      tip.style.top = `${y + 14}px`;
     }
 
     tooltips() {
