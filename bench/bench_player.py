@@ -30,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from specviz.replay import build_index  # noqa: E402
 from specviz.store import read_events  # noqa: E402
+from viewer.player import PLOTLY_JS  # noqa: E402
 from viewer.player.export import write_html  # noqa: E402
 from synthetic_runs import record_synthetic  # noqa: E402
 from viewer_server import browser_page, serve, wait_for_replay  # noqa: E402
@@ -62,18 +63,34 @@ PLAY_JS = """async (seconds) => {
 }"""
 
 
-def open_bench(url: str, run_id: str, repeats: int) -> list[float]:
-    times = []
+# Where an open's time went, from the player's own marks (ms since the page's navigation).
+PARTS_JS = """(pageOrigin) => {
+  const at = (name) => { const m = performance.getEntriesByName(name)[0]; return m ? performance.timeOrigin + m.startTime - pageOrigin : null; };
+  const js = performance.getEntriesByType('resource').find((r) => r.name.endsWith('plotly.min.js'));
+  return {frame: performance.timeOrigin - pageOrigin, plotly: js ? performance.timeOrigin + js.responseEnd - pageOrigin : null,
+          boot: at('specviz:boot'), data: at('specviz:data'), drawn: at('specviz:drawn')};
+}"""
+
+
+def open_bench(url: str, run_id: str, repeats: int) -> tuple[list[float], list[dict]]:
+    times, parts = [], []
     with browser_page(1400, 1800) as page:
-        page.goto(f"{url}/replay?run={run_id[:4]}x")  # warm the frontend and Plotly's JS on a miss
+        page.goto(f"{url}/replay?run={run_id[:4]}x")  # warm the Streamlit frontend on a miss (no player yet)
         page.wait_for_timeout(3000)
         for _ in range(repeats):
             page.goto("about:blank")
             t = time.perf_counter()
             page.goto(f"{url}/replay?run={run_id}")
-            wait_for_replay(page, timeout_ms=120_000)
+            frame = wait_for_replay(page, timeout_ms=120_000)
             times.append(time.perf_counter() - t)
-    return times
+            parts.append(frame.evaluate(PARTS_JS, page.evaluate("performance.timeOrigin")))
+    return times, parts
+
+
+def describe(parts: dict) -> str:
+    names = (("frame", "player frame created"), ("plotly", "Plotly JS fetched"), ("boot", "player running"),
+             ("data", "run data arrived"), ("drawn", "every chart drawn"))
+    return ", ".join(f"{label} {parts[k] / 1e3:.2f}" for k, label in names if parts.get(k) is not None)
 
 
 def motion_bench(url: str, run_id: str, steps: int, play_s: float) -> tuple[list[float], dict]:
@@ -114,11 +131,14 @@ def main() -> None:
         traces = Path(tmp) / "traces"
         run_id = record_synthetic(traces, rounds=args.rounds, k=args.k, seed=0, errors_every=97)
         print(f"trace: {args.rounds} rounds, K={args.k} (run {run_id}); {load}")
+        print(f"Plotly bundle: {PLOTLY_JS.relative_to(PLOTLY_JS.parents[2])} ({PLOTLY_JS.stat().st_size / 1e6:.1f} MB)")
         with serve(traces) as url:
-            opens = open_bench(url, run_id, args.repeats)
+            opens, parts = open_bench(url, run_id, args.repeats)
             ok = "PASS" if opens[0] < 1.5 else "FAIL"
             print(f"open by deep link, fresh page load -> every chart drawn: {', '.join(f'{t:.2f} s' for t in opens)}"
                   f"  [{ok}: first (cold) {opens[0]:.2f} s < 1.5 s]")
+            for i, p in enumerate(parts):
+                print(f"  open {i + 1}, s after navigation: {describe(p)}")
             scrub, play = motion_bench(url, run_id, args.steps, args.play_s)
         rate = 1000 / statistics.median(scrub)
         ok = "PASS" if rate >= 20 else "FAIL"

@@ -157,6 +157,7 @@ const SpecvizPlayer = (() => {
         this.postSoon();
       }
       if (this.playing || pending) this.draw();
+      else if (!this.drawnMarked && this.drawn()) { this.drawnMarked = true; performance.mark("specviz:drawn"); }
     }
 
     // Cheap parts every frame; charts only when their input changed, one per frame.
@@ -390,6 +391,7 @@ const SpecvizPlayer = (() => {
 
   // Entry point: standalone (data inlined by the HTML export) or as a Streamlit component.
   async function boot() {
+    performance.mark("specviz:boot");
     const player = new Player();
     window.specviz = player;
     new ResizeObserver(() => Bridge.active && Bridge.height(document.documentElement.scrollHeight)).observe(document.body);
@@ -406,7 +408,10 @@ const SpecvizPlayer = (() => {
     window.addEventListener("message", (e) => {
       if (!e.data || e.data.type !== "streamlit:render") return;
       const a = e.data.args;
-      if (a.version !== version) { version = a.version; player.setData(JSON.parse(a.data), { pos: a.pos }); }
+      if (a.version !== version) {
+        performance.mark("specviz:data"); // the benchmark splits an open into its parts by these marks
+        version = a.version; player.setData(JSON.parse(a.data), { pos: a.pos });
+      }
       if (a.nonce !== nonce) { // a position the page asks for (a deep link), not our own echo
         if (nonce !== null && a.pos !== null && a.pos !== undefined) player.goto(a.pos);
         nonce = a.nonce;
