@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from viewer import pages, session
+from viewer import data, pages, session
 
 st.set_page_config(page_title="specviz", page_icon=":material/account_tree:", layout="wide")
 session.init()
+data.warm_imports()
 pages.navigation().run()

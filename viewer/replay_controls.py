@@ -7,6 +7,7 @@ so moving the position never waits on the server.
 from __future__ import annotations
 
 from specviz.replay import ReplayIndex
+from viewer.data import without_gc
 from viewer.player.payload import encode
 
 TICK_S = 2.0  # backstop re-read of a run still recording (the player asks every 0.5 s)
@@ -23,7 +24,7 @@ def payload_for(index: ReplayIndex) -> tuple[str, str]:
         started = index.started
         run_id = started.run_id if started is not None else ""
         version = f"{run_id}:{index.n_events}:{index.finished_at}"
-        cached = index.memo["player_payload"] = (encode(index), version)
+        cached = index.memo["player_payload"] = (without_gc(encode, index), version)
     return cached
 
 
