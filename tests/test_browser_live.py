@@ -5,6 +5,7 @@ events and both land on the run's final event when it finishes."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -14,9 +15,10 @@ import pytest
 from playwright.sync_api import Error as PlaywrightError
 
 from specviz.recording import open_run
-
-from specviz.store import list_runs
+from specviz.replay import build_index
+from specviz.store import list_runs, read_events
 from synthetic_runs import record_synthetic, synthetic_events
+from viewer.player.payload import encode_json, payload
 from viewer_server import CHROMIUM, CHROMIUM_ARGS, browser_page, player_with_run, serve, wait_for_replay
 
 pytestmark = [
@@ -55,6 +57,19 @@ def _pick_run(page, run_id: str) -> None:
     raise AssertionError(f"{run_id} never appeared in Replay's run picker")
 
 
+def _what_it_shows(page) -> str:
+    """The page's own text and each player's state, for a failure message."""
+    players = []
+    for handle in page.query_selector_all("iframe"):
+        frame = handle.content_frame()
+        try:
+            players.append(frame.evaluate("() => window.specviz && [window.specviz.version, window.specviz.pos, "
+                                          "window.specviz.follow, window.specviz.received]"))
+        except (PlaywrightError, AttributeError):
+            players.append("(gone)")
+    return f"page text {page.locator('section.main, [data-testid=stMain]').first.inner_text()[:600]!r}; players {players}"
+
+
 def _final_player(page, run_id: str, timeout: float = 90.0):
     """The player frame once it shows the run's final event. The page rebuilds its player
     when the run's data changes (and once it is final), so a held frame may detach: look
@@ -68,7 +83,7 @@ def _final_player(page, run_id: str, timeout: float = 90.0):
         except (PlaywrightError, LookupError):  # detached between the lookup and the question
             pass
         if time.monotonic() > deadline:
-            raise AssertionError(f"the player never showed {run_id}'s final event")
+            raise AssertionError(f"the player never showed {run_id}'s final event: {_what_it_shows(page)}")
         time.sleep(0.5)
 
 
@@ -143,7 +158,26 @@ def test_a_followed_run_ends_on_its_final_event_even_in_a_remounted_player(tmp_p
         page.goto(f"{url}/replay?run={rec.run_id}")
         frame = player_with_run(page, rec.run_id)
         assert frame.evaluate(SAMPLE)["follow"]
-        for ev in events[30:-1]:  # the rest arrives while the page follows (~8 s)
+        for ev in events[30:200]:  # events arrive while the page follows (~4 s)
+            rec.log(ev)
+            rec.flush()
+            time.sleep(0.02)
+        # The player caught up by deltas (after one whole payload) and holds exactly what a
+        # fresh read of the run gives.
+        want = json.loads(encode_json(payload(build_index(read_events(traces, rec.run_id)))))
+        try:
+            frame.wait_for_function("n => window.specviz.run.nEvents === n", arg=200, timeout=60_000)
+        except PlaywrightError:
+            raise AssertionError(frame.evaluate("() => [window.specviz.version, window.specviz.received]")) from None
+        assert json.loads(frame.evaluate("() => JSON.stringify(window.specviz.run.d)")) == want
+        # One whole payload, then deltas only (a delta from a version whose message the player
+        # missed is asked for again, and answered with a delta too), each a fraction of it.
+        received = frame.evaluate("() => window.specviz.received")
+        kinds = [kind for kind, _ in received]
+        assert kinds[0] == "whole" and kinds.count("whole") == 1 and kinds.count("delta") >= 3, received
+        assert kinds[-1] == "delta" and "ask ask" not in " ".join(kinds), received
+        assert max(size for kind, size in received if kind == "delta") < len(json.dumps(want)) / 3, received
+        for ev in events[200:-1]:  # the rest (~4 s)
             rec.log(ev)
             rec.flush()
             time.sleep(0.02)

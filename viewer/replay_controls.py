@@ -1,4 +1,4 @@
-"""What the Replay page needs besides the player: the run list and the payload per run version.
+"""What the Replay page needs besides the player: the run list and what to send the player.
 
 The scrub controls themselves live in the client-side player (viewer/player/frontend),
 so moving the position never waits on the server.
@@ -8,24 +8,52 @@ from __future__ import annotations
 
 from specviz.replay import ReplayIndex
 from viewer.data import without_gc
-from viewer.player.payload import encode
+from viewer.player.payload import delta, encode_json, payload
 
 TICK_S = 2.0  # backstop re-read of a run still recording (the player asks every 0.5 s)
+KEEP_SENT = 4  # payloads of a live run remembered per session, as bases for deltas
 
 
-def payload_for(index: ReplayIndex) -> tuple[str, str]:
-    """(payload JSON, version) for a folded run, encoded once per index.
-
-    The index is shared between sessions (data.load_index caches it per file version),
-    so the memo is too; the version names the run and how far it has been read.
-    """
-    cached = index.memo.get("player_payload")
-    if cached is None:
+def _encoded(index: ReplayIndex) -> dict:
+    """The run's payload for the player, built once per index (the index is shared between
+    sessions: data.load_index caches it per file version, so this memo is too). The
+    version names the run and how far it has been read; a live run keeps its payload as
+    a dict too, the base of the next read's delta."""
+    memo = index.memo.get("player_payload")
+    if memo is None:
         started = index.started
         run_id = started.run_id if started is not None else ""
-        version = f"{run_id}:{index.n_events}:{index.finished_at}"
-        cached = index.memo["player_payload"] = (without_gc(encode, index), version)
-    return cached
+        body = without_gc(payload, index)
+        memo = index.memo["player_payload"] = {
+            "version": f"{run_id}:{index.n_events}:{index.finished_at}",
+            "text": encode_json(body),
+            "body": body if index.live else None,
+        }
+    return memo
+
+
+def player_data(index: ReplayIndex, posted: dict | None, sent: dict[str, dict]) -> tuple[str, str]:
+    """(data, version) for the player, from its last post (the version it `have`s, and
+    whether it `ask`s for one it could not use): nothing when it has this version; while
+    the run records, only what changed since the version this session sent last (`sent`,
+    oldest first, updated here), or since the one it holds when it asks; else the whole
+    payload. Posts lag behind the messages the player has applied, hence "sent last"."""
+    memo = _encoded(index)
+    version, body = memo["version"], memo["body"]
+    have = posted.get("have") if posted else None
+    if have == version:
+        return "", version
+    base_version = None
+    if have is not None and body is not None:
+        base_version = have if posted.get("ask") else next(reversed(sent), None)
+    base = sent.get(base_version)
+    if body is not None:
+        sent[version] = body
+        for old in list(sent)[:-KEEP_SENT]:
+            del sent[old]
+    if base is not None:
+        return encode_json({"base": base_version, "delta": delta(base, body)}), version
+    return memo["text"], version
 
 
 def run_choices(ids: list[str], current: str | None) -> tuple[list[str], str | None]:

@@ -60,10 +60,12 @@ def _component():
 
 
 def player(data: str, version: str, *, pos: int | None, nonce: int, key: str):
-    """Draw the player; returns its last posted value ({pos, follow, playing, run}) or None.
+    """Draw the player; returns its last posted value ({pos, follow, playing, run, have}) or None.
 
-    `version` changes when the run does (the player re-reads `data` only then); `nonce`
-    changes when the page wants the player at `pos` (a deep link), so the page's echo of
-    the player's own position never pulls it back.
+    `version` changes when the run does; `data` is then the run's payload, a delta from
+    the version the player says it has (`have`), or "" when it has this one already (a
+    player that lacks it asks again by posting). `nonce` changes when the page wants the
+    player at `pos` (a deep link), so the page's echo of the player's own position never
+    pulls it back.
     """
     return _component()(data=data, version=version, pos=pos, nonce=nonce, key=key, default=None)

@@ -7,6 +7,10 @@ answers "the run after event N" with bisections, as ``ReplayState`` does in Pyth
 Compact because a 2,000-round run travels to the page once (and into a self-contained
 HTML file): tables are column lists, token texts are interned in one string table
 (a run repeats few distinct tokens), floats are rounded to what a tooltip shows.
+
+A run still recording grows at its end, so the payload of a longer read of it keeps the
+shorter one's columns as prefixes (strings are interned in event order for that) except
+for the last round's undecided drafts: ``delta`` sends only each column's changed tail.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from typing import Sequence
 
 import msgspec
 
-from specviz.events import TopToken, Verify
+from specviz.events import DraftToken, TopToken, Verify
 from specviz.replay import ReplayIndex
 
 VERSION = 1
@@ -99,9 +103,23 @@ def _draft_numbers(index: ReplayIndex) -> dict[int, int]:
     return {id(d): i for i, d in enumerate(index.drafts)}
 
 
+def _intern_in_event_order(index: ReplayIndex, s: _Strings) -> None:
+    # An event's strings get their numbers at that event, so a string table read from a
+    # prefix of the run is a prefix of the table read from all of it (deltas stay small).
+    for ev in index.events:
+        if isinstance(ev, DraftToken):
+            s(ev.token_text)
+            s.tops(ev.top)
+        elif isinstance(ev, Verify):
+            s(ev.token_text)
+            s(ev.draft_token_text)
+            s.tops(ev.top)
+
+
 def payload(index: ReplayIndex) -> dict:
     """Everything the player draws, for every scrub position."""
     s = _Strings()
+    _intern_in_event_order(index, s)
     verifies, verify_at = _verifies(index, s)
     draft_no = _draft_numbers(index)
     started = index.started
@@ -145,3 +163,39 @@ def payload(index: ReplayIndex) -> dict:
 def encode(index: ReplayIndex) -> str:
     """The payload as JSON text (what the component and the HTML export carry)."""
     return _ENCODER.encode(payload(index)).decode()
+
+
+def _common_prefix(old: list, new: list) -> int:
+    """How many leading items two lists share (compared in C, by slices: prefix equality is
+    monotone, so a bisection finds the first difference)."""
+    n = min(len(old), len(new))
+    if old[:n] == new[:n]:
+        return n
+    lo, hi = 0, n - 1
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if old[:mid] == new[:mid]:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+def delta(old: dict, new: dict) -> dict:
+    """What turns payload `old` into `new`: every list as [kept prefix length, new tail],
+    nested dicts likewise, anything else whole. The player applies it (player.js)."""
+    out: dict = {}
+    for key, value in new.items():
+        before = old.get(key)
+        if isinstance(value, dict) and isinstance(before, dict):
+            out[key] = {"$d": delta(before, value)}
+        elif isinstance(value, list) and isinstance(before, list):
+            keep = _common_prefix(before, value)
+            out[key] = {"$keep": keep, "$tail": value[keep:]}
+        else:
+            out[key] = value
+    return out
+
+
+def encode_json(value) -> str:
+    return _ENCODER.encode(value).decode()

@@ -14,7 +14,7 @@ import streamlit as st
 
 from viewer import data, pages, session
 from viewer.player import player
-from viewer.replay_controls import TICK_S, payload_for, run_choices
+from viewer.replay_controls import TICK_S, player_data, run_choices
 
 ss = pages.header("Replay")
 ss.setdefault("replay_nonce", 0)
@@ -79,12 +79,13 @@ def replay_view() -> None:
         return
     key = f"player_{ss.run}"
     posted = ss.get(key)  # the player's last posted position (its component value)
-    if isinstance(posted, dict) and isinstance(posted.get("pos"), int):
+    if isinstance(posted, dict) and posted.get("run") and isinstance(posted.get("pos"), int):  # not a player still empty
         # A followed run's position is "the newest event", not the one last posted: a
         # player that Streamlit remounts (it may, on the rerun that ends a live run) must
         # land on the final event, and the URL must name it.
         ss.pos = None if posted.get("follow") else posted["pos"]
-    text, version = payload_for(index)
+    text, version = player_data(index, posted if isinstance(posted, dict) else None,
+                                ss.setdefault(f"player_sent_{ss.run}", {}))
     player(text, version, pos=ss.pos, nonce=ss.replay_nonce, key=key)
     session.set_link(run=ss.run, seq=str(max(0, index.n_events - 1) if ss.pos is None else ss.pos))
     if first_index.live and not index.live:

@@ -40,13 +40,15 @@ const SpecvizPlayer = (() => {
       this.speed = 1; this.window = 12; this.treeRange = null;
       this.keys = {}; this.frameQueued = false; this.lastPost = 0; this.postTimer = null;
       this.shown = [0, 0]; this.marked = []; this.chartAt = 0; this.nextChart = 0;
+      this.version = null; this.received = []; // what the page sent: [kind, characters] (tests read it)
       this.stats = { frames: 0, positions: 0, t0: 0, work: [] };
       this.controls();
     }
 
     // -- data ------------------------------------------------------------------------
-    setData(data, opts = {}) {
+    setData(data, opts = {}, version = null) {
       const prev = this.run;
+      this.version = version;
       const sameRun = prev && prev.d.run.run_id === data.run.run_id;
       this.run = new Run(data);
       if (!sameRun) {
@@ -281,13 +283,39 @@ const SpecvizPlayer = (() => {
         && [...document.querySelectorAll(".chart")].every((d) => d.querySelector(".main-svg"));
     }
 
+    // The page sends the whole run, or while it records what changed since the version
+    // it sent last; "" when the player says it has this one. Whatever cannot be used (a
+    // remounted player; a delta from a version whose message this player never got) is
+    // asked for again by posting the version held: the page then diffs from that one, or
+    // sends the whole run.
+    receive(a) {
+      const d = a.data ? JSON.parse(a.data) : null;
+      if (this.received.length > 100) this.received.shift();
+      if (d && d.delta && d.base === this.version && this.run) {
+        this.received.push(["delta", a.data.length]);
+        this.setData(applyDelta(this.run.d, d.delta), { pos: a.pos }, a.version);
+      } else if (d && !d.delta) {
+        performance.mark("specviz:data"); // the benchmark splits an open into its parts by these marks
+        this.received.push(["whole", a.data.length]);
+        this.setData(d, { pos: a.pos }, a.version);
+      } else {
+        this.received.push(["ask", 0]);
+        this.asked = true;
+        this.post(true);
+        return;
+      }
+      if (this.asked) { this.asked = false; this.post(); } // the page stops diffing from the asked version
+      else this.postSoon(); // the page learns which version this player holds
+    }
+
     // -- position back to the page (for the URL), at most once a second ----------------
-    post() {
-      if (!Bridge.active || !this.run) return;
+    post(ask = false) {
+      if (!Bridge.active) return;
       clearTimeout(this.postTimer); this.postTimer = null;
       this.lastPost = performance.now();
       this.posts = (this.posts || 0) + 1; // every post is a new value, so the page always reruns
-      Bridge.value({ pos: this.pos, follow: this.follow, playing: this.playing, run: this.run.d.run.run_id, n: this.posts });
+      Bridge.value({ pos: this.pos, follow: this.follow, playing: this.playing, run: this.run && this.run.d.run.run_id,
+        have: this.version, ask, n: this.posts });
     }
 
     // While the run records, the player asks the page for its new events itself: a rerun
@@ -404,14 +432,11 @@ const SpecvizPlayer = (() => {
     const inline = document.getElementById("specviz-data");
     if (inline) return player.setData(JSON.parse(await inflate(inline.textContent)), {});
     Bridge.active = true;
-    let version = null, nonce = null;
+    let nonce = null;
     window.addEventListener("message", (e) => {
       if (!e.data || e.data.type !== "streamlit:render") return;
       const a = e.data.args;
-      if (a.version !== version) {
-        performance.mark("specviz:data"); // the benchmark splits an open into its parts by these marks
-        version = a.version; player.setData(JSON.parse(a.data), { pos: a.pos });
-      }
+      if (a.version !== player.version) player.receive(a);
       if (a.nonce !== nonce) { // a position the page asks for (a deep link), not our own echo
         if (nonce !== null && a.pos !== null && a.pos !== undefined) player.goto(a.pos);
         nonce = a.nonce;
@@ -421,6 +446,21 @@ const SpecvizPlayer = (() => {
     setInterval(() => player.tick(), LIVE_TICK_MS);
   }
 
+  // A delta from viewer/player/payload.py: lists keep a prefix and gain a tail, nested
+  // objects likewise, anything else is replaced.
+  function applyDelta(obj, delta) {
+    for (const [k, v] of Object.entries(delta)) {
+      const isObj = v !== null && typeof v === "object" && !Array.isArray(v);
+      if (isObj && "$d" in v) applyDelta(obj[k], v.$d);
+      else if (isObj && "$keep" in v) {
+        const arr = obj[k];
+        arr.length = v.$keep;
+        for (const x of v.$tail) arr.push(x);
+      } else obj[k] = v;
+    }
+    return obj;
+  }
+
   // The export inlines Plotly and the run as base64 gzip: the browser inflates them natively.
   async function inflate(b64) {
     const bytes = Uint8Array.from(atob(b64.trim()), (ch) => ch.charCodeAt(0));
@@ -428,5 +468,5 @@ const SpecvizPlayer = (() => {
     return new Response(stream).text();
   }
 
-  return { boot, inflate, Player };
+  return { boot, inflate, applyDelta, Player };
 })();
