@@ -18,6 +18,7 @@ import gc
 import importlib
 import os
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +30,7 @@ from specviz.replay import ReplayIndex, build_index
 RUN_COLUMNS = ("run_id", "status", "acceptance_rate", "speedup", "produced", "tokens_per_s", "tau", "method",
                "drafter", "k", "temperature", "prompt", "target", "rounds", "started", "live")
 INTEGER_COLUMNS = ("k", "produced", "rounds")  # nullable integers: a missing value must not make K 4.0
+PUBLISH_RETRY_S = 0.2
 
 
 class ViewerError(Exception):
@@ -219,7 +221,14 @@ def _load_index(source: Source, version: tuple) -> ReplayIndex:
 def load_index(source: Source) -> ReplayIndex:
     """The folded run. Raises TraceError / ViewerError with a message for the page."""
     try:
-        return _load_index(source, source.version())
+        try:
+            return _load_index(source, source.version())
+        except trace_error_types():
+            # A finishing run moves from its log to its Parquet file; a read that straddles
+            # the move can find neither (and a page that stopped on that error would stay
+            # stopped). Once more, a moment later, with the files' new version.
+            time.sleep(PUBLISH_RETRY_S)
+            return _load_index(source, source.version())
     except trace_error_types():
         raise
     except Exception as exc:  # a hostile file must not take the page down with a traceback
