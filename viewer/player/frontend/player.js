@@ -164,9 +164,10 @@ const SpecvizPlayer = (() => {
 
     // Cheap parts every frame; charts only when their input changed, one per frame.
     renderParts(st, now) {
+      const width = this.tree.measure().w; // layout is read before this frame writes any
       this.status(st);
       this.text(st);
-      const width = $("chart-tree").clientWidth, treeKey = `${st.pos}:${this.window}:${this.treeRange}:${width}`;
+      const treeKey = `${st.pos}:${this.window}:${this.treeRange}:${width}`;
       if (this.keys.tree !== treeKey) {
         this.keys.tree = treeKey;
         this.tree.render(C.tree(this.run, st, this.window, width, this.treeRange));
@@ -182,6 +183,7 @@ const SpecvizPlayer = (() => {
         this.nextChart = (i + 1) % CHARTS.length;
       }
       this.nowLine(st);
+      if (this.current) this.scrollTo($("text"), this.current);
       return pending;
     }
 
@@ -259,7 +261,7 @@ const SpecvizPlayer = (() => {
       const cur = pend.lastElementChild || (n ? kids[n - 1] : null);
       if (cur) { cur.classList.add("cur"); this.marked.push(cur); }
       $("no-tokens").hidden = !!cur;
-      if (cur) this.scrollTo($("text"), cur);
+      this.current = cur; // scrolled to at the end of the frame, after every other write
     }
 
     scrollTo(panel, el) {

@@ -39,10 +39,15 @@ const SpecvizTree = (() => {
       this.wire();
     }
 
-    size() {
+    // The plot's size, read once per render: reading layout between writes would make the
+    // browser lay the page out again for every node.
+    measure() {
       const w = this.host.clientWidth || 800, h = this.host.clientHeight || 340;
-      return { w, h, pw: Math.max(10, w - M.l - M.r), ph: Math.max(10, h - M.t - M.b) };
+      this.dims = { w, h, pw: Math.max(10, w - M.l - M.r), ph: Math.max(10, h - M.t - M.b) };
+      return this.dims;
     }
+
+    size() { return this.dims || this.measure(); }
 
     // Data x/y to pixels in the SVG; the x range is the user's zoom or the nodes' extent.
     scales(xs) {
@@ -59,7 +64,7 @@ const SpecvizTree = (() => {
       this.title.textContent = (fig.layout.title && fig.layout.title.text) || "";
       const tokens = fig.data.find((t) => t.name === "tokens");
       const empty = !tokens || !tokens.x.length;
-      const { w, h } = this.size();
+      const { w, h } = this.size(); // measured by the caller before it wrote anything this frame
       this.note.textContent = empty ? ((fig.layout.annotations || [])[0] || {}).text || "" : "";
       this.note.setAttribute("x", w / 2); this.note.setAttribute("y", h / 2);
       this.axis.style.display = this.axisTitle.style.display = empty ? "none" : "";
@@ -97,19 +102,22 @@ const SpecvizTree = (() => {
     }
 
     drawNodes(t, s) {
-      const kids = this.pool(t.x.length), m = t.marker;
+      const kids = this.pool(t.x.length), m = t.marker, right = this.size().w - M.r;
       this.nodes = [];
       for (let i = 0; i < t.x.length; i++) {
         const c = kids[i], cx = s.x(t.x[i]), cy = s.y(t.y[i]), r = m.size[i] / 2;
         c.setAttribute("cx", cx.toFixed(1)); c.setAttribute("cy", cy.toFixed(1)); c.setAttribute("r", r);
         c.setAttribute("fill", m.color[i]); c.setAttribute("fill-opacity", m.opacity[i]);
         c.dataset.seq = t.customdata[i];
-        c.style.visibility = cx < M.l - r || cx > this.size().w - M.r + r ? "hidden" : "";
+        c.style.visibility = cx < M.l - r || cx > right + r ? "hidden" : "";
         this.nodes.push({ cx, cy, r, seq: t.customdata[i], hover: t.hovertext[i] });
       }
     }
 
     drawAxis(s, w, h) {
+      const key = `${s.lo}:${s.hi}:${w}:${h}`;
+      if (this.axisKey === key) return; // playback moves the window one position at a time
+      this.axisKey = key;
       const step = tickStep(s.hi - s.lo, Math.max(2, Math.floor((w - M.l - M.r) / 70)));
       const ticks = [];
       for (let v = Math.ceil(s.lo / step) * step; v <= s.hi; v += step) ticks.push(v);
