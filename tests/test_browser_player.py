@@ -139,6 +139,19 @@ def test_tree_and_timeline_clicks_jump(traces, served):
         }""")
         page.mouse.click(page_box["x"] + node["x"], page_box["y"] + node["y"])
         frame.wait_for_function("s => window.specviz.pos === s", arg=node["seq"], timeout=10_000)
+        # Hovering a resampled token on the tree tells that token's own p, as the text panel does.
+        frame.locator("#btn-end").click()
+        frame.wait_for_function("() => window.specviz.drawn()")
+        node = frame.evaluate("""() => {
+            const c = [...document.querySelectorAll('#chart-tree circle')].find((c) => c.style.display !== 'none'
+                && c.style.visibility !== 'hidden' && c.getAttribute('fill') === '#ea580c'), r = c.getBoundingClientRect();
+            return {x: r.left + r.width / 2, y: r.top + r.height / 2, seq: Number(c.dataset.seq)};
+        }""")
+        page.mouse.move(page_box["x"] + node["x"], page_box["y"] + node["y"])
+        frame.wait_for_selector("#tip:not([hidden])", timeout=5_000)
+        commit = next(c for c in index.commits if c.seq == node["seq"])
+        assert commit.verify.status == "resampled"
+        assert f"p(this token) {100 * math.exp(commit.verify.final_logprob):.1f}%" in frame.locator("#tip").inner_text()
 
 
 def test_html_export_plays_offline(traces, tmp_path):
