@@ -67,7 +67,11 @@ def _what_it_shows(page) -> str:
                                           "window.specviz.follow, window.specviz.received]"))
         except (PlaywrightError, AttributeError):
             players.append("(gone)")
-    return f"page text {page.locator('section.main, [data-testid=stMain]').first.inner_text()[:600]!r}; players {players}"
+    try:
+        text = page.locator("body").inner_text(timeout=5_000)[:600]
+    except PlaywrightError as e:
+        text = f"(unreadable: {e})"
+    return f"page text {text!r}; url {page.url}; players {players}"
 
 
 def _final_player(page, run_id: str, timeout: float = 90.0):

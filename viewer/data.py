@@ -213,9 +213,23 @@ def _read_and_fold(source: Source) -> ReplayIndex:
     return build_index(events)
 
 
+@st.cache_resource(show_spinner=False)
+def _sources_read() -> set[Source]:
+    """The runs _load_index has read (in any version), shared by every session."""
+    return set()
+
+
 @st.cache_resource(max_entries=16, show_spinner=False)
 def _load_index(source: Source, version: tuple) -> ReplayIndex:
-    return without_gc(_read_and_fold, source)
+    index = without_gc(_read_and_fold, source)
+    _sources_read().add(source)
+    return index
+
+
+def read_before(source: Source) -> bool:
+    """Whether this server has read the run before (in any version: a live run that keeps
+    changing counts as read). A page can show a run not yet read in two steps."""
+    return source in _sources_read()
 
 
 def load_index(source: Source) -> ReplayIndex:

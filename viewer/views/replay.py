@@ -36,6 +36,8 @@ link_seq = session.consume_link("seq")
 if link_seq is not None and link_seq.lstrip("-").isdigit():
     ask_position(int(link_seq))
 link_round = session.consume_link("round")  # ?round=N: the end of round N (seq wins if both)
+if link_round is not None and link_seq is None:
+    ss.replay_round = link_round  # applied once the run is read (maybe on the next run of this page)
 if ss.run is None and ss.launch_run:
     ss.run = ss.launch_run
 
@@ -62,22 +64,30 @@ if ss.run is None:
     st.stop()
 
 source = data.Source(session.source_path(ss.run), ss.run)
-first_index = pages.load_or_stop(ss.run, "replay")
-if link_round is not None and link_round.isdigit() and link_seq is None:
-    ask_position(first_index.round_end(int(link_round)))
+first_index = pages.load_or_stop(ss.run, "replay") if data.read_before(source) else None
+wanted_round = ss.pop("replay_round", None) if first_index is not None else None
+if wanted_round is not None and wanted_round.isdigit():
+    ask_position(first_index.round_end(int(wanted_round)))
 
 
 # A recording run: the player itself posts a tick every 0.5 s (each post reruns this
 # fragment, which re-reads the run); the timer here is only a slower backstop.
-@st.fragment(run_every=TICK_S if first_index.live else None)
+@st.fragment(run_every=TICK_S if first_index is not None and first_index.live else None)
 def replay_view() -> None:
+    key = f"player_{ss.run}"
+    if first_index is None:
+        # A run this server has not read yet: draw the player empty first, so the browser
+        # loads its page and Plotly while the server reads the run; the rerun then hands it
+        # the run (the same key: the same frame).
+        player("", "", pos=None, nonce=ss.replay_nonce, key=key)
+        pages.load_or_stop(ss.run, "replay")
+        st.rerun()
     # Re-read each tick: a live run's version changes as events arrive; a finished one is cached.
     try:
         index = data.load_index(source)
     except data.trace_error_types() as exc:
         st.error(f"Cannot replay run `{ss.run}`: {exc}")
         return
-    key = f"player_{ss.run}"
     posted = ss.get(key)  # the player's last posted position (its component value)
     if isinstance(posted, dict) and posted.get("run") and isinstance(posted.get("pos"), int):  # not a player still empty
         # A followed run's position is "the newest event", not the one last posted: a

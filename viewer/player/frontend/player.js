@@ -438,6 +438,7 @@ const SpecvizPlayer = (() => {
     window.addEventListener("message", (e) => {
       if (!e.data || e.data.type !== "streamlit:render") return;
       const a = e.data.args;
+      if (!a.version) return; // drawn before the server has read the run: the run follows
       if (a.version !== player.version) player.receive(a);
       if (a.nonce !== nonce) { // a position the page asks for (a deep link), not our own echo
         if (nonce !== null && a.pos !== null && a.pos !== undefined) player.goto(a.pos);
