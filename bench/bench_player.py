@@ -11,6 +11,10 @@
    a new position. Target: >= 20 frames/s.
 4. The self-contained HTML export of the same run: its size (target <= 5 MB) and the time
    from navigation to every chart drawn, offline (target < 2 s).
+5. A live tick of the same run while it records (at 25 %, 50 % and 100 % of its rounds):
+   the page's work per tick (re-read the live log and fold it, build the payload, diff it
+   against the previous tick's) and what travels to the browser (the delta against the
+   whole payload). Server side only, in this process, CPU seconds.
 
 Wall times on a shared machine include waiting for a core; the load average is printed.
 """
@@ -28,11 +32,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
+from specviz.recording import open_run  # noqa: E402
 from specviz.replay import build_index  # noqa: E402
 from specviz.store import read_events  # noqa: E402
 from viewer.player import PLOTLY_JS  # noqa: E402
 from viewer.player.export import write_html  # noqa: E402
-from synthetic_runs import record_synthetic  # noqa: E402
+from synthetic_runs import record_synthetic, synthetic_events  # noqa: E402
+from viewer.data import without_gc  # noqa: E402
+from viewer.player.payload import delta, encode_json, payload  # noqa: E402
 from viewer_server import browser_page, serve, wait_for_replay  # noqa: E402
 
 SCRUB_JS = """async (n) => {
@@ -118,6 +125,35 @@ def export_bench(traces: Path, run_id: str, out: Path, repeats: int) -> tuple[in
     return out.stat().st_size, times
 
 
+def live_bench(traces: Path, rounds: int, k: int) -> list[dict]:
+    """Per-tick cost of following a recording run: one round arrives between two ticks."""
+    events = synthetic_events(rounds=rounds, k=k, seed=0, errors_every=97)
+    rec = open_run(traces, events[0], flush="event")
+    per_round = (len(events) - 2) // rounds
+    out, logged, previous = [], 1, None
+    for frac in (0.25, 0.5, 1.0):
+        upto = min(len(events) - 1, int(frac * (len(events) - 1)))
+        for cut in (upto - per_round, upto):  # the tick before, and one round later
+            for ev in events[logged:cut]:
+                rec.log(ev)
+            rec.flush()
+            logged = cut
+            t = time.process_time()
+            index = without_gc(lambda: build_index(read_events(traces, rec.run_id)))
+            t_read = time.process_time() - t
+            t = time.process_time()
+            body = without_gc(payload, index)
+            t_payload = time.process_time() - t
+            if previous is not None and cut == upto:
+                t = time.process_time()
+                sent = encode_json({"base": "v", "delta": delta(previous, body)})
+                t_delta = time.process_time() - t
+                out.append({"round": index.event_round[-1], "events": index.n_events, "read": t_read, "payload": t_payload,
+                            "delta": t_delta, "sent": len(sent), "whole": len(encode_json(body))})
+            previous = body
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=2000)
@@ -153,6 +189,10 @@ def main() -> None:
         ok = "PASS" if size <= 5e6 and opens[0] < 2 else "FAIL"
         print(f"HTML export: {size / 1e6:.2f} MB; opened offline to every chart drawn: "
               f"{', '.join(f'{t:.2f} s' for t in opens)}  [{ok}: <= 5 MB, first open < 2 s]")
+        for tick in live_bench(Path(tmp) / "live", args.rounds, args.k):
+            print(f"live tick at round {tick['round']} ({tick['events']} events): re-read + fold {tick['read'] * 1e3:.0f} ms, "
+                  f"payload {tick['payload'] * 1e3:.0f} ms, delta {tick['delta'] * 1e3:.0f} ms CPU; "
+                  f"sent {tick['sent'] / 1e3:.1f} kB instead of the whole {tick['whole'] / 1e3:.0f} kB")
         print(load)
 
 

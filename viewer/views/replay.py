@@ -10,6 +10,8 @@ until its run_finished arrives.
 
 from __future__ import annotations
 
+import time
+
 import streamlit as st
 
 from viewer import data, pages, session
@@ -83,6 +85,7 @@ def replay_view() -> None:
         pages.load_or_stop(ss.run, "replay")
         st.rerun()
     # Re-read each tick: a live run's version changes as events arrive; a finished one is cached.
+    started = time.perf_counter()
     try:
         index = data.load_index(source)
     except data.trace_error_types() as exc:
@@ -96,7 +99,7 @@ def replay_view() -> None:
         ss.pos = None if posted.get("follow") else posted["pos"]
     text, version = player_data(index, posted if isinstance(posted, dict) else None,
                                 ss.setdefault(f"player_sent_{ss.run}", {}))
-    player(text, version, pos=ss.pos, nonce=ss.replay_nonce, key=key)
+    player(text, version, pos=ss.pos, nonce=ss.replay_nonce, key=key, work_ms=1e3 * (time.perf_counter() - started))
     session.set_link(run=ss.run, seq=str(max(0, index.n_events - 1) if ss.pos is None else ss.pos))
     if first_index.live and not index.live:
         st.rerun()  # finished: redefine the fragment without its timer

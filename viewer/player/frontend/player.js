@@ -322,8 +322,13 @@ const SpecvizPlayer = (() => {
 
     // While the run records, the player asks the page for its new events itself: a rerun
     // per tick that no server-side timer has to keep alive, so following cannot stall.
+    // The page re-reads the whole run per tick (workMs, which it reports): ticks come no
+    // closer than twice that, so following a long run keeps the server at most half busy.
     tick() {
-      if (Bridge.active && this.run && this.run.live && !this.postTimer) this.post();
+      if (!Bridge.active || !this.run || !this.run.live || this.postTimer) return;
+      const now = performance.now();
+      if (now - this.lastPost < Math.max(LIVE_TICK_MS, 2 * (this.workMs || 0)) - 50) return;
+      this.post();
     }
 
     postSoon() {
@@ -439,6 +444,7 @@ const SpecvizPlayer = (() => {
       if (!e.data || e.data.type !== "streamlit:render") return;
       const a = e.data.args;
       if (!a.version) return; // drawn before the server has read the run: the run follows
+      player.workMs = a.work_ms;
       if (a.version !== player.version) player.receive(a);
       if (a.nonce !== nonce) { // a position the page asks for (a deep link), not our own echo
         if (nonce !== null && a.pos !== null && a.pos !== undefined) player.goto(a.pos);
@@ -446,7 +452,7 @@ const SpecvizPlayer = (() => {
       }
     });
     Bridge.ready();
-    setInterval(() => player.tick(), LIVE_TICK_MS);
+    setInterval(() => player.tick(), LIVE_TICK_MS / 5);
   }
 
   // A delta from viewer/player/payload.py: lists keep a prefix and gain a tail, nested
