@@ -132,13 +132,18 @@ def select_run_ids(con: duckdb.DuckDBPyConnection, prefixes: list[str] = (), whe
 
 def load(con: duckdb.DuckDBPyConnection, run_ids: list[str]) -> Selection:
     """Configurations and rounds of ``run_ids`` (in that order)."""
+    runs = load_runs(con, run_ids)
+    return Selection(runs, load_rounds(con, [r.run_id for r in runs]))
+
+
+def load_runs(con: duckdb.DuckDBPyConnection, run_ids: list[str]) -> list[RunInfo]:
+    """The configurations of ``run_ids`` found in ``runs``, in that order."""
     if not run_ids:
         raise TraceError("no runs selected")
     cols = ", ".join(f'"{c}"' for c in RUN_FIELDS)
     rows = con.execute(f"SELECT {cols} FROM runs WHERE list_contains($1, run_id)", [run_ids]).fetchall()
     by_id = {r[0]: RunInfo(*[_none_to_default(name, v) for name, v in zip(RUN_FIELDS, r)]) for r in rows}
-    runs = [by_id[i] for i in run_ids if i in by_id]
-    return Selection(runs, load_rounds(con, [r.run_id for r in runs]))
+    return [by_id[i] for i in run_ids if i in by_id]
 
 
 def load_rounds(con: duckdb.DuckDBPyConnection, run_ids: list[str]) -> Rounds:
@@ -174,4 +179,4 @@ def _none_to_default(name: str, value):
     return ""
 
 
-__all__ = ["RunInfo", "Rounds", "Selection", "select_run_ids", "load", "load_rounds"]
+__all__ = ["RunInfo", "Rounds", "Selection", "select_run_ids", "load", "load_runs", "load_rounds"]

@@ -6,7 +6,10 @@ per-position, per-round and K statistics; audits, replays and metric conventions
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Callable, Iterator
 
 import duckdb
 import numpy as np
@@ -14,7 +17,7 @@ import numpy as np
 from specviz.analysis import acceptance as acc
 from specviz.analysis.audit import Audit, audit
 from specviz.analysis.conventions import Conventions, conventions
-from specviz.analysis.data import RunInfo, Selection, load, select_run_ids
+from specviz.analysis.data import RunInfo, Selection, load_rounds, load_runs, select_run_ids
 from specviz.analysis.kmodel import KCurve, k_curve
 from specviz.analysis.replay import ReplayResult, replay_run, replayable
 
@@ -62,11 +65,34 @@ def analyze(con: duckdb.DuckDBPyConnection, run_ids: list[str] | None = None, *,
             replay: str = "auto") -> Report:
     """The report for runs given by id prefix and/or a WHERE clause over ``runs``;
     ``replay``: ``auto`` (n-gram runs, small selections), ``all`` (model drafters too), ``none``."""
-    selection = load(con, select_run_ids(con, list(run_ids or ()), where))
-    return build_report(con, selection, replay=replay)
+    runs = load_runs(con, select_run_ids(con, list(run_ids or ()), where))
+    # The audit scans the decided positions while the rounds are read and reported on: on
+    # its own cursor (DuckDB releases the GIL), so one's Python work overlaps the other's scan.
+    with _in_background(con, audit, runs) as audits:
+        selection = Selection(runs, load_rounds(con, [r.run_id for r in runs]))
+        return build_report(con, selection, replay=replay, audits=audits)
 
 
-def build_report(con: duckdb.DuckDBPyConnection, selection: Selection, *, replay: str = "auto") -> Report:
+@contextmanager
+def _in_background(con: duckdb.DuckDBPyConnection, fn: Callable, *args) -> Iterator[Callable[[], dict]]:
+    """``fn(cursor, *args)`` started on a thread with its own cursor; yields the call that
+    waits for its result. Leaving early (an error, Ctrl-C) interrupts its query."""
+    cursor = con.cursor()
+    pool = ThreadPoolExecutor(max_workers=1)
+    future = pool.submit(fn, cursor, *args)
+    try:
+        yield future.result
+    except BaseException:
+        cursor.interrupt()
+        raise
+    finally:
+        pool.shutdown(wait=True)
+        cursor.close()
+
+
+def build_report(con: duckdb.DuckDBPyConnection, selection: Selection, *, replay: str = "auto",
+                 audits: Callable[[], dict] | None = None) -> Report:
+    """``audits``: a call returning the runs' audits (started elsewhere); None audits here."""
     runs, rounds = selection.runs, selection.rounds
     notes = list(selection.notes)
     groups: dict[tuple, list[int]] = {}
@@ -83,7 +109,7 @@ def build_report(con: duckdb.DuckDBPyConnection, selection: Selection, *, replay
         g = _group(runs, members, rounds.take(mask), starts[mask], prompt_len, round_k[mask])
         group_reports.append(g)
         costs[key] = g.k.costs if g.k else None
-    audits = audit(con, runs)
+    audits = audit(con, runs) if audits is None else audits()
     run_reports = []
     for run, mine in zip(runs, rounds.per_run(len(runs))):
         rep = RunReport(run.run_id, run.config_label, run.prompt, run.k, run.k_policy or "fixed", run.status,
