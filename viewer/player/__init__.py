@@ -6,11 +6,11 @@ once a second so the page can keep the URL current. The same files make the
 self-contained HTML export (``export.write_html``).
 
 No build step: the frontend speaks Streamlit's component messages itself. Plotly's own
-JavaScript is Plotly's official scatter+bar partial bundle when ``npm ci`` has installed it
-in frontend/ (package.json, package-lock.json: a quarter of the full bundle, which a first
-open must parse), else the full bundle shipped in the plotly Python package. Streamlit
-serves only files under the component's directory (symlinks out of it are refused), so it
-is copied there, as plotly.min.js, on first use.
+JavaScript is Plotly's official scatter+bar partial bundle, vendored in frontend/vendor/
+(see its README: a quarter of the full bundle, which a first open must parse, and no npm
+on a user's machine), or the full bundle shipped in the plotly Python package if that file
+is missing. Streamlit serves only files under the component's directory (symlinks out of
+it are refused), so it is copied there, as plotly.min.js, on first use.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from pathlib import Path
 import plotly
 
 FRONTEND = Path(__file__).resolve().parent / "frontend"
-PLOTLY_BASIC = FRONTEND / "node_modules" / "plotly.js-basic-dist-min" / "plotly-basic.min.js"
+PLOTLY_BASIC = FRONTEND / "vendor" / "plotly-basic.min.js"
 PLOTLY_FULL = Path(plotly.__file__).resolve().parent / "package_data" / "plotly.min.js"
 PLOTLY_JS = PLOTLY_BASIC if PLOTLY_BASIC.is_file() else PLOTLY_FULL
 FILES = ("index.html", "player.css", "model.js", "charts.js", "treeview.js", "player.js")
