@@ -91,17 +91,14 @@ class ReplayIndex:
     event_round: list[int] = field(default_factory=list)
     # Per event: seconds since run start (monotonic clock; 0 where unknown).
     event_time: list[float] = field(default_factory=list)
-    # Round -> index of its first draft node / first commit; a round's branch grows from
-    # the output position it was proposed at.
-    round_draft_start: dict[int, int] = field(default_factory=dict)
+    # Round -> index of its first commit: a round's branch grows from the output position
+    # it was proposed at.
     round_base: dict[int, int] = field(default_factory=dict)
     # Tested draft positions in verdict order, as arrays for prefix statistics.
     tested_at: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     tested_position: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     tested_accepted: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
-    tested_entropy: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    tested_prob: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    # Lazily built per-field arrays of the metrics and per-commit HTML (see viewer.text).
+    # Lazily built per-field arrays of the metrics; the player's payload (viewer/replay_controls.py).
     _columns: dict = field(default_factory=dict, repr=False)
     memo: dict = field(default_factory=dict, repr=False)
 
@@ -144,86 +141,100 @@ def _seconds(ns: int, t0: int) -> float:
 def build_index(events: Sequence) -> ReplayIndex:
     """Fold a whole trace (events in seq order) once."""
     idx = ReplayIndex(events=list(events))
-    by_key: dict[tuple[int, int], DraftNode] = {}
-    open_rounds: dict[int, list[DraftNode]] = {}
-    tested: list[tuple[int, int, bool, float, float]] = []
-    t0 = 0
-    current_round = -1
+    fold = _IndexFold(idx)
+    on = {RunStarted: fold.started, DraftToken: fold.draft, Verify: fold.verify,
+          RoundMetrics: fold.round_metrics, Error: fold.error, RunFinished: fold.finished}
+    for i, ev in enumerate(idx.events):
+        handle = on.get(type(ev))
+        if handle is not None:
+            handle(i, ev)
+        idx.event_round.append(fold.current_round)
+        idx.event_time.append(_seconds(ev.t_mono_ns, fold.t0))
+    fold.store_tested()
+    return idx
 
-    def close_round(rnd: int, at: int) -> None:
+
+class _IndexFold:
+    """``build_index``'s one pass: what it keeps between events, one method per event kind."""
+
+    def __init__(self, idx: ReplayIndex):
+        self.idx = idx
+        self.by_key: dict[tuple[int, int], DraftNode] = {}
+        self.open_rounds: dict[int, list[DraftNode]] = {}
+        self.tested: list[tuple[int, int, bool]] = []  # (event index, position, accepted)
+        self.t0 = 0
+        self.current_round = -1
+
+    def close_round(self, rnd: int, at: int) -> None:
         # Drafts still undecided when their round ends were never tested.
-        for node in open_rounds.pop(rnd, []):
+        for node in self.open_rounds.pop(rnd, []):
             if node.verdict_at is None:
                 node.status, node.verdict_at = SKIPPED, at
 
-    for i, ev in enumerate(idx.events):
-        if isinstance(ev, RunStarted):
-            idx.started = ev
-            t0 = ev.t_mono_ns
-        elif isinstance(ev, DraftToken):
-            current_round = ev.round
-            if ev.round not in idx.round_base:
-                idx.round_base[ev.round] = len(idx.commits)
-                idx.round_draft_start[ev.round] = len(idx.drafts)
-            node = DraftNode(
-                ev.round, ev.position, ev.token_id, ev.token_text, i, ev.logprob, ev.entropy, ev.top
-            )
-            idx.drafts.append(node)
-            idx.draft_at.append(i)
-            by_key[(ev.round, ev.position)] = node
-            open_rounds.setdefault(ev.round, []).append(node)
-        elif isinstance(ev, Verify):
-            current_round = ev.round
-            idx.round_base.setdefault(ev.round, len(idx.commits))
-            idx.round_draft_start.setdefault(ev.round, len(idx.drafts))
-            node = by_key.get((ev.round, ev.position))
-            if ev.status in ("accepted", "rejected") and node is not None and node.verdict_at is None:
-                node.status, node.verdict_at, node.verify = ev.status, i, ev
-                prob = ev.acceptance_prob if ev.acceptance_prob is not None else float("nan")
-                ent = node.entropy if node.entropy is not None else float("nan")
-                tested.append((i, ev.position, ev.status == "accepted", ent, prob))
-            if ev.status == "rejected":
-                # Everything drafted after the rejected position is decided: not tested.
-                for other in open_rounds.get(ev.round, []):
-                    if other.position > ev.position and other.verdict_at is None:
-                        other.status, other.verdict_at = SKIPPED, i
-            if ev.status in COMMITTED:
-                src = node if ev.status in ("accepted", "resampled") else None
-                idx.commits.append(CommitNode(len(idx.commits), i, ev, src))
-                idx.commit_at.append(i)
-        elif isinstance(ev, RoundMetrics):
-            current_round = ev.round
-            idx.metrics.append(ev)
-            idx.metrics_at.append(i)
-            close_round(ev.round, i)
-            end = _seconds(ev.t_mono_ns, t0)
-            if not end and idx.spans:
-                end = idx.spans[-1].sample[1] + ev.round_ms / 1e3
-            start = end - (ev.round_ms or ev.draft_ms + ev.verify_ms + ev.sample_ms) / 1e3
-            d_end = start + ev.draft_ms / 1e3
-            v_end = d_end + ev.verify_ms / 1e3
-            idx.spans.append(
-                RoundSpan(ev.round, i, (start, d_end), (d_end, v_end), (v_end, v_end + ev.sample_ms / 1e3))
-            )
-        elif isinstance(ev, Error):
-            idx.errors.append((i, ev))
-            if ev.round is not None:
-                current_round = ev.round
-        elif isinstance(ev, RunFinished):
-            idx.finished_at = i
-            for rnd in list(open_rounds):
-                close_round(rnd, i)
-        idx.event_round.append(current_round)
-        idx.event_time.append(_seconds(ev.t_mono_ns, t0))
+    def started(self, i: int, ev: RunStarted) -> None:
+        self.idx.started = ev
+        self.t0 = ev.t_mono_ns
 
-    if tested:
-        cols = list(zip(*tested))
-        idx.tested_at = np.asarray(cols[0], dtype=np.int64)
-        idx.tested_position = np.asarray(cols[1], dtype=np.int64)
-        idx.tested_accepted = np.asarray(cols[2], dtype=bool)
-        idx.tested_entropy = np.asarray(cols[3], dtype=float)
-        idx.tested_prob = np.asarray(cols[4], dtype=float)
-    return idx
+    def draft(self, i: int, ev: DraftToken) -> None:
+        idx = self.idx
+        self.current_round = ev.round
+        if ev.round not in idx.round_base:
+            idx.round_base[ev.round] = len(idx.commits)
+        node = DraftNode(ev.round, ev.position, ev.token_id, ev.token_text, i, ev.logprob, ev.entropy, ev.top)
+        idx.drafts.append(node)
+        idx.draft_at.append(i)
+        self.by_key[(ev.round, ev.position)] = node
+        self.open_rounds.setdefault(ev.round, []).append(node)
+
+    def verify(self, i: int, ev: Verify) -> None:
+        idx = self.idx
+        self.current_round = ev.round
+        idx.round_base.setdefault(ev.round, len(idx.commits))
+        node = self.by_key.get((ev.round, ev.position))
+        if ev.status in ("accepted", "rejected") and node is not None and node.verdict_at is None:
+            node.status, node.verdict_at, node.verify = ev.status, i, ev
+            self.tested.append((i, ev.position, ev.status == "accepted"))
+        if ev.status == "rejected":
+            # Everything drafted after the rejected position is decided: not tested.
+            for other in self.open_rounds.get(ev.round, []):
+                if other.position > ev.position and other.verdict_at is None:
+                    other.status, other.verdict_at = SKIPPED, i
+        if ev.status in COMMITTED:
+            src = node if ev.status in ("accepted", "resampled") else None
+            idx.commits.append(CommitNode(len(idx.commits), i, ev, src))
+            idx.commit_at.append(i)
+
+    def round_metrics(self, i: int, ev: RoundMetrics) -> None:
+        idx = self.idx
+        self.current_round = ev.round
+        idx.metrics.append(ev)
+        idx.metrics_at.append(i)
+        self.close_round(ev.round, i)
+        end = _seconds(ev.t_mono_ns, self.t0)
+        if not end and idx.spans:
+            end = idx.spans[-1].sample[1] + ev.round_ms / 1e3
+        start = end - (ev.round_ms or ev.draft_ms + ev.verify_ms + ev.sample_ms) / 1e3
+        d_end = start + ev.draft_ms / 1e3
+        v_end = d_end + ev.verify_ms / 1e3
+        idx.spans.append(RoundSpan(ev.round, i, (start, d_end), (d_end, v_end), (v_end, v_end + ev.sample_ms / 1e3)))
+
+    def error(self, i: int, ev: Error) -> None:
+        self.idx.errors.append((i, ev))
+        if ev.round is not None:
+            self.current_round = ev.round
+
+    def finished(self, i: int, ev: RunFinished) -> None:
+        self.idx.finished_at = i
+        for rnd in list(self.open_rounds):
+            self.close_round(rnd, i)
+
+    def store_tested(self) -> None:
+        """The tested positions as arrays, for prefix statistics."""
+        if self.tested:
+            at, position, accepted = zip(*self.tested)
+            self.idx.tested_at = np.asarray(at, dtype=np.int64)
+            self.idx.tested_position = np.asarray(position, dtype=np.int64)
+            self.idx.tested_accepted = np.asarray(accepted, dtype=bool)
 
 
 class ReplayState:
@@ -248,10 +259,6 @@ class ReplayState:
         return self.index.event_round[self.pos] if self.pos >= 0 else -1
 
     @property
-    def time_s(self) -> float:
-        return self.index.event_time[self.pos] if self.pos >= 0 else 0.0
-
-    @property
     def finished(self) -> bool:
         return self.index.finished_at is not None and self.index.finished_at <= self.pos
 
@@ -262,10 +269,6 @@ class ReplayState:
     @property
     def metrics(self) -> list[RoundMetrics]:
         return self.index.metrics[: self._n_metrics]
-
-    @property
-    def latest_metrics(self) -> RoundMetrics | None:
-        return self.index.metrics[self._n_metrics - 1] if self._n_metrics else None
 
     def metric_array(self, name: str) -> np.ndarray:
         return self.index.metric_array(name)[: self._n_metrics]
@@ -278,16 +281,9 @@ class ReplayState:
     def errors(self) -> list[Error]:
         return [e for i, e in self.index.errors if i <= self.pos]
 
-    def error_times(self) -> list[tuple[float, Error]]:
-        return [(self.index.event_time[i], e) for i, e in self.index.errors if i <= self.pos]
-
-    def drafts(self, first_round: int | None = None) -> list[tuple[DraftNode, str]]:
-        """Drafted tokens visible at this position with their status here, from a round on."""
-        start = 0
-        if first_round is not None:
-            rounds = [r for r in self.index.round_draft_start if r >= first_round]
-            start = min((self.index.round_draft_start[r] for r in rounds), default=self._n_drafts)
-        return [(d, d.status_at(self.pos)) for d in self.index.drafts[start : self._n_drafts]]
+    def drafts(self) -> list[tuple[DraftNode, str]]:
+        """Drafted tokens visible at this position, with their status here."""
+        return [(d, d.status_at(self.pos)) for d in self.index.drafts[: self._n_drafts]]
 
     def status_counts(self) -> dict[str, int]:
         """How many draft nodes / commits show each status at this position."""
@@ -309,13 +305,6 @@ class ReplayState:
         tested = np.bincount(pos, minlength=size)
         accepted = np.bincount(pos, weights=self.index.tested_accepted[:n], minlength=size).astype(np.int64)
         return tested, accepted
-
-    def tested_points(self, last: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(draft entropy, acceptance probability, accepted) of tested positions so far."""
-        n = self._n_tested
-        lo = max(0, n - last) if last else 0
-        ix = self.index
-        return ix.tested_entropy[lo:n], ix.tested_prob[lo:n], ix.tested_accepted[lo:n]
 
     def text(self) -> str:
         return "".join(c.verify.token_text for c in self.commits)

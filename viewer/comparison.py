@@ -16,10 +16,16 @@ from typing import Sequence
 import numpy as np
 
 from specviz.replay import CommitNode, ReplayIndex
-from viewer.text import show_token
 
 CONTEXT = 8  # identical tokens kept on each side of a difference; longer equal stretches fold
 NOT_MEASURED = "not measured"
+
+
+def show_token(text: str) -> str:
+    """A token made visible: whitespace shown, control characters named."""
+    if text == "":
+        return "∅"
+    return text.replace("\n", "⏎").replace("\t", "⇥").replace(" ", "·")
 
 
 @dataclass(frozen=True)

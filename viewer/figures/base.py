@@ -1,15 +1,12 @@
-"""What every figure builder shares: one construction path, the legend placement, the
-phase colours and the acceptance-rate division. Builders live in one module per page."""
+"""What every figure builder shares: one construction path, the legend placement and the
+acceptance-rate division. Builders live in one module per page."""
 
 from __future__ import annotations
 
 import numpy as np
 import plotly.graph_objects as go
 
-PHASE_COLORS = {"draft": "#22c55e", "verify": "#f59e0b", "sample": "#a855f7"}
-
-
-# Plotly's validation deep-copies and checks every property: half of a scrub step's cost.
+# Plotly's validation deep-copies and checks every property: half of a figure's build cost.
 # The builders write plain nested dicts (no magic underscores like marker_color, which
 # only validation expands), and tests build every figure with VALIDATE on so a bad
 # property still fails there.
