@@ -31,7 +31,7 @@ Per run:
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, make_dataclass
 from typing import Iterable
 
 from specviz.events import DraftToken, RoundMetrics, RunFinished, Verify
@@ -42,32 +42,41 @@ TESTED = frozenset(("accepted", "rejected"))  # one per decided draft position (
 # second row, `resampled`, is the replacement token, not a second test)
 
 
+# The numbers a run sums over its rounds, under the names the round_metrics and
+# run_finished events give them. They are declared, added up and copied into events from
+# these tuples, so a new summed number is one edit here (plus its event field).
+COUNTS = ("drafted", "tested", "accepted", "produced")
+PHASES_MS = ("draft_ms", "verify_ms", "sample_ms")
+SUMMED = (*COUNTS, *PHASES_MS, "round_ms")  # run_finished has no round_ms: it is in tokens_per_s
+BASELINE = ("baseline_tokens_per_s", "baseline_estimated", "speedup")  # same in both events
+# run_finished fields a RunMetrics holds under the same name (the rest: run_fields)
+RUN_FINISHED_SAME = ("rounds", *COUNTS, *PHASES_MS, "tau", "alpha", *BASELINE, "survival", "k_effective",
+                     "baseline_run_id", "baseline_kind", "inexact_rounds")
+
+# One declaration of the summed numbers for a round (RoundCounts) and a run (RunMetrics).
+_Sums = make_dataclass("_Sums", [*((name, int, 0) for name in COUNTS),
+                                 *((name, float, 0.0) for name in (*PHASES_MS, "round_ms"))],
+                       namespace={"__module__": __name__})  # importable by name: pickles (Ray sweeps)
+
+
+def _named(obj: object, names: Iterable[str]) -> dict:
+    return {name: getattr(obj, name) for name in names}
+
+
 @dataclass
-class RoundCounts:
-    drafted: int
-    tested: int
-    accepted: int
-    produced: int
-    draft_ms: float = 0.0
-    verify_ms: float = 0.0
-    sample_ms: float = 0.0
-    round_ms: float = 0.0
+class RoundCounts(_Sums):
+    """One round's SUMMED numbers (``RoundCounts(drafted, tested, accepted, produced)``)."""
+
     overlaps: list[float] = field(default_factory=list)  # sum_x min(p, q) per tested position
     inexact: bool = False  # a verify event of the round was marked exact = false
 
 
 @dataclass
-class RunMetrics:
+class RunMetrics(_Sums):
+    """A run's SUMMED numbers so far, and what is derived from them round by round."""
+
     window: int = WINDOW
     rounds: int = 0
-    drafted: int = 0
-    tested: int = 0
-    accepted: int = 0
-    produced: int = 0
-    draft_ms: float = 0.0
-    verify_ms: float = 0.0
-    sample_ms: float = 0.0
-    round_ms: float = 0.0
     overlap_sum: float = 0.0
     overlap_n: int = 0
     histogram: list[int] = field(default_factory=list)
@@ -82,14 +91,8 @@ class RunMetrics:
 
     def add(self, c: RoundCounts) -> None:
         self.rounds += 1
-        self.drafted += c.drafted
-        self.tested += c.tested
-        self.accepted += c.accepted
-        self.produced += c.produced
-        self.draft_ms += c.draft_ms
-        self.verify_ms += c.verify_ms
-        self.sample_ms += c.sample_ms
-        self.round_ms += c.round_ms
+        for name in SUMMED:
+            setattr(self, name, getattr(self, name) + getattr(c, name))
         self.overlap_sum += sum(c.overlaps)
         self.overlap_n += len(c.overlaps)
         self.inexact_rounds += c.inexact
@@ -145,48 +148,26 @@ class RunMetrics:
     def round_fields(self) -> dict:
         """Running values for a RoundMetrics event."""
         return dict(
+            _named(self, BASELINE),
             acceptance_rolling=self.acceptance_rolling,
             acceptance_cumulative=self.acceptance,
             tau_cumulative=self.tau,
             total_tokens=self.produced,
             tokens_per_s=self.tokens_per_s,
-            baseline_tokens_per_s=self.baseline_tokens_per_s,
-            baseline_estimated=self.baseline_estimated,
-            speedup=self.speedup,
         )
 
     def round_event(self, index: int, c: RoundCounts) -> RoundMetrics:
         """The ``round_metrics`` event of round ``index`` (counted in ``c``), after ``add(c)``."""
-        return RoundMetrics(
-            round=index, drafted=c.drafted, tested=c.tested, accepted=c.accepted, produced=c.produced,
-            draft_ms=c.draft_ms, verify_ms=c.verify_ms, sample_ms=c.sample_ms, round_ms=c.round_ms,
-            alpha=sum(c.overlaps) / len(c.overlaps) if c.overlaps else None, **self.round_fields(),
-        )
+        alpha = sum(c.overlaps) / len(c.overlaps) if c.overlaps else None
+        return RoundMetrics(round=index, alpha=alpha, **_named(c, SUMMED), **self.round_fields())
 
     def run_fields(self) -> dict:
         """Totals for the RunFinished event."""
         return dict(
-            rounds=self.rounds,
-            drafted=self.drafted,
-            tested=self.tested,
-            accepted=self.accepted,
-            produced=self.produced,
+            _named(self, RUN_FINISHED_SAME),
             acceptance_rate=self.acceptance,
-            tau=self.tau,
-            alpha=self.alpha,
             tokens_per_s=self.tokens_per_s if self.round_ms else None,
-            baseline_tokens_per_s=self.baseline_tokens_per_s,
-            baseline_estimated=self.baseline_estimated,
-            speedup=self.speedup,
-            draft_ms=self.draft_ms,
-            verify_ms=self.verify_ms,
-            sample_ms=self.sample_ms,
             accepted_histogram=list(self.histogram),
-            survival=self.survival,
-            k_effective=self.k_effective,
-            baseline_run_id=self.baseline_run_id,
-            baseline_kind=self.baseline_kind,
-            inexact_rounds=self.inexact_rounds,
         )
 
 
@@ -303,6 +284,9 @@ def _grow(values: list[int], n: int) -> None:
 __all__ = [
     "WINDOW",
     "TESTED",
+    "COUNTS",
+    "PHASES_MS",
+    "SUMMED",
     "RoundCounts",
     "RunMetrics",
     "leviathan_speedup",

@@ -43,15 +43,18 @@ from specviz.totals import RunMetrics, round_counts
 OnText = Callable[[str, str], None]  # (text piece, status of the token that completed it)
 
 
+_SAMPLING = SamplingParams()  # the sampling defaults, stated once (specviz/sampling_params.py)
+
+
 @dataclass
 class RunOptions:
     method: str = "speculative"
     k: int = 4
     max_tokens: int = 256
-    temperature: float = 0.0
-    top_p: float = 1.0
-    top_k: int = 0
-    seed: int | None = None
+    temperature: float = _SAMPLING.temperature
+    top_p: float = _SAMPLING.top_p
+    top_k: int = _SAMPLING.top_k
+    seed: int | None = _SAMPLING.seed
     eos_token_ids: tuple[int, ...] = ()  # added to the tokenizer's EOS ids
     n_top: int = 5  # alternatives recorded per position
     chat_template: bool = True  # wrap the prompt as one user turn when the tokenizer has a template
