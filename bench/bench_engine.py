@@ -35,8 +35,9 @@ from pathlib import Path
 
 import specviz  # noqa: F401  (OpenBLAS before mlx)
 from specviz.engine import Engine, RunOptions
-from specviz.engine.metrics import leviathan_bound
-from specviz.engine.specs import build_drafter, build_target
+from specviz.engine.drafters import build_drafter
+from specviz.engine.specs import build_target
+from specviz.totals import leviathan_bound, leviathan_speedup
 from specviz.events import RoundMetrics
 from specviz.recording import NullRecording, open_run
 

@@ -21,7 +21,8 @@ from pathlib import Path
 from bench_engine import GROUNDED, METRIC, OPEN, run
 
 from specviz.engine import Engine
-from specviz.engine.specs import build_drafter, build_target
+from specviz.engine.drafters import build_drafter
+from specviz.engine.specs import build_target
 
 PROMPTS = [("grounded", p) for p in GROUNDED + [
     "Translate this list into a numbered list, keeping each item's words: apples, pears, red plums, "

@@ -33,7 +33,7 @@ def dataset_command(ctx, runs, where, output, fmt, rejected_only, tokenizer) -> 
     table = dataset.build(traces, ids, rejected_only=rejected_only)
     tok = None
     if (fmt or ("jsonl" if output.endswith(".jsonl") else "parquet")) == "jsonl":
-        from specviz.engine.specs import load_mlx
+        from specviz.models.loading import load_mlx
 
         _, tok, _ = load_mlx("bundled" if tokenizer == "bundled" else tokenizer.removeprefix("mlx:"))
     path = dataset.write(table, output, fmt, tok)

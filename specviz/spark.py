@@ -8,9 +8,9 @@
 
 Registers the temporary views `events`, `runs`, `drafts`, `verifications`, `rounds`,
 `tokens` and `errors` over the same Hive-partitioned directory DuckDB reads. The per-kind
-views and `tokens` are rendered from specviz.sql's own definitions in Spark's dialect
-(backquoted identifiers); `events` puts each event's wall clock back from the run's anchor
-as DuckDB's view does; `runs` joins each run's run_started and run_finished events, since
+views and `tokens` are the definitions DuckDB uses (specviz.sql_views) rendered in Spark's
+dialect (backquoted identifiers); `events` puts each event's wall clock back from the run's
+anchor as DuckDB's view does; `runs` joins each run's run_started and run_finished events, since
 Spark has no footer metadata to read them from (same columns as DuckDB's `runs` table).
 Differences that are Spark's own: arrays are 0-based (`top[0]` is DuckDB's `top[1]`), and
 `events` ends with the Hive partition column `date` (a DATE) as DuckDB's does.
@@ -25,7 +25,7 @@ from typing import Any
 import msgspec
 
 from specviz.events import RunFinished, RunStarted
-from specviz.sql import _FINISHED, _STARTED, _TOKENS, KIND_VIEWS, _kind_view
+from specviz.sql_views import KIND_VIEWS, RUN_FINISHED_COLUMNS, RUN_STARTED_COLUMNS, shared_views
 from specviz.store.columns import COLUMNS, TOP_TYPE, WALL_OFFSET
 from specviz.store.layout import PARQUET_GLOB
 
@@ -57,8 +57,8 @@ def _with_default(alias: str, cls: type, name: str) -> str:
 
 
 def _runs_sql() -> str:
-    started = ", ".join(_with_default("s", RunStarted, c) for c in _STARTED)
-    finished = ", ".join(_with_default("f", RunFinished, c) for c in _FINISHED)
+    started = ", ".join(_with_default("s", RunStarted, c) for c in RUN_STARTED_COLUMNS)
+    finished = ", ".join(_with_default("f", RunFinished, c) for c in RUN_FINISHED_COLUMNS)
     ts = "timestamp_micros(s.t_wall_ns div 1000)"
     return (
         f"SELECT s.run_id, f.status, {ts} AS started_at, timestamp_micros(f.t_wall_ns div 1000) AS finished_at, "
@@ -70,8 +70,7 @@ def _runs_sql() -> str:
 
 def view_definitions() -> dict[str, str]:
     """Spark SQL of every view but `events` (which is a DataFrame over the files)."""
-    return {"runs": _runs_sql(), **{name: _kind_view(kind, quote="`") for name, kind in KIND_VIEWS.items()},
-            "tokens": _TOKENS}
+    return {"runs": _runs_sql(), **shared_views(quote="`")}
 
 
 _SPARK_SCALARS = {"BIGINT": "bigint", "DOUBLE": "double", "VARCHAR": "string", "BOOLEAN": "boolean"}

@@ -35,43 +35,26 @@ import duckdb
 import msgspec
 
 from specviz.store.catalog import Listing, RunSummary, scan_sources
-from specviz.store.columns import COLUMNS, FIELDS_BY_KIND, WALL_OFFSET, empty_relation_sql
+from specviz.store.columns import COLUMNS, WALL_OFFSET, empty_relation_sql
 from specviz.store.footer import TraceFile
 from specviz.store.layout import TraceError
 from specviz.sql_sandbox import DEFAULT_TIMEOUT_S, QueryInterrupted, QueryTimeout, check, one_line, run
 from specviz.store.recovery import Problem
-from specviz.statuses import committed_sql
+from specviz.sql_views import RUN_FINISHED_COLUMNS, RUN_STARTED_COLUMNS, shared_views
 
-_BASE = ("run_id", "seq")
-_CLOCKS = ("t_mono_ns", "t_wall_ns")
-
-
-def _kind_view(kind: str, extra: str = "", quote: str = '"') -> str:
-    """One event kind's columns from `events`; ``quote``: the dialect's identifier quote
-    (DuckDB '"', Spark SQL '`': specviz.spark renders these same views)."""
-    fields = [f for f in FIELDS_BY_KIND[kind] if f not in _BASE + _CLOCKS]
-    cols = ", ".join(f"{quote}{c}{quote}" for c in (*_BASE, *fields, *_CLOCKS))
-    return f"SELECT {cols}{extra} FROM events WHERE kind = '{kind}'"
-
-
-KIND_VIEWS = {"drafts": "draft_token", "verifications": "verify", "rounds": "round_metrics", "errors": "error"}
-
-
-_STARTED = [f for f in FIELDS_BY_KIND["run_started"] if f not in _BASE + _CLOCKS]
-_FINISHED = [f for f in FIELDS_BY_KIND["run_finished"] if f not in _BASE + _CLOCKS + ("status",)]
 _RUN_ROW_TYPES = {
     "run_id": "VARCHAR",
     "status": "VARCHAR",
     "started_ns": "BIGINT",
     "finished_ns": "BIGINT",
     "n_events": "BIGINT",
-    **{f: COLUMNS[f].sql_type for f in _STARTED + _FINISHED},
+    **{f: COLUMNS[f].sql_type for f in RUN_STARTED_COLUMNS + RUN_FINISHED_COLUMNS},
 }
 _RUNS = (
     "SELECT s.run_id, s.status, make_timestamp(s.started_ns // 1000) AS started_at, "
     "make_timestamp(s.finished_ns // 1000) AS finished_at, "
     "strftime(make_timestamp(s.started_ns // 1000), '%Y-%m-%d') AS date, s.n_events, "
-    + ", ".join(f's."{c}"' for c in _STARTED + _FINISHED)
+    + ", ".join(f's."{c}"' for c in RUN_STARTED_COLUMNS + RUN_FINISHED_COLUMNS)
     + " FROM (SELECT unnest(from_json($1::JSON, $2)) AS s)"
 )
 _JSON = msgspec.json.Encoder()
@@ -89,22 +72,13 @@ def _run_rows(summaries: list[RunSummary]) -> str:
     for s in summaries:
         st, fin = s.started, s.finished
         row = {"run_id": s.run_id, "status": s.status, "started_ns": st.t_wall_ns}
-        row.update({f: getattr(st, f) for f in _STARTED})
+        row.update({f: getattr(st, f) for f in RUN_STARTED_COLUMNS})
         if fin is not None:
             row.update(finished_ns=fin.t_wall_ns, n_events=fin.seq + 1)
-            row.update({f: getattr(fin, f) for f in _FINISHED})
+            row.update({f: getattr(fin, f) for f in RUN_FINISHED_COLUMNS})
         rows.append(row)
     return _JSON.encode(rows).decode()
 
-
-# Committed tokens in output order: a rejection's `rejected` row is not output (its
-# `resampled` row at the same position is); positions after it were never decided.
-_TOKENS = (
-    "SELECT run_id, (row_number() OVER (PARTITION BY run_id ORDER BY seq) - 1)::BIGINT AS token_index, "
-    "round, position, token_id, token_text, status, final_logprob AS logprob, "
-    "draft_token_id, acceptance_prob, seq "
-    "FROM events WHERE kind = 'verify' AND " + committed_sql()
-)
 
 # Per configuration (everything but the prompt and the repeat), over its completed runs: the
 # medians, and 95 % percentile-bootstrap intervals of them from 1,000 resamples of the runs
@@ -142,9 +116,8 @@ GROUP BY ALL ORDER BY ALL
 """
 
 VIEWS: dict[str, str] = {
-    **{name: _kind_view(kind) for name, kind in KIND_VIEWS.items()},
-    "tokens": _TOKENS,
-    # DuckDB only: specviz.spark renders the views above, not this one (hash, FILTER, ...)
+    **shared_views(),
+    # DuckDB only: specviz.spark renders the shared views, not this one (hash, FILTER, ...)
     "speedups": _SPEEDUPS,
 }
 

@@ -14,7 +14,8 @@ from specviz.adapt import TrainConfig, adapt, items_from_prompts
 from specviz.engine import Engine, RunOptions
 from specviz.engine.drafters import build_drafter
 from specviz.engine.drafters.adapters import adapter_hash
-from specviz.engine.specs import build_target, register_model
+from specviz.engine.specs import build_target
+from specviz.models.loading import register_model
 from specviz.store import list_runs, read_events
 from tiny_models import TinyTokenizer, tiny_model
 

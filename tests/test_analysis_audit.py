@@ -7,7 +7,7 @@ import pytest
 
 from specviz.analysis import analyze
 from specviz.engine.loop import EngineConfig, generate_rounds
-from specviz.engine.metrics import RunMetrics
+from specviz.totals import RunMetrics
 from specviz.engine.rejection import Decision, Step
 from specviz.engine.sampling import sample_from
 from specviz.events import RunFinished

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from recorder.cli import cli
 from specviz.baselines import BaselineIndex
 from specviz.engine import Engine, RunOptions
-from specviz.engine.specs import register_model
+from specviz.models.loading import register_model
 from specviz.events import RunFinished, RunStarted
 from specviz.sql import connect
 from specviz.store import list_runs

@@ -6,7 +6,7 @@ from __future__ import annotations
 from click.testing import CliRunner
 
 from recorder.cli import cli
-from specviz.engine.specs import register_model
+from specviz.models.loading import register_model
 from specviz.store import list_runs
 from tiny_models import TinyTokenizer, tiny_model
 

@@ -13,10 +13,10 @@ from click.testing import CliRunner
 from recorder.cli import cli
 from specviz.engine import Engine, RunOptions
 from specviz.engine.drafters import NgramDrafter
-from specviz.engine.local import LocalTarget
-from specviz.engine.specs import register_model
-from specviz.engine.target import ScoreRequest
-from specviz.engine.sampling import SamplingParams
+from specviz.targets.local import LocalTarget
+from specviz.models.loading import register_model
+from specviz.targets.base import ScoreRequest
+from specviz.sampling_params import SamplingParams
 from tiny_models import TinyTokenizer, tiny_model
 
 V = 10

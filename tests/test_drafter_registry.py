@@ -11,7 +11,7 @@ import toy_drafter
 from recorder.cli import cli
 from specviz.engine.drafters import parse_drafter, register, registry
 from specviz.engine.errors import EngineError
-from specviz.engine.specs import register_model
+from specviz.models.loading import register_model
 from specviz.store import list_runs, read_events
 from tiny_models import TinyTokenizer, tiny_model
 

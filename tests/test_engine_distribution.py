@@ -16,10 +16,10 @@ from scipy.stats import chi2_contingency
 
 from specviz.engine.drafters import NgramDrafter
 from specviz.engine.drafters.model import ModelDrafter
-from specviz.engine.local import LocalTarget
+from specviz.targets.local import LocalTarget
 from specviz.engine.loop import EngineConfig, generate_rounds
 from specviz.engine.rejection import decide_full
-from specviz.engine.sampling import SamplingParams
+from specviz.sampling_params import SamplingParams
 from tiny_models import TinyTokenizer, tiny_model
 
 V = 6

@@ -9,9 +9,10 @@ import pytest
 
 from specviz.engine.drafters import NgramDrafter, lookup
 from specviz.engine.drafters.model import ModelDrafter
-from specviz.engine.local import EarlyExit, LocalTarget
+from specviz.engine.local import EarlyExit
+from specviz.targets.local import LocalTarget
 from specviz.engine.loop import EngineConfig, generate_rounds
-from specviz.engine.sampling import SamplingParams
+from specviz.sampling_params import SamplingParams
 from tiny_models import TinyTokenizer, tiny_model
 
 V = 12
@@ -155,7 +156,7 @@ BUNDLED_PROMPTS = [
 
 @pytest.fixture(scope="module")
 def bundled():
-    from specviz.engine.specs import load_mlx
+    from specviz.models.loading import load_mlx
 
     model, tok, _ = load_mlx("bundled")
     return model, tok

@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 
 from specviz.engine.loop import EngineConfig, generate_rounds
-from specviz.engine.metrics import RoundCounts, RunMetrics, leviathan_bound, leviathan_speedup
+from specviz.totals import RoundCounts, RunMetrics, leviathan_bound, leviathan_speedup
 from specviz.engine.rejection import decide_exact_match, decide_full, decide_greedy, decide_topk
-from specviz.engine.sampling import SamplingParams, make_transform, top_n, trace_stats
-from specviz.engine.target import Scores
+from specviz.engine.sampling import make_transform, top_n, trace_stats
+from specviz.sampling_params import SamplingParams
+from specviz.targets.base import Scores
 from specviz.events import RoundMetrics, Verify
 from tiny_models import TinyTokenizer
 

@@ -10,7 +10,7 @@ from recorder.cli import cli
 from specviz.engine.drafters import build_drafter, lookup, parse_drafter
 from specviz.engine.drafters.nasd import NasdDrafter
 from specviz.engine.errors import EngineError
-from specviz.engine.specs import register_model
+from specviz.models.loading import register_model
 from specviz.store import list_runs, read_events
 from tiny_models import TinyTokenizer, tiny_model
 

@@ -32,7 +32,7 @@ def llama_url(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def model(bundled_path):
-    from specviz.engine.specs import load_mlx
+    from specviz.models.loading import load_mlx
 
     return load_mlx("bundled")[0]
 

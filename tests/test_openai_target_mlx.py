@@ -18,7 +18,7 @@ PROMPT = "<|im_start|>user\nWhat is the capital of France?<|im_end|>\n<|im_start
 
 @pytest.fixture(scope="module")
 def model(bundled_path):
-    from specviz.engine.specs import load_mlx
+    from specviz.models.loading import load_mlx
 
     return load_mlx("bundled")[0]  # the engine's cached copy: one model in memory, not two
 

@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from recorder.cli import cli
-from specviz.engine.specs import register_model
+from specviz.models.loading import register_model
 from specviz.events import Verify
 from specviz.sql import connect, query
 from specviz.store import list_runs, read_events

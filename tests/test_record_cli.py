@@ -10,8 +10,8 @@ from click.testing import CliRunner
 
 from recorder.cli import cli
 from specviz.engine import Engine, RunOptions
-from specviz.engine.specs import register_model
-from specviz.engine.target import TargetError
+from specviz.models.loading import register_model
+from specviz.targets.base import TargetError
 from specviz.store import list_runs, read_events
 from tiny_models import TinyTokenizer, tiny_model
 

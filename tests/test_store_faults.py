@@ -23,7 +23,7 @@ import store_sample
 from click.testing import CliRunner
 
 from recorder.cli import cli
-from specviz.engine.specs import register_model
+from specviz.models.loading import register_model
 from specviz.store import TraceError, list_runs, read_events, recover
 from tiny_models import TinyTokenizer, tiny_model
 

@@ -14,7 +14,7 @@ import msgspec
 import pytest
 
 from specviz.engine import Engine, RunOptions
-from specviz.engine.specs import register_model
+from specviz.models.loading import register_model
 from specviz.events import DraftToken, RoundMetrics, RunFinished, RunStarted, Verify
 from specviz.recording import open_run
 from specviz.sql import connect
@@ -123,7 +123,7 @@ sys.path.insert(0, sys.argv[2])
 import msgspec
 from tiny_models import TinyTokenizer, tiny_model
 from specviz.engine import Engine, RunOptions
-from specviz.engine.specs import register_model
+from specviz.models.loading import register_model
 from specviz.recording import Recording
 
 class DiesBeforeFinishing(Recording):

@@ -58,7 +58,8 @@ def replayable(run: RunInfo) -> str | None:
 def drafter_proposer(run: RunInfo) -> Propose:
     """The run's drafter, rebuilt from its spec; model drafters are run greedily."""
     from specviz.engine.drafters import DraftContext, build_drafter, parse_drafter
-    from specviz.engine.sampling import SamplingParams, make_rng, make_transform
+    from specviz.engine.sampling import make_rng, make_transform
+    from specviz.sampling_params import SamplingParams
     from specviz.engine.specs import build_target
 
     kind = parse_drafter(run.drafter).kind

@@ -1,4 +1,4 @@
-"""The live generation engine: drafters, targets, the speculative loop, metrics, recording.
+"""The live generation engine: drafters, the speculative loop, recording runs.
 
     from specviz.engine import Engine, RunOptions
     engine = Engine.from_specs(target="bundled", drafter="ngram")
@@ -6,9 +6,10 @@
 
 Modules: ``sampling`` (transforms, seeded draws), ``rejection`` (Leviathan / top-k /
 exact-match decisions), ``drafters`` (the drafter registry, one module per kind), ``local``
-(the early-exit model), ``loop`` (the round generator), ``metrics``, ``specs``, ``run``,
-``errors``. Targets (the ``Target`` interface, the local and remote targets, their registry)
-live in ``specviz.targets``; ``target`` re-exports the interface.
+(the early-exit model), ``loop`` (the round generator), ``specs`` (a target and drafter
+built from their specs), ``run``, ``errors``. Targets (the ``Target`` interface, the local
+and remote targets, their registry) live in ``specviz.targets``; the run totals in
+``specviz.totals``; ``SamplingParams`` in ``specviz.sampling_params``.
 
 Names are loaded on first use (PEP 562): the drafter registry, which the CLI reads for its
 help text, lives under this package and must not pull MLX in with it.
@@ -18,14 +19,11 @@ from importlib import import_module
 from typing import Any
 
 _EXPORTS = {
-    "Engine": "run", "RunOptions": "run", "RunResult": "run", "METHODS": "run",
+    "Engine": "run", "RunOptions": "run", "RunResult": "run",
     "EngineError": "errors",
     "EngineConfig": "loop", "Round": "loop", "generate_rounds": "loop",
-    "RoundCounts": "metrics", "RunMetrics": "metrics", "leviathan_speedup": "metrics",
-    "SamplingParams": "sampling",
-    "DEFAULT_DRAFTER": "specs", "DEFAULT_TARGET": "specs", "parse_target": "specs",
+    "DEFAULT_DRAFTER": "specs",
     "parse_drafter": "drafters",
-    "Scores": "target", "ScoreRequest": "target", "Target": "target", "TargetError": "target",
 }
 
 

@@ -1,7 +1,7 @@
 """In-process pieces the engine adds on top of a loaded model: the early-exit drafter model.
 
-The KV-cache bookkeeping (``CachedModel``) lives in ``specviz.models.kv_cache`` and the
-local target in ``specviz.targets.local``; they stay importable from here.
+(The KV-cache bookkeeping, ``CachedModel``, lives in ``specviz.models.kv_cache``; the local
+target in ``specviz.targets.local``.)
 """
 
 from __future__ import annotations
@@ -11,10 +11,7 @@ from typing import Any
 import mlx.core as mx
 from mlx_lm.models.base import create_attention_mask
 
-from specviz.engine.errors import EngineError  # noqa: F401  (re-exported)
-from specviz.models.kv_cache import PREFILL_STEP, CachedModel  # noqa: F401  (re-exported)
-from specviz.models.loading import model_vocab_size, tokenizer_eos_ids  # noqa: F401  (re-exported)
-from specviz.targets.local import LocalTarget  # noqa: F401  (re-exported)
+from specviz.engine.errors import EngineError
 
 
 class EarlyExit:
@@ -58,4 +55,4 @@ class EarlyExit:
         return self.inner.embed_tokens.as_linear(h)
 
 
-__all__ = ["EngineError", "CachedModel", "LocalTarget", "EarlyExit", "model_vocab_size", "tokenizer_eos_ids"]
+__all__ = ["EarlyExit"]

@@ -20,11 +20,12 @@ import numpy as np
 from specviz.engine.drafters import Draft, DraftContext, DraftedToken, Drafter
 from specviz.engine.remote_rows import finish_rows
 from specviz.engine.rejection import Decision, decide_exact_match, decide_full, decide_greedy, decide_topk
-from specviz.engine.sampling import SamplingParams, as_numpy, make_rng, make_transform, trace_stats
+from specviz.engine.sampling import as_numpy, make_rng, make_transform, trace_stats
 from specviz.targets.base import ScoreRequest, Target
 from specviz.builders import verdict_events
 from specviz.events import DraftToken, Error, TopToken, Verify
 from specviz.models.tokenizer import hf_tokenizer
+from specviz.sampling_params import SamplingParams
 from specviz.totals import RoundCounts, RunMetrics, round_counts
 
 

@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from specviz.engine.sampling import SamplingParams, sample_from
+from specviz.engine.sampling import sample_from
+from specviz.sampling_params import SamplingParams
 
 
 @dataclass

@@ -25,18 +25,20 @@ import mlx.core as mx
 import numpy as np
 
 from specviz.engine.drafters import check_method
-from specviz.engine.local import EngineError, LocalTarget
+from specviz.engine.errors import EngineError
 from specviz.engine.adaptive import K_MAX as ADAPTIVE_K_MAX
 from specviz.engine.adaptive import AdaptiveK
 from specviz.engine.loop import EngineConfig, Round, TokenText, generate_rounds
 from specviz.baselines import CHOICES as BASELINE_CHOICES, Baseline, BaselineIndex
 from specviz.engine.remote_rows import logprob_scale
-from specviz.engine.sampling import SamplingParams, make_transform
+from specviz.engine.sampling import make_transform
 from specviz.targets.base import RULE_FOR_CAPABILITY, TargetError
+from specviz.targets.local import LocalTarget
 from specviz.engine.text import StreamText, output_text
 from specviz.builders import verdict_events
 from specviz.events import DraftToken, Error, RunFinished, RunStarted, TopToken
 from specviz.models.tokenizer import hf_tokenizer
+from specviz.sampling_params import SamplingParams
 from specviz.statuses import METHODS
 from specviz.totals import RunMetrics, round_counts
 
@@ -464,4 +466,4 @@ def _mlx_round(index, pending, drafts, num_draft, text, n_top, t_round, metrics,
     return Round(index, tokens, statuses, events, counts, finish)
 
 
-__all__ = ["Engine", "RunOptions", "RunResult", "METHODS", "mlx_lm_rounds"]
+__all__ = ["Engine", "RunOptions", "RunResult", "mlx_lm_rounds"]

@@ -16,7 +16,7 @@ from typing import Any, Callable
 import mlx.core as mx
 import numpy as np
 
-from specviz.sampling_params import SamplingParams  # re-exported: the engine's name for it
+from specviz.sampling_params import SamplingParams
 
 # raw logits (n, V) -> probabilities of the sampling distribution (n, V), float64 numpy
 Transform = Callable[[Any], np.ndarray]
@@ -134,4 +134,4 @@ def sample_from(probs: np.ndarray, rng: np.random.Generator) -> int:
     return min(idx, probs.size - 1)
 
 
-__all__ = ["SamplingParams", "Transform", "as_numpy", "make_transform", "trace_stats", "top_n", "make_rng", "sample_from"]
+__all__ = ["Transform", "as_numpy", "make_transform", "trace_stats", "top_n", "make_rng", "sample_from"]

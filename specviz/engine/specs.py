@@ -7,10 +7,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from specviz.engine.drafters import DrafterSpec, build_drafter, kind_of, parse_drafter  # noqa: F401
-from specviz.models.loading import load_mlx, register_model  # noqa: F401  (re-exported)
+from specviz.engine.drafters import build_drafter, kind_of, parse_drafter
 from specviz.targets import registry
-from specviz.targets.registry import DEFAULT_TARGET, BuildContext, parse_target  # noqa: F401  (re-exported)
+from specviz.targets.registry import DEFAULT_TARGET, BuildContext
 
 DEFAULT_DRAFTER = "ngram"
 
@@ -30,7 +29,4 @@ def build(target_spec: str = DEFAULT_TARGET, drafter_spec: str = DEFAULT_DRAFTER
     return target, build_drafter(drafter_spec, target)
 
 
-__all__ = [
-    "DrafterSpec", "parse_drafter", "parse_target", "load_mlx", "register_model",
-    "build_target", "build_drafter", "build", "DEFAULT_TARGET", "DEFAULT_DRAFTER",
-]
+__all__ = ["build_target", "build", "DEFAULT_DRAFTER"]

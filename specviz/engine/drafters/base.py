@@ -15,7 +15,8 @@ import numpy as np
 from specviz.engine.errors import EngineError
 
 if TYPE_CHECKING:
-    from specviz.engine.sampling import SamplingParams, Transform
+    from specviz.engine.sampling import Transform
+    from specviz.sampling_params import SamplingParams
 
 
 @dataclass

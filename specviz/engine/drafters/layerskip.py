@@ -11,7 +11,7 @@ from specviz.engine.errors import EngineError
 
 
 def _check(spec: DrafterSpec, target: Any) -> None:
-    from specviz.engine.local import LocalTarget  # MLX loads with the drafter, not the registry
+    from specviz.targets.local import LocalTarget  # MLX loads with the drafter, not the registry
 
     if not isinstance(target, LocalTarget):
         raise EngineError("layerskip:N drafts from the target's own layers, so it needs a local target (bundled or mlx:)")

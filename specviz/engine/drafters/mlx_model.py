@@ -18,7 +18,7 @@ def _parse_arg(arg: str | None) -> str:
 def _build(spec: DrafterSpec, target: Any):
     # MLX is imported only when a model drafter is built, not when the registry is read.
     from specviz.engine.drafters.model import ModelDrafter, check_vocab
-    from specviz.engine.specs import load_mlx
+    from specviz.models.loading import load_mlx
 
     model, tokenizer, name = load_mlx(spec.arg)
     check_vocab(tokenizer, target.tokenizer, spec.text)

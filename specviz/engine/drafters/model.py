@@ -16,7 +16,7 @@ import numpy as np
 from specviz.engine.drafters.adapters import adapter_hash
 from specviz.engine.drafters.base import Draft, DraftContext, DraftedToken
 from specviz.engine.errors import EngineError
-from specviz.engine.local import CachedModel
+from specviz.models.kv_cache import CachedModel
 from specviz.engine.sampling import as_numpy, sample_from, trace_stats
 from specviz.models.tokenizer import hf_tokenizer
 
