@@ -15,6 +15,12 @@ def main() -> None:
         cli()
     except KeyboardInterrupt:
         sys.stderr.write("Interrupted.\n")
+        # A Ctrl-C that lands inside exec'd code (dataclasses, pydantic... build methods
+        # with exec() while modules import) leaves CPython 3.11's "unhandled
+        # KeyboardInterrupt" flag set although it is handled here, and under `python -m`
+        # the interpreter then kills itself with SIGINT at exit instead of returning 130.
+        # Running any code through exec() clears that flag.
+        exec("")
         sys.exit(130)
 
 

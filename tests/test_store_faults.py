@@ -179,6 +179,14 @@ def _interrupted(proc: subprocess.Popen) -> str:
     return text
 
 
+def test_ctrl_c_inside_execd_code_at_start_up_still_exits_130():
+    """Found as a flake of the test below: CPython marks a KeyboardInterrupt raised inside
+    exec() as unhandled even when the CLI handles it, and `python -m` then exits by SIGINT."""
+    r = subprocess.run([sys.executable, "-m", "ki_in_exec"], cwd=ROOT / "tests", capture_output=True, text=True,
+                       timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert (r.returncode, r.stderr) == (130, "Interrupted.\n")
+
+
 @pytest.mark.timeout(600)
 @pytest.mark.parametrize("delay", [0.3, 1.0, 3.0])
 def test_ctrl_c_during_start_up_is_one_line(tmp_path, delay):
