@@ -47,7 +47,7 @@ from mlx_lm.sample_utils import make_sampler
 from specviz.engine import Engine, RunOptions
 from specviz.engine.drafters import build_drafter
 from specviz.engine.specs import build_target
-from specviz.totals import expected_tokens, leviathan_bound, leviathan_speedup
+from specviz.totals import expected_tokens, leviathan_bound
 from specviz.store import read_events
 from specviz.events import RoundMetrics
 

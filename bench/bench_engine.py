@@ -37,7 +37,7 @@ import specviz  # noqa: F401  (OpenBLAS before mlx)
 from specviz.engine import Engine, RunOptions
 from specviz.engine.drafters import build_drafter
 from specviz.engine.specs import build_target
-from specviz.totals import leviathan_bound, leviathan_speedup
+from specviz.totals import leviathan_bound
 from specviz.events import RoundMetrics
 from specviz.recording import NullRecording, open_run
 
