@@ -8,10 +8,12 @@ const SpecvizPlayer = (() => {
   const C = SpecvizCharts;
   const SPEEDS = [["real time", 1], ["2×", 2], ["5×", 5], ["20×", 20], ["100×", 100]];
   const WINDOWS = [4, 8, 12, 24, 48];
-  // One Plotly chart per frame at most (the rest wait for the next frames), and while
-  // playing one every CHART_GAP_MS: the tree, text and numbers move every frame, the
-  // run's summary charts take turns (each about twice a second) and catch up on pause.
+  // One Plotly chart per frame at most (the rest wait for the next frames), and while the
+  // position moves (playing, or scrubbed within MOVING_MS) one every CHART_GAP_MS: the
+  // tree, text and numbers move every frame, the run's summary charts take turns (each
+  // about twice a second) and catch up when the position rests.
   const CHART_GAP_MS = 100;
+  const MOVING_MS = 300;
   const POST_EVERY_MS = 1000;
   const TEXT_TOKENS = 400; // laid out per frame: ~3 panel heights of text
   const LIVE_TICK_MS = 500;
@@ -102,6 +104,7 @@ const SpecvizPlayer = (() => {
       if (!keepPlaying) this.setPlaying(false);
       this.follow = false;
       this.pos = Math.max(0, Math.min(pos, this.run.last));
+      this.movedAt = performance.now();
       this.draw();
       this.post();
     }
@@ -177,7 +180,8 @@ const SpecvizPlayer = (() => {
       for (let k = 0; k < CHARTS.length; k++) { // in turns, starting after the last one drawn
         const i = (first + k) % CHARTS.length, [id, build, key] = CHARTS[i];
         if (this.keys[id] === key(st)) continue;
-        if (drew || (this.playing && now - this.chartAt < CHART_GAP_MS)) { pending = true; continue; }
+        const moving = this.playing || now - (this.movedAt || -1e9) < MOVING_MS;
+        if (drew || (moving && now - this.chartAt < CHART_GAP_MS)) { pending = true; continue; }
         this.drawChart(id, () => build(this.run, st), key(st), now);
         drew = true;
         this.nextChart = (i + 1) % CHARTS.length;
