@@ -101,8 +101,9 @@ def replay_view() -> None:
                                 ss.setdefault(f"player_sent_{ss.run}", {}))
     player(text, version, pos=ss.pos, nonce=ss.replay_nonce, key=key, work_ms=1e3 * (time.perf_counter() - started))
     session.set_link(run=ss.run, seq=str(max(0, index.n_events - 1) if ss.pos is None else ss.pos))
-    if first_index.live and not index.live:
-        st.rerun()  # finished: redefine the fragment without its timer
+    # A run that finishes keeps this fragment's timer until the page is next run whole (each
+    # tick then costs a cached read and an empty update): a whole-app rerun fired from the
+    # timer at the moment the run finished is where followed pages were seen to go blank.
 
 
 replay_view()
