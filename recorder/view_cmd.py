@@ -91,33 +91,19 @@ def run_server(cmd: list[str], env: dict, url: str, open_browser: bool) -> int:
         signal.signal(signal.SIGTERM, previous)
 
 
-def _open_file(path: Path, run: str | None) -> str | None:
-    """Check a trace file before the server starts; the run to open on Replay (the file's
-    only run, or ``run``), or None for the Runs page. One clear line if the file is bad."""
+def _open_sources(paths: list[Path], run: str | None) -> str | None:
+    """Check trace files and directories before the server starts; the run to open on
+    Replay (``run``, or the only run), or None for the Runs page. No runs at all: one
+    clear line (the problem itself when there is one); else a warning per unreadable file."""
     from specviz.store import TraceError, resolve, scan_sources
 
-    listing = scan_sources([path])
-    if listing.problems or not listing.runs:
-        raise TraceError(str(listing.problems[0]) if listing.problems else f"{path}: holds no runs")
-    if run:
-        return resolve(path, run, listing).run_id
-    return listing.runs[0].run_id if len(listing.runs) == 1 else None
-
-
-def _open_several(paths: list[Path], run: str | None) -> str | None:
-    """Check several trace files and directories before the server starts: a warning line
-    per unreadable file, one error if none holds a run; the run to open on Replay (``run``,
-    or the only run), or None for the Runs page."""
-    from specviz.store import TraceError, resolve, scan_sources
-
-    for path in paths:
-        if os.pathsep in str(path):
-            raise click.UsageError(f"{path}: a path with {os.pathsep!r} in it cannot be one of several sources")
     listing = scan_sources(paths)
+    if not listing.runs:
+        if len(listing.problems) == 1:
+            raise TraceError(str(listing.problems[0]))
+        raise TraceError(f"no runs in {', '.join(map(str, paths))}")
     for problem in listing.problems:
         click.echo(f"warning: {problem}", err=True)
-    if not listing.runs:
-        raise TraceError(f"no runs in {', '.join(map(str, paths))}")
     if run:
         return resolve(", ".join(map(str, paths)), run, listing).run_id
     return listing.runs[0].run_id if len(listing.runs) == 1 else None
@@ -165,7 +151,10 @@ def view_command(ctx: click.Context, targets: tuple[str, ...], traces_opt: str |
         paths.insert(0, traces_opt)
     if len(paths) > 1:
         several = [Path(p).resolve() for p in paths]
-        run = _open_several(several, run)
+        for path in several:
+            if os.pathsep in str(path):
+                raise click.UsageError(f"{path}: a path with {os.pathsep!r} in it cannot be one of several sources")
+        run = _open_sources(several, run)
         _serve(ctx, [str(p) for p in several], run, host, port, open_browser and not no_browser)
         return
     traces_opt = paths[0] if paths else None
@@ -176,7 +165,7 @@ def view_command(ctx: click.Context, targets: tuple[str, ...], traces_opt: str |
         click.echo(f"No runs in {traces}; showing the example traces in {traces / EXAMPLES}.", err=True)
         traces = traces / EXAMPLES
     if not traces.is_dir() and (os.path.lexists(traces) or traces.suffix in (".parquet", ".jsonl")):
-        run = _open_file(traces, run)
+        run = _open_sources([traces], run)
     elif run:
         from specviz.store import resolve
 

@@ -99,12 +99,9 @@ def events_frame(spark: Any, traces: str) -> Any:
     # column a file lacks reads as NULL, which is what the merge would have given.
     schema = ", ".join(f"`{name}` {spark_type(c.sql_type)}" for name, c in COLUMNS.items())
     frame = spark.read.schema(schema).option("basePath", root).parquet(f"{root}/{PARQUET_GLOB}")
-    present = set(frame.columns)  # every column now; kept for readers given another schema
-    if WALL_OFFSET in present:
-        frame = frame.withColumn("t_wall_ns", F.coalesce(F.col("t_wall_ns"), F.col("t_mono_ns") + F.col(WALL_OFFSET)))
-    columns = [F.col(f"`{name}`") if name in present else F.lit(None).cast(spark_type(c.sql_type)).alias(name)
-               for name, c in COLUMNS.items() if name != WALL_OFFSET]
-    if "date" in present:  # the Hive partition, last and a DATE as in DuckDB's view
+    frame = frame.withColumn("t_wall_ns", F.coalesce(F.col("t_wall_ns"), F.col("t_mono_ns") + F.col(WALL_OFFSET)))
+    columns = [F.col(f"`{name}`") for name in COLUMNS if name != WALL_OFFSET]
+    if "date" in frame.columns:  # the Hive partition, last and a DATE as in DuckDB's view
         columns.append(F.col("date"))
     return frame.select(*columns)
 
