@@ -15,13 +15,15 @@ def main() -> None:
         cli()
     except KeyboardInterrupt:
         sys.stderr.write("Interrupted.\n")
+        sys.exit(130)
+    finally:
         # A Ctrl-C that lands inside exec'd code (dataclasses, pydantic... build methods
         # with exec() while modules import) leaves CPython 3.11's "unhandled
-        # KeyboardInterrupt" flag set although it is handled here, and under `python -m`
-        # the interpreter then kills itself with SIGINT at exit instead of returning 130.
-        # Running any code through exec() clears that flag.
+        # KeyboardInterrupt" flag set although it is handled (here, or by Click, which
+        # prints "Aborted!" and exits 1), and under `python -m` the interpreter then kills
+        # itself with SIGINT at exit instead of returning. Running any code through exec()
+        # clears that flag, so it runs on every way out.
         exec("")
-        sys.exit(130)
 
 
 if __name__ == "__main__":
