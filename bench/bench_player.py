@@ -1,6 +1,7 @@
 """Replay player benchmark in Debian's chromium: open, scrub and play a 2,000-round run.
 
     uv run python bench/bench_player.py [--rounds 2000] [--k 5] [--repeats 3] [--play-s 5] [--recording]
+                                        [--parts open,motion,export,live]
 
 With --recording, a real `specviz record` of the bundled model runs in a subprocess (into
 another directory) while the opens are measured: the issue's "open under a parallel
@@ -16,9 +17,10 @@ recording".
 4. The self-contained HTML export of the same run: its size (target <= 5 MB) and the time
    from navigation to every chart drawn, offline (target < 2 s).
 5. A live tick of the same run while it records (at 25 %, 50 % and 100 % of its rounds):
-   the page's work per tick (re-read the live log and fold it, build the payload, diff it
-   against the previous tick's) and what travels to the browser (the delta against the
-   whole payload). Server side only, in this process, CPU seconds.
+   the page's work per tick (viewer/live_follow.py: the log read on from its last offset,
+   the new events folded and added to the payload, the delta encoded), beside what the
+   whole re-read it replaced costs, and what travels to the browser (the delta against
+   the whole payload). Server side only, in this process, CPU seconds.
 
 Wall times on a shared machine include waiting for a core; the load average is printed.
 """
@@ -44,7 +46,8 @@ from specviz.store import read_events  # noqa: E402
 from viewer.player import PLOTLY_JS  # noqa: E402
 from viewer.player.export import write_html  # noqa: E402
 from synthetic_runs import record_synthetic, synthetic_events  # noqa: E402
-from viewer.data import without_gc  # noqa: E402
+from viewer.data import Source, without_gc  # noqa: E402
+from viewer.live_follow import LiveRun, live_log  # noqa: E402
 from viewer.player.payload import delta, encode_json, payload  # noqa: E402
 from viewer_server import browser_page, serve, wait_for_replay  # noqa: E402
 
@@ -152,9 +155,15 @@ def parallel_recording(traces: Path, on: bool):
 
 
 def live_bench(traces: Path, rounds: int, k: int) -> list[dict]:
-    """Per-tick cost of following a recording run: one round arrives between two ticks."""
+    """Per-tick cost of following a recording run: one round arrives between two ticks.
+    The page's work per tick (viewer/live_follow.py: read the log on from its last offset,
+    fold the new events, extend the payload, encode the delta since the previous tick),
+    and what the whole re-read it replaced costs at the same point (read + fold + payload +
+    diff against the previous payload)."""
     events = synthetic_events(rounds=rounds, k=k, seed=0, errors_every=97)
     rec = open_run(traces, events[0], flush="event")
+    rec.flush()
+    live = LiveRun(live_log(Source(str(traces), rec.run_id)))
     per_round = (len(events) - 2) // rounds
     out, logged, previous = [], 1, None
     for frac in (0.25, 0.5, 1.0):
@@ -164,20 +173,61 @@ def live_bench(traces: Path, rounds: int, k: int) -> list[dict]:
                 rec.log(ev)
             rec.flush()
             logged = cut
+            before = live.version
             t = time.process_time()
-            index = without_gc(lambda: build_index(read_events(traces, rec.run_id)))
-            t_read = time.process_time() - t
+            live.update()
+            sent = live.player_data(before)
+            t_tick = time.process_time() - t
             t = time.process_time()
-            body = without_gc(payload, index)
-            t_payload = time.process_time() - t
+            body = without_gc(lambda: payload(build_index(read_events(traces, rec.run_id))))
+            t_whole = time.process_time() - t
             if previous is not None and cut == upto:
                 t = time.process_time()
-                sent = encode_json({"base": "v", "delta": delta(previous, body)})
-                t_delta = time.process_time() - t
-                out.append({"round": index.event_round[-1], "events": index.n_events, "read": t_read, "payload": t_payload,
-                            "delta": t_delta, "sent": len(sent), "whole": len(encode_json(body))})
+                delta(previous, body)
+                t_whole += time.process_time() - t
+                out.append({"round": live.index.event_round[-1], "events": live.index.n_events, "tick": t_tick,
+                            "whole": t_whole, "sent": len(sent), "size": len(encode_json(body))})
             previous = body
     return out
+
+
+def report_open(url: str, run_id: str, repeats: int) -> None:
+    opens, parts = open_bench(url, run_id, repeats)
+    ok = "PASS" if opens[0] < 1.5 else "FAIL"
+    print(f"open by deep link, fresh page load -> every chart drawn: {', '.join(f'{t:.2f} s' for t in opens)}"
+          f"  [{ok}: first (cold) {opens[0]:.2f} s < 1.5 s]")
+    for i, p in enumerate(parts):
+        print(f"  open {i + 1}, s after navigation: {describe(p)}")
+
+
+def report_motion(url: str, run_id: str, steps: int, play_s: float) -> None:
+    scrub, play = motion_bench(url, run_id, steps, play_s)
+    rate = 1000 / statistics.median(scrub)
+    ok = "PASS" if rate >= 20 else "FAIL"
+    print(f"scrub, {len(scrub)} random jumps to painted: p50 {statistics.median(scrub):.1f} ms, "
+          f"p95 {sorted(scrub)[int(0.95 * len(scrub))]:.1f} ms -> {rate:.0f} steps/s  [{ok}: >= 20/s]")
+    fps = play["frames"] / play["elapsed"]
+    ok = "PASS" if fps >= 20 else "FAIL"
+    print(f"playback at 20x for {play['elapsed']:.1f} s: {fps:.1f} frames/s "
+          f"({play['positions']} of {play['frames']} frames showed a new position; reached event {play['pos']}); "
+          f"work per frame p50 {play['work_p50']:.1f} ms, p95 {play['work_p95']:.1f} ms  [{ok}: >= 20 frames/s]")
+
+
+def report_export(traces: Path, run_id: str, out: Path, repeats: int) -> None:
+    size, opens = export_bench(traces, run_id, out, repeats)
+    ok = "PASS" if size <= 5e6 and opens[0] < 2 else "FAIL"
+    print(f"HTML export: {size / 1e6:.2f} MB; opened offline to every chart drawn: "
+          f"{', '.join(f'{t:.2f} s' for t in opens)}  [{ok}: <= 5 MB, first open < 2 s]")
+
+
+def report_live(traces: Path, rounds: int, k: int) -> None:
+    for tick in live_bench(traces, rounds, k):
+        print(f"live tick at round {tick['round']} ({tick['events']} events): {tick['tick'] * 1e3:.1f} ms CPU "
+              f"(read on + fold + extend + delta; a whole re-read + fold + payload + diff: {tick['whole'] * 1e3:.0f} ms); "
+              f"sent {tick['sent'] / 1e3:.1f} kB instead of the whole {tick['size'] / 1e3:.0f} kB")
+
+
+PARTS = ("open", "motion", "export", "live")
 
 
 def main() -> None:
@@ -188,39 +238,26 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=100, help="random scrub jumps")
     ap.add_argument("--play-s", type=float, default=5.0)
     ap.add_argument("--recording", action="store_true", help="open while the bundled model records a run")
+    ap.add_argument("--parts", default=",".join(PARTS), help=f"which measurements, of {','.join(PARTS)}")
     args = ap.parse_args()
+    parts = args.parts.split(",")
     load = f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
     with tempfile.TemporaryDirectory(prefix="specviz-bench-") as tmp:
         traces = Path(tmp) / "traces"
         run_id = record_synthetic(traces, rounds=args.rounds, k=args.k, seed=0, errors_every=97)
         print(f"trace: {args.rounds} rounds, K={args.k} (run {run_id}); {load}")
         print(f"Plotly bundle: {PLOTLY_JS.relative_to(PLOTLY_JS.parents[2])} ({PLOTLY_JS.stat().st_size / 1e6:.1f} MB)")
-        with serve(traces) as url, parallel_recording(Path(tmp) / "other", args.recording):
-            opens, parts = open_bench(url, run_id, args.repeats)
-            ok = "PASS" if opens[0] < 1.5 else "FAIL"
-            print(f"open by deep link, fresh page load -> every chart drawn: {', '.join(f'{t:.2f} s' for t in opens)}"
-                  f"  [{ok}: first (cold) {opens[0]:.2f} s < 1.5 s]")
-            for i, p in enumerate(parts):
-                print(f"  open {i + 1}, s after navigation: {describe(p)}")
-            scrub, play = motion_bench(url, run_id, args.steps, args.play_s)
-        rate = 1000 / statistics.median(scrub)
-        ok = "PASS" if rate >= 20 else "FAIL"
-        print(f"scrub, {len(scrub)} random jumps to painted: p50 {statistics.median(scrub):.1f} ms, "
-              f"p95 {sorted(scrub)[int(0.95 * len(scrub))]:.1f} ms -> {rate:.0f} steps/s  [{ok}: >= 20/s]")
-        fps = play["frames"] / play["elapsed"]
-        ok = "PASS" if fps >= 20 else "FAIL"
-        print(f"playback at 20x for {play['elapsed']:.1f} s: {fps:.1f} frames/s "
-              f"({play['positions']} of {play['frames']} frames showed a new position; reached event {play['pos']}); "
-              f"work per frame p50 {play['work_p50']:.1f} ms, p95 {play['work_p95']:.1f} ms  [{ok}: >= 20 frames/s]")
-        size, opens = export_bench(traces, run_id, Path(tmp) / "run.html", args.repeats)
-        ok = "PASS" if size <= 5e6 and opens[0] < 2 else "FAIL"
-        print(f"HTML export: {size / 1e6:.2f} MB; opened offline to every chart drawn: "
-              f"{', '.join(f'{t:.2f} s' for t in opens)}  [{ok}: <= 5 MB, first open < 2 s]")
-        for tick in live_bench(Path(tmp) / "live", args.rounds, args.k):
-            print(f"live tick at round {tick['round']} ({tick['events']} events): re-read + fold {tick['read'] * 1e3:.0f} ms, "
-                  f"payload {tick['payload'] * 1e3:.0f} ms, delta {tick['delta'] * 1e3:.0f} ms CPU; "
-                  f"sent {tick['sent'] / 1e3:.1f} kB instead of the whole {tick['whole'] / 1e3:.0f} kB")
-        print(load)
+        if "open" in parts or "motion" in parts:
+            with serve(traces) as url, parallel_recording(Path(tmp) / "other", args.recording):
+                if "open" in parts:
+                    report_open(url, run_id, args.repeats)
+                if "motion" in parts:
+                    report_motion(url, run_id, args.steps, args.play_s)
+        if "export" in parts:
+            report_export(traces, run_id, Path(tmp) / "run.html", args.repeats)
+        if "live" in parts:
+            report_live(Path(tmp) / "live", args.rounds, args.k)
+        print(f"{load} at the start; {os.getloadavg()[0]:.1f} at the end")
 
 
 if __name__ == "__main__":

@@ -140,18 +140,39 @@ def _seconds(ns: int, t0: int) -> float:
 
 def build_index(events: Sequence) -> ReplayIndex:
     """Fold a whole trace (events in seq order) once."""
-    idx = ReplayIndex(events=list(events))
-    fold = _IndexFold(idx)
-    on = {RunStarted: fold.started, DraftToken: fold.draft, Verify: fold.verify,
-          RoundMetrics: fold.round_metrics, Error: fold.error, RunFinished: fold.finished}
-    for i, ev in enumerate(idx.events):
-        handle = on.get(type(ev))
-        if handle is not None:
-            handle(i, ev)
-        idx.event_round.append(fold.current_round)
-        idx.event_time.append(_seconds(ev.t_mono_ns, fold.t0))
-    fold.store_tested()
-    return idx
+    return IndexBuilder().add(events)
+
+
+class IndexBuilder:
+    """A fold that can go on: ``add`` folds events that follow the ones already added
+    (a live run's new events), so following a recording costs what arrived, not the run.
+
+    ``index`` is extended in place; its lazily built caches are dropped on each add.
+    Not thread-safe: one caller at a time (the viewer holds a lock around it).
+    """
+
+    def __init__(self) -> None:
+        self.index = ReplayIndex(events=[])
+        self._fold = _IndexFold(self.index)
+        f = self._fold
+        self._on = {RunStarted: f.started, DraftToken: f.draft, Verify: f.verify,
+                    RoundMetrics: f.round_metrics, Error: f.error, RunFinished: f.finished}
+
+    def add(self, events: Sequence) -> ReplayIndex:
+        idx, fold, on = self.index, self._fold, self._on
+        start = len(idx.events)
+        idx.events.extend(events)
+        for i in range(start, len(idx.events)):
+            ev = idx.events[i]
+            handle = on.get(type(ev))
+            if handle is not None:
+                handle(i, ev)
+            idx.event_round.append(fold.current_round)
+            idx.event_time.append(_seconds(ev.t_mono_ns, fold.t0))
+        fold.store_tested()
+        idx._columns.clear()
+        idx.memo.clear()
+        return idx
 
 
 class _IndexFold:
@@ -229,12 +250,14 @@ class _IndexFold:
             self.close_round(rnd, i)
 
     def store_tested(self) -> None:
-        """The tested positions as arrays, for prefix statistics."""
-        if self.tested:
-            at, position, accepted = zip(*self.tested)
-            self.idx.tested_at = np.asarray(at, dtype=np.int64)
-            self.idx.tested_position = np.asarray(position, dtype=np.int64)
-            self.idx.tested_accepted = np.asarray(accepted, dtype=bool)
+        """The tested positions as arrays, for prefix statistics (the new ones appended)."""
+        idx = self.idx
+        new = self.tested[len(idx.tested_at):]
+        if new:
+            at, position, accepted = zip(*new)
+            idx.tested_at = np.concatenate([idx.tested_at, np.asarray(at, dtype=np.int64)])
+            idx.tested_position = np.concatenate([idx.tested_position, np.asarray(position, dtype=np.int64)])
+            idx.tested_accepted = np.concatenate([idx.tested_accepted, np.asarray(accepted, dtype=bool)])
 
 
 class ReplayState:

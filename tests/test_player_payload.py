@@ -10,7 +10,7 @@ import pytest
 
 from specviz.events import Verify
 from specviz.replay import build_index
-from viewer.player.payload import STATUSES, delta, encode, payload
+from viewer.player.payload import STATUSES, apply_delta, delta, encode, payload
 from synthetic_runs import synthetic_events
 
 
@@ -81,19 +81,6 @@ def test_live_run_and_hostile_text_travel_as_data():
     assert "</script><script>alert(1)</script>" in p["strings"]
 
 
-def _apply(old, d):
-    """The player's applyDelta (player.js), in Python: lists keep a prefix and gain a tail."""
-    out = dict(old)
-    for key, value in d.items():
-        if isinstance(value, dict) and "$d" in value:
-            out[key] = _apply(old[key], value["$d"])
-        elif isinstance(value, dict) and "$keep" in value:
-            out[key] = old[key][: value["$keep"]] + value["$tail"]
-        else:
-            out[key] = value
-    return out
-
-
 def test_a_growing_run_travels_as_small_deltas():
     """Reads of a run still recording (prefixes of its events, the last one finished): each
     delta turns the previous payload into exactly the new one and carries only what the
@@ -103,7 +90,7 @@ def test_a_growing_run_travels_as_small_deltas():
     bodies = [json.loads(json.dumps(payload(build_index(events[:n])))) for n in cuts]
     for m, n, old, new in zip(cuts, cuts[1:], bodies, bodies[1:]):
         d = json.loads(json.dumps(delta(old, new)))
-        assert _apply(old, d) == new, n
+        assert apply_delta(old, d) == new, n
         assert new["strings"][: len(old["strings"])] == old["strings"]  # interned in event order
         # A fixed framing (~2.5 k characters) plus a few hundred per new event, not the run.
         assert len(json.dumps(d)) < 4000 + 400 * (n - m), (n, len(json.dumps(d)), len(json.dumps(new)))

@@ -6,12 +6,14 @@ so moving the position never waits on the server.
 
 from __future__ import annotations
 
+import msgspec
+
 from specviz.replay import ReplayIndex
 from viewer.data import without_gc
+from viewer.live_follow import KEEP_SENT, LiveRun
 from viewer.player.payload import delta, encode_json, payload
 
 TICK_S = 2.0  # backstop re-read of a run still recording (the player asks every 0.5 s)
-KEEP_SENT = 4  # payloads of a live run remembered per session, as bases for deltas
 
 
 def _encoded(index: ReplayIndex) -> dict:
@@ -37,22 +39,27 @@ def player_data(index: ReplayIndex, posted: dict | None, sent: dict[str, dict]) 
     whether it `ask`s for one it could not use): nothing when it has this version; while
     the run records, only what changed since the version this session sent last (`sent`,
     oldest first, updated here), or since the one it holds when it asks; else the whole
-    payload. Posts lag behind the messages the player has applied, hence "sent last"."""
+    payload. Posts lag behind the messages the player has applied, hence "sent last".
+    A run that was followed from its log (viewer/live_follow.py) ends here, once it is
+    published: the log's last payload is the base of the delta to the finished one."""
     memo = _encoded(index)
     version, body = memo["version"], memo["body"]
     have = posted.get("have") if posted else None
     if have == version:
         return "", version
     base_version = None
-    if have is not None and body is not None:
+    if have is not None and sent:  # a player this session has sent a run to (a live one)
         base_version = have if posted.get("ask") else next(reversed(sent), None)
     base = sent.get(base_version)
+    if isinstance(base, LiveRun):  # followed from its log until it was published
+        base = base.body_at(base_version)
     if body is not None:
         sent[version] = body
         for old in list(sent)[:-KEEP_SENT]:
             del sent[old]
     if base is not None:
-        return encode_json({"base": base_version, "delta": delta(base, body)}), version
+        new = body if body is not None else msgspec.json.decode(memo["text"])  # finished: once
+        return encode_json({"base": base_version, "delta": delta(base, new)}), version
     return memo["text"], version
 
 

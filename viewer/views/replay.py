@@ -14,7 +14,7 @@ import time
 
 import streamlit as st
 
-from viewer import data, pages, session
+from viewer import data, live_follow, pages, session
 from viewer.player import player
 from viewer.replay_controls import TICK_S, player_data, run_choices
 
@@ -84,10 +84,12 @@ def replay_view() -> None:
         player("", "", pos=None, nonce=ss.replay_nonce, key=key)
         pages.load_or_stop(ss.run, "replay")
         st.rerun()
-    # Re-read each tick: a live run's version changes as events arrive; a finished one is cached.
+    # A recording run is followed from its log (only what arrived since the last tick is
+    # read); a finished one is read once and cached; a run published meanwhile is read anew.
     started = time.perf_counter()
+    live = live_follow.follow(source) if first_index.live else None
     try:
-        index = data.load_index(source)
+        index = live.index if live is not None else data.load_index(source)
     except data.trace_error_types() as exc:
         st.error(f"Cannot replay run `{ss.run}`: {exc}")
         return
@@ -97,8 +99,11 @@ def replay_view() -> None:
         # player that Streamlit remounts (it may, on the rerun that ends a live run) must
         # land on the final event, and the URL must name it.
         ss.pos = None if posted.get("follow") else posted["pos"]
-    text, version = player_data(index, posted if isinstance(posted, dict) else None,
-                                ss.setdefault(f"player_sent_{ss.run}", {}))
+    posted, sent = posted if isinstance(posted, dict) else None, ss.setdefault(f"player_sent_{ss.run}", {})
+    if live is not None:
+        text, version = live_follow.player_data(live, posted, sent)
+    else:
+        text, version = player_data(index, posted, sent)
     player(text, version, pos=ss.pos, nonce=ss.replay_nonce, key=key, work_ms=1e3 * (time.perf_counter() - started))
     session.set_link(run=ss.run, seq=str(max(0, index.n_events - 1) if ss.pos is None else ss.pos))
     # A run that finishes keeps this fragment's timer until the page is next run whole (each
