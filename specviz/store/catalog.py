@@ -19,7 +19,8 @@ import msgspec
 
 from specviz.events import RunFinished, RunStarted
 from specviz.store.footer import RunEntry, TraceFile, check_entry, inspect_file
-from specviz.store.footer_batch import inspect_many
+from specviz.store import footer_cache
+from specviz.store.footer_batch import inspect_many, plain_files
 from specviz.store.layout import TraceError, check_run_id, log_files, open_regular, parquet_files, run_id_of
 from specviz.store.livelog import is_live, read_log
 from specviz.store.parquet_file import read_parquet_events
@@ -75,7 +76,7 @@ _FOOTERS: dict[tuple, TraceFile | TraceError] = {}
 
 def _footer_key(path: Path, root: Path | None) -> tuple:
     st = path.stat()
-    return (str(path), str(root), st.st_ino, st.st_size, st.st_mtime_ns)
+    return (str(path), str(root), *footer_cache.identity(st))
 
 
 def _remember(key: tuple, hit: TraceFile | TraceError) -> None:
@@ -98,8 +99,11 @@ def inspect_cached(path: Path, root: Path | None = None) -> TraceFile:
     return hit
 
 
-def _prefetch(paths: list[Path], root: Path) -> None:
-    """Validate the footers not yet cached in one DuckDB pass (`footer_batch`)."""
+def _prefetch(paths: list[Path], root: Path) -> dict[Path, tuple]:
+    """Footers not yet validated in this process: from the on-disk cache where the file is
+    the one validated before, else validated in one DuckDB pass (`footer_batch`).
+    Returns path -> on-disk cache key for the plain files, or nothing when every footer
+    was already known here (then the cache has been saved already: see `_persist`)."""
     keys = {}
     for path in paths:
         try:
@@ -108,8 +112,45 @@ def _prefetch(paths: list[Path], root: Path) -> None:
             continue
         if key not in _FOOTERS:
             keys[path] = key
-    for path, hit in inspect_many(list(keys), root).items():
-        _remember(keys[path], hit)
+    if not keys:
+        return {}
+    disk = _disk_keys(paths, root)
+    remembered = footer_cache.load(root)
+    for path, key in list(keys.items()):
+        hit = remembered.get(disk.get(path))
+        if hit is not None:
+            _remember(key, hit)
+            del keys[path]
+    if keys:
+        for path, hit in inspect_many(list(keys), root).items():
+            _remember(keys[path], hit)
+    return disk
+
+
+def _disk_keys(paths: list[Path], root: Path) -> dict[Path, tuple]:
+    # Only regular files in link-free directories are remembered across processes, by
+    # lstat: a link, or a directory swapped for one, is checked afresh every time.
+    out = {}
+    for path in plain_files(paths, root):
+        try:
+            out[path] = (str(path.relative_to(root)), footer_cache.identity(os.lstat(path)))
+        except (OSError, ValueError):
+            continue
+    return out
+
+
+def _persist(root: Path, disk: dict[Path, tuple]) -> None:
+    if not disk:
+        return
+    good = {}
+    for path, disk_key in disk.items():
+        try:
+            hit = _FOOTERS.get(_footer_key(path, root))
+        except OSError:
+            continue
+        if isinstance(hit, TraceFile):
+            good[disk_key] = hit
+    footer_cache.save(root, good)
 
 
 def run_summaries(tf: TraceFile) -> list[RunSummary]:
@@ -149,7 +190,7 @@ def _live_summary(path: Path, root: Path | None = None) -> RunSummary | None:
 
 def _scan_files(traces: Path, listing: Listing) -> None:
     paths = parquet_files(traces)
-    _prefetch(paths, traces)
+    disk = _prefetch(paths, traces)
     for path in paths:
         try:
             tf = inspect_cached(path, traces)
@@ -164,6 +205,7 @@ def _scan_files(traces: Path, listing: Listing) -> None:
         listing.files.append(tf)
         for s in summaries:
             listing.add(s)
+    _persist(traces, disk)
 
 
 def _scan_logs(traces: Path, listing: Listing) -> None:

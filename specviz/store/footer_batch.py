@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import stat
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import duckdb
@@ -62,15 +63,23 @@ def _read_footers(paths: list[Path]) -> tuple[dict, dict, dict] | None:
     try:
         with duckdb.connect(":memory:", config={"autoload_known_extensions": False}) as con:
             con.execute("SET enable_progress_bar = false")
-            con.execute("SET parquet_metadata_cache = true")  # the three scans parse each footer once
-            kv: dict[str, dict[str, str]] = {}
-            for name, key, value in con.execute(_KV, [names]).fetchall():
-                kv.setdefault(name, {})[key.decode(errors="replace")] = value.decode(errors="replace")
-            rows = dict(con.execute(_ROWS, [names]).fetchall())
-            prints = {name: (h, n) for name, h, n in con.execute(_FINGERPRINT, [names]).fetchall()}
+            # Each metadata function runs on one thread: the key-value scan runs on a
+            # second cursor beside the other two (DuckDB lets go of the GIL meanwhile).
+            with ThreadPoolExecutor(1) as pool:
+                kv_rows = pool.submit(_fetch, con.cursor(), _KV, names)
+                rows = dict(con.execute(_ROWS, [names]).fetchall())
+                prints = {name: (h, n) for name, h, n in con.execute(_FINGERPRINT, [names]).fetchall()}
+                kv: dict[str, dict[str, str]] = {}
+                for name, key, value in kv_rows.result():
+                    kv.setdefault(name, {})[key.decode(errors="replace")] = value.decode(errors="replace")
     except (duckdb.Error, UnicodeError, OverflowError):
         return None
     return kv, rows, prints
+
+
+def _fetch(cursor: duckdb.DuckDBPyConnection, sql: str, names: list[str]) -> list[tuple]:
+    with cursor:
+        return cursor.execute(sql, [names]).fetchall()
 
 
 def inspect_many(paths: list[Path], root: Path) -> dict[Path, TraceFile | TraceError]:
