@@ -1,7 +1,8 @@
 """Every file is a suspect: hundreds of hostile entries (tests/hostile.py), each alone
 beside five good runs, then all at once. For each, every command (runs, runs --problems,
 show, sql, recover, import, export, and the viewer's listing) exits with a clear line or
-shows the good runs, within a time limit, and no good run is ever hidden.
+shows the good runs, within a time limit, and no good run is ever hidden; named as
+sources beside the good directory (`specviz view DIR FILE...`), the same holds.
 
 Commands run in-process through Click's CliRunner (a hang fails the test through
 pytest-timeout rather than blocking the suite). Alone, a deterministic sample of the
@@ -115,10 +116,30 @@ def check_every_command(traces: Path, paths: list[Path], tmp: Path, importable: 
         assert r.exit_code == 1 and not imported, f"a bad file was imported: {r.output}"
     if importable is True:
         assert r.exit_code == 0 and imported == [hostile.VICTIM], r.output
+    check_several_sources(traces, paths)
     if all_views:
         from viewer import data
 
         assert set(GOOD) <= {row["run_id"] for row in data.list_runs(str(traces))}
+
+
+def check_several_sources(traces: Path, paths: list[Path]) -> None:
+    """`specviz view DIR FILE...`: the hostile files named one by one beside the good
+    directory. The check before the server starts warns with one clear line per bad
+    source and still finds the good runs, and so does the viewer's listing of them all."""
+    from recorder.view_cmd import _open_sources
+    from viewer import data
+
+    sources = [traces, *paths]
+    runner = CliRunner()
+    with runner.isolation() as (_, err, _mixed):
+        t0 = time.perf_counter()
+        _open_sources(sources, None)  # good runs are there: never "no runs"
+        assert time.perf_counter() - t0 < COMMAND_LIMIT_S
+    for line in err.getvalue().decode(errors="replace").splitlines():
+        assert line.startswith("warning: ") and "\x1b" not in line, f"unclear line {line!r}"
+    listed = data.list_runs(os.pathsep.join(map(str, sources)))
+    assert set(GOOD) <= {row["run_id"] for row in listed}, "a good run is hidden when files are named beside it"
 
 
 def _build(entry: hostile.Entry, traces: Path, tag: str) -> list[Path]:
