@@ -13,6 +13,9 @@ from click.testing import CliRunner
 from recorder.cli import cli
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "traces" / "examples"
+# A sampled layerskip run recorded by the engine at schema 1.0 (formerly in traces/examples):
+# no target_p/draft_q columns, so the audit takes p/q from the logprobs (top-p 1).
+SCHEMA_1_0 = Path(__file__).resolve().parent / "fixtures" / "schema_1_0"
 
 
 @pytest.fixture(scope="module")
@@ -32,17 +35,26 @@ def test_json_report_over_every_run(examples):
     report = json.loads(out.output)
     assert len(report["runs"]) == 5
     verdicts = {r["run_id"][:4]: r["audit"]["verdict"] for r in report["runs"]}
-    assert verdicts["0fb9"].startswith("unverified: autoregressive")
-    assert verdicts["8ebf"] == "lossless" and verdicts["7842"] == "lossless"
-    sampled = next(r for r in report["runs"] if r["run_id"].startswith("d008"))["audit"]
-    # recorded before schema 1.1 (no target_p/draft_q): p/q from the logprobs at top-p 1
-    assert sampled["p_source"] == "logprobs" and sampled["verdict"] == "lossless"
+    assert verdicts["300a"].startswith("unverified: autoregressive")
+    assert verdicts["eb98"] == "lossless" and verdicts["7649"] == "lossless"
+    sampled = next(r for r in report["runs"] if r["run_id"].startswith("c05a"))["audit"]
+    assert sampled["p_source"] == "target_p/draft_q" and sampled["verdict"] == "lossless"
     ngram = next(g for g in report["groups"] if "ngram" in g["label"])
     assert ngram["k"]["best_k"] in ngram["k"]["ks"] and len(ngram["k"]["tau"]) == 16
     pos0 = ngram["per_position"]
     assert pos0["lo"][0] <= pos0["rate"][0] <= pos0["hi"][0]
     auto = next(g for g in report["groups"] if g["label"].startswith("autoregressive"))
     assert auto["k"] is None and "not measured" in auto["notes"][0]
+
+
+def test_a_schema_1_0_trace_is_audited_from_its_logprobs(tmp_path):
+    for source in (EXAMPLES, SCHEMA_1_0):  # old and new files in one store: one analysis over both
+        shutil.copytree(source, tmp_path, dirs_exist_ok=True)
+    out = invoke("--traces", str(tmp_path), "analyze", "d008", "c05a", "--format", "json")
+    assert out.exit_code == 0, out.output
+    audits = {r["run_id"][:4]: r["audit"] for r in json.loads(out.output)["runs"]}
+    assert audits["d008"]["p_source"] == "logprobs" and audits["d008"]["verdict"] == "lossless"
+    assert audits["c05a"]["p_source"] == "target_p/draft_q" and audits["c05a"]["verdict"] == "lossless"
 
 
 def test_text_report_and_where(examples):

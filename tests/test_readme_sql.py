@@ -90,7 +90,7 @@ def test_acceptance_by_k_and_temperature():
 
 def test_tokens_of_a_run_in_order():
     rows = query(connect(EXAMPLES), find("FROM tokens")).rows
-    (run,) = [r for r in list_runs(EXAMPLES) if r.run_id.startswith("8ebf")]
+    (run,) = [r for r in list_runs(EXAMPLES) if r.run_id.startswith("eb98")]
     committed = [e for e in read_events(EXAMPLES, run.run_id) if isinstance(e, Verify) and e.status != "rejected"]
     assert [(i, t, s) for i, t, s in rows] == [(i, e.token_text, e.status) for i, e in enumerate(committed)]
     assert len(rows) == run.finished.produced

@@ -19,10 +19,10 @@ from viewer import comparison
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "traces" / "examples"
 APP = str(Path(__file__).resolve().parent.parent / "viewer" / "app.py")
-SPECULATIVE_T07 = "d00808b98c2a0033"  # speculative, layerskip drafter, T=0.7
-MLX_LM = "69d527cbaf0d7097"  # mlx-lm method, same prompt, greedy
-AUTOREGRESSIVE = "0fb9794c6e642cea"  # another prompt
-NGRAM_K4 = "8ebf03ac38fd03de"  # same prompt as the autoregressive run, greedy
+SPECULATIVE_T07 = "c05a8f06dbbd3068"  # speculative, layerskip drafter, T=0.7
+MLX_LM = "b73abf001610d62b"  # mlx-lm method, same prompt, greedy
+AUTOREGRESSIVE = "300a432033b8b82c"  # another prompt
+NGRAM_K4 = "eb9899de2aab2326"  # same prompt as the autoregressive run, greedy
 
 
 @pytest.fixture(scope="module")
