@@ -2,19 +2,45 @@
 
 from __future__ import annotations
 
+import importlib
+
 import click
 
 from specviz import __version__
 from specviz.errors import SpecvizError
 
 
+# Command name -> the module that defines it (in its COMMANDS). Modules are imported only
+# when their command runs: `specviz runs` need not import the openai SDK (and pydantic),
+# which alone cost ~1 s of every command's start-up.
+LAZY_COMMANDS = {
+    **dict.fromkeys(("runs", "show", "sql", "export", "import", "recover"), "store_cmds"),
+    **dict.fromkeys(("record", "sweep"), "record_cmds"),
+    "models": "models_cmd", "view": "view_cmd", "analyze": "analyze_cmd", "dataset": "dataset_cmd",
+    "adapt": "adapt_cmd", "chat": "chat_cmd",
+}
+
+
 class SpecvizGroup(click.Group):
-    """The root group: the one place library errors become one-line CLI errors.
+    """The root group: commands loaded on first use, and the one place library errors
+    become one-line CLI errors.
 
     `SpecvizError` (every layer's user-facing failure), `OSError` (a path the user named)
     and DuckDB errors (a query the user wrote) print ``Error: <one line>`` and exit 1.
     Anything else is a bug and keeps its traceback.
     """
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *LAZY_COMMANDS})
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        command = super().get_command(ctx, name)
+        if command is None and name in LAZY_COMMANDS:
+            module = importlib.import_module(f"recorder.{LAZY_COMMANDS[name]}")
+            for command in module.COMMANDS:
+                self.add_command(command)
+            command = super().get_command(ctx, name)
+        return command
 
     def invoke(self, ctx: click.Context):
         try:
@@ -64,15 +90,3 @@ def cli(ctx: click.Context, traces_dir: str) -> None:
 
 def main() -> None:
     cli()
-
-
-def _register() -> None:
-    # Each command family lives in its own module and lists its commands in COMMANDS.
-    from recorder import analyze_cmd, adapt_cmd, chat_cmd, dataset_cmd, models_cmd, record_cmds, store_cmds, view_cmd
-
-    for module in (store_cmds, record_cmds, models_cmd, view_cmd, analyze_cmd, dataset_cmd, adapt_cmd, chat_cmd):
-        for command in module.COMMANDS:
-            cli.add_command(command)
-
-
-_register()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import click
 from click.testing import CliRunner
 
 from recorder.cli import cli
@@ -116,7 +117,7 @@ def test_vocabulary_mismatch_is_a_clear_error(tmp_path):
 
 def test_every_command_has_help():
     for name in ("record", "sweep"):
-        cmd = cli.commands[name]
+        cmd = cli.get_command(click.Context(cli), name)  # commands load on first use
         assert cmd.help
         for p in cmd.params:
             if p.param_type_name == "option":
