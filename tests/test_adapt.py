@@ -55,6 +55,26 @@ def test_training_lowers_loss_and_the_adapter_loads_and_records(bundled, tmp_pat
     assert any(type(e).__name__ == "DraftToken" and e.draft_source == "model" for e in events)
 
 
+def test_batched_self_distillation_is_the_targets_greedy_output(bundled):
+    """items_from_prompts decodes prompts of equal length in one batch; each row must be
+    what a greedy run of the target records, token for token, cut after an EOS."""
+    prompts = ["Explain what a CPU is in one sentence.", "Explain what a cat is in one sentence.",
+               "Say only the word yes.", "Describe a volcano in one sentence."]
+    items = items_from_prompts(bundled, prompts, max_tokens=14, all_positions=True)
+    engine = Engine(bundled, None, drafter_spec="none")
+    lengths = [len(engine.encode_prompt(p)[0]) for p in prompts]
+    assert len(set(lengths)) < len(lengths)  # at least one batch of two rows
+    ended = False
+    for prompt, item, n_prompt in zip(prompts, items, lengths):
+        run = engine.record(prompt, RunOptions(method="autoregressive", max_tokens=14, baseline=False), recording="null")
+        assert item.ids == list(run.started.prompt_token_ids) + list(run.token_ids)
+        assert item.positions == list(range(1, len(item.ids)))  # all_positions: the prompt's too
+        ended |= run.finished.finish_reason == "eos"
+    assert ended  # one row stopped at its EOS before max_tokens
+    outputs_only = items_from_prompts(bundled, prompts[:1], max_tokens=14)
+    assert outputs_only[0].positions == list(range(lengths[0], len(items[0].ids)))
+
+
 def test_one_command_loop_records_before_and_after(tmp_path):
     register_model("tiny", tiny_model(10, seed=4, layers=3, scale=0.5), TinyTokenizer(10, eos=False), "tiny-llama")
     (tmp_path / "train.txt").write_text("abcabcab\nbcabcabc\ncabcabca\nabababab\n")

@@ -38,6 +38,10 @@ class TrainConfig:
     dropout: float = 0.0
     val_fraction: float = 0.25
     seed: int = 0
+    teacher: str = "top"  # "top": the target's top-TEACHER_TOP, precomputed; "full": its whole distribution, every step
+    disagree_weight: float = 1.0  # OSD-style: positions where the student's argmax is not the target's count this much
+    warmup: int = 0  # steps of linear warm-up, then ...
+    schedule: str = "constant"  # ... "constant" or "cosine" decay of the learning rate to 0 at the last step
 
 
 @dataclass
@@ -68,6 +72,8 @@ class _Batch:
     mask: mx.array  # (B, L) 1 where the next token is trained
     top_ids: mx.array  # (B, L, T) teacher's top ids
     top_p: mx.array  # (B, L, T) teacher's probabilities over them (renormalised)
+    teacher_logp: mx.array | None = None  # (B, L, V) the teacher's full log-distribution ("full" teacher)
+    disagree_weight: float = 1.0
 
 
 def lora_student(student: nn.Module, num_layers: int, config: TrainConfig) -> dict:
@@ -110,11 +116,41 @@ def _batch(items: list[Item], teacher: list[tuple[np.ndarray, np.ndarray]]) -> _
 
 
 def kl_loss(student: nn.Module, batch: _Batch) -> mx.array:
-    """Mean over trained positions of KL(teacher top-T || student)."""
+    """Mean over trained positions of KL(teacher || student): over the teacher's top-T ids
+    (renormalised), or over the whole vocabulary when the batch carries ``teacher_logp``.
+    Positions where the student's argmax misses the teacher's weigh ``disagree_weight``."""
     logp = nn.log_softmax(student(batch.inputs).astype(mx.float32), axis=-1)
-    student_lp = mx.take_along_axis(logp, batch.top_ids, axis=-1)
-    kl = (batch.top_p * (mx.log(mx.maximum(batch.top_p, 1e-12)) - student_lp)).sum(axis=-1)
-    return (kl * batch.mask).sum() / mx.maximum(batch.mask.sum(), 1.0)
+    if batch.teacher_logp is not None:
+        t_logp = batch.teacher_logp
+        kl = (mx.exp(t_logp) * (t_logp - logp)).sum(axis=-1)
+        best = mx.argmax(t_logp, axis=-1)
+    else:
+        student_lp = mx.take_along_axis(logp, batch.top_ids, axis=-1)
+        kl = (batch.top_p * (mx.log(mx.maximum(batch.top_p, 1e-12)) - student_lp)).sum(axis=-1)
+        best = batch.top_ids[..., 0]
+    weight = batch.mask
+    if batch.disagree_weight != 1.0:
+        missed = mx.stop_gradient(mx.argmax(logp, axis=-1) != best).astype(mx.float32)
+        weight = weight * (1.0 + (batch.disagree_weight - 1.0) * missed)
+    return (kl * weight).sum() / mx.maximum(weight.sum(), 1.0)
+
+
+def with_full_teacher(teacher: nn.Module, batch: _Batch) -> _Batch:
+    """``batch`` plus the teacher's full log-distribution at every position (no gradient)."""
+    logits = teacher(batch.inputs).astype(mx.float32)
+    batch.teacher_logp = mx.stop_gradient(nn.log_softmax(logits, axis=-1))
+    return batch
+
+
+def learning_rate(config: TrainConfig) -> Any:
+    """A constant rate, or linear warm-up then cosine decay (mlx.optimizers' schedules)."""
+    lr, warm = config.learning_rate, min(config.warmup, max(config.iters - 1, 0))
+    if config.schedule == "cosine":
+        decay = optim.cosine_decay(lr, max(config.iters - warm, 1))
+        return optim.join_schedules([optim.linear_schedule(lr * 0.01, lr, warm), decay], [warm]) if warm else decay
+    if config.schedule != "constant":
+        raise ValueError(f"unknown schedule {config.schedule!r}: use constant or cosine")
+    return optim.join_schedules([optim.linear_schedule(lr * 0.01, lr, warm), lambda _: lr], [warm]) if warm else lr
 
 
 def agreement(student: nn.Module, items: list[Item], teacher: list[tuple[np.ndarray, np.ndarray]]) -> float:
@@ -144,7 +180,7 @@ def train(student: nn.Module, teacher: nn.Module, items: list[Item], config: Tra
     t_train = [teacher_targets(teacher, it) for it in train_items]
     t_val = [teacher_targets(teacher, it) for it in val_items]
     before = agreement(student, val_items, t_val)
-    optimizer = optim.Adam(learning_rate=config.learning_rate)
+    optimizer = optim.Adam(learning_rate=learning_rate(config))
     step = nn.value_and_grad(student, kl_loss)
     rng = np.random.default_rng(config.seed)
     losses: list[float] = []
@@ -153,6 +189,9 @@ def train(student: nn.Module, teacher: nn.Module, items: list[Item], config: Tra
     for i in range(config.iters):
         pick = rng.choice(len(train_items), size=min(config.batch_size, len(train_items)), replace=False)
         batch = _batch([train_items[j] for j in pick], [t_train[j] for j in pick])
+        batch.disagree_weight = config.disagree_weight
+        if config.teacher == "full":
+            batch = with_full_teacher(teacher, batch)
         loss, grads = step(student, batch)
         optimizer.update(student, grads)
         mx.eval(student.trainable_parameters(), optimizer.state, loss)
