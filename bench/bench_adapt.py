@@ -2,16 +2,16 @@
 
     OPENBLAS_NUM_THREADS=1 uv run python bench/bench_adapt.py --layers 26          # one N, default training config
     OPENBLAS_NUM_THREADS=1 uv run python bench/bench_adapt.py --layers 8 --eval forced --teacher full
-    OPENBLAS_NUM_THREADS=1 uv run python bench/bench_adapt.py --speed bench/out/adapters/default-ls8,...
+    OPENBLAS_NUM_THREADS=1 uv run python bench/bench_adapt.py --evaluate bench/out/adapters/default-ls8 --with-target
 
 Training domain (bench/adapt_prompts.py): one-sentence explanations of a concept, three
 phrasings; --train-prompts training prompts whose target's greedy outputs are the labels
 (self-distillation, cached in bench/out/adapt_cache/ so repeated runs do not regenerate
 them) and 16 held-out prompts on other topics. Held-out figures: teacher-forced agreement
 (share of the target's output positions where the drafter's argmax is the target's) and,
-with --eval record, recorded greedy runs at K = 4 (acceptance, τ, tokens/s). --speed records
-the held-out prompts with saved adapters only (and the target alone), to compare N by
-tokens/s. Goals (issue 8): acceptance +0.20 absolute on held-out prompts for the best N;
+with --eval record, recorded greedy runs at K = 4 (acceptance, τ, tokens/s). --evaluate
+records the held-out prompts with saved adapters, unadapted and adapted (and the target
+alone), so training can run at low priority and the timed runs alone under the lock. Goals (issue 8): acceptance +0.20 absolute on held-out prompts for the best N;
 training <= 10 minutes for the default configuration on 2 CPUs; examples/s reported.
 Prints `uptime` and a Markdown table; writes --out (JSON).
 """
@@ -126,16 +126,27 @@ def print_rows(rows: list[dict]) -> None:
               f"{r['train_cpu_s']:.0f} | {r['examples_per_s']:.2f} |")
 
 
-def speed(target, adapters: list[str], prompts: list[str], max_tokens: int) -> None:
-    """Tokens/s of saved adapters (and the target alone) on the held-out prompts, back to back."""
-    rows = [("target alone", record(target, None, prompts, max_tokens))]
+def evaluate(target, adapters: list[str], prompts: list[str], max_tokens: int, with_target: bool) -> list[dict]:
+    """Record the held-out prompts with each saved adapter's drafter unadapted, then adapted
+    (and the target alone first with ``with_target``): acceptance gain and tokens/s per N."""
+    base = record(target, None, prompts, max_tokens) if with_target else None
+    rows = []
     for path in adapters:
-        trained = json.loads((Path(path) / "specviz_adapter.json").read_text())["drafter"]
-        rows.append((f"{trained}+lora:{path}", record(target, f"{trained}+lora:{path}", prompts, max_tokens)))
-        print(rows[-1], flush=True)
-    print("\n| drafter | acceptance | τ | tok/s | vs target alone | uptime |\n|---|---|---|---|---|---|")
-    for name, r in rows:
-        print(f"| {name} | {r['acceptance']:.1%} | {r['tau']:.2f} | {r['tok_s']:.2f} | {r['tok_s'] / rows[0][1]['tok_s']:.2f}× | {r['uptime']} |")
+        spec = json.loads((Path(path) / "specviz_adapter.json").read_text())["drafter"]
+        before = record(target, spec, prompts, max_tokens)
+        after = record(target, f"{spec}+lora:{path}", prompts, max_tokens)
+        rows.append({"drafter": spec, "adapter": path, "before": before, "after": after, "target_alone": base,
+                     "gain": after["acceptance"] - before["acceptance"]})
+        print(json.dumps(rows[-1]), flush=True)
+    if base:
+        print(f"target alone: {base['tok_s']:.2f} tok/s ({base['uptime']})")
+    print("\n| drafter | acceptance before → after | gain | tested positions | τ before → after | tok/s before → after | uptime |")
+    print("|---|---|---|---|---|---|---|")
+    for r in rows:
+        b, a = r["before"], r["after"]
+        print(f"| {r['drafter']} | {b['acceptance']:.1%} → {a['acceptance']:.1%} | {r['gain']:+.2f} | {b['tested']} → {a['tested']} | "
+              f"{b['tau']:.2f} → {a['tau']:.2f} | {b['tok_s']:.2f} → {a['tok_s']:.2f} | {a['uptime'].split('load average: ')[-1]} |")
+    return rows
 
 
 def main() -> None:
@@ -145,7 +156,8 @@ def main() -> None:
     ap.add_argument("--held-out", type=int, default=16)
     ap.add_argument("--all-positions", action="store_true", help="train on the prompt's positions too")
     ap.add_argument("--eval", choices=["record", "forced"], default="record")
-    ap.add_argument("--speed", help="comma-separated saved adapter directories: tokens/s only")
+    ap.add_argument("--evaluate", help="comma-separated saved adapter directories: record held-out runs only")
+    ap.add_argument("--with-target", action="store_true", help="with --evaluate: record the target alone too")
     for f in dataclasses.fields(TrainConfig):
         ap.add_argument(f"--{f.name.replace('_', '-')}", type=type(f.default), default=None)
     ap.add_argument("--max-tokens", type=int, default=32)
@@ -156,8 +168,11 @@ def main() -> None:
     target = build_target("bundled")
     held_prompts = held_out_prompts(args.held_out)
     print(uptime(), flush=True)
-    if args.speed:
-        return speed(target, args.speed.split(","), held_prompts, args.max_tokens)
+    if args.evaluate:
+        rows = evaluate(target, args.evaluate.split(","), held_prompts, args.max_tokens, args.with_target)
+        out = Path(args.out or f"bench/out/adapt-eval-{args.tag}.json")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        return out.write_text(json.dumps(rows, indent=1))
     items = cached_items(target, training_prompts(args.train_prompts), args.max_tokens, args.all_positions)
     held = cached_items(target, held_prompts, args.max_tokens, False)
     rows = []

@@ -107,6 +107,7 @@ def adapt(target: Any, drafter: str, items: list[Item], out: str | Path, config:
     if not items:
         raise EngineError("no training sequences (empty prompts file or dataset?)")
     student, num_layers, spec = make_student(target, drafter)
+    num_layers = min(config.lora_layers, num_layers) if config.lora_layers > 0 else num_layers
     lora = lora_student(student, num_layers, config)
     result = train(student, target.model, items, config, progress)
     meta = {

@@ -42,6 +42,7 @@ class TrainConfig:
     disagree_weight: float = 1.0  # OSD-style: positions where the student's argmax is not the target's count this much
     warmup: int = 0  # steps of linear warm-up, then ...
     schedule: str = "constant"  # ... "constant" or "cosine" decay of the learning rate to 0 at the last step
+    lora_layers: int = 0  # LoRA on the drafter's last this many blocks (0: all); fewer = a shorter backward pass
 
 
 @dataclass
