@@ -47,7 +47,8 @@ def report_for(traces_dir: str, run_ids: tuple[str, ...], where: str, version: t
 
 
 try:
-    report = report_for(traces, tuple(picked), ss.analysis_where, data.traces_version(traces))
+    version = data.traces_version(traces)
+    report = report_for(traces, tuple(picked), ss.analysis_where, version)
 except data.trace_error_types() as exc:
     st.error(f"Cannot analyse: {exc}")
     st.stop()
@@ -68,8 +69,20 @@ for note in g.notes:
     st.caption(f"note: {note}")
 
 mine = [r for r in report.runs if r.run_id in set(g.run_ids)]
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def panels_for(traces_dir: str, run_ids: tuple[str, ...], where: str, version: tuple, group: int):
+    """The six panels' figure, kept beside the report it draws (same key but the group):
+    every rerun of the page (a widget touched) would otherwise rebuild and revalidate it."""
+    rep = report_for(traces_dir, run_ids, where, version)  # cached: the page just asked for it
+    g = rep.groups[group]
+    mine = [r for r in rep.runs if r.run_id in set(g.run_ids)]
+    return af.make_analysis_figure(g, [r.replay for r in mine if r.replay is not None])
+
+
 # one figure for the six panels: each separate chart costs the browser its own draw
-st.plotly_chart(af.make_analysis_figure(g, [r.replay for r in mine if r.replay is not None]), key="an_grid")
+st.plotly_chart(panels_for(traces, tuple(picked), ss.analysis_where, version, groups.index(g)), key="an_grid")
 
 st.subheader("Losslessness audit")
 # Static tables, not st.dataframe: its canvas grid costs the browser more than a chart.
