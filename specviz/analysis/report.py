@@ -16,7 +16,7 @@ import numpy as np
 
 from specviz.analysis import acceptance as acc
 from specviz.analysis.audit import Audit, audit
-from specviz.analysis.conventions import Conventions, conventions
+from specviz.analysis.conventions import Conventions, conventions, conventions_per_run
 from specviz.analysis.data import RunInfo, Selection, load_rounds, load_runs, select_run_ids
 from specviz.analysis.kmodel import KCurve, k_curve
 from specviz.analysis.replay import ReplayResult, replay_run, replayable
@@ -111,9 +111,9 @@ def build_report(con: duckdb.DuckDBPyConnection, selection: Selection, *, replay
         costs[key] = g.k.costs if g.k else None
     audits = audit(con, runs) if audits is None else audits()
     run_reports = []
-    for run, mine in zip(runs, rounds.per_run(len(runs))):
+    for run, conv in zip(runs, conventions_per_run(rounds, len(runs))):
         rep = RunReport(run.run_id, run.config_label, run.prompt, run.k, run.k_policy or "fixed", run.status,
-                        run.tokens_per_s, run.speedup, conventions(mine), audits[run.run_id])
+                        run.tokens_per_s, run.speedup, conv, audits[run.run_id])
         _attach_replay(rep, run, costs.get(run.config), replay, len(runs))
         run_reports.append(rep)
     return Report(run_reports, group_reports, notes)
