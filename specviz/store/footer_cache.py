@@ -67,13 +67,18 @@ def identity(st: os.stat_result) -> tuple[int, int, int, int, int]:
 
 
 def _validator() -> str:
-    """The code that decides a verdict and the types it decodes into, as one hash: a
-    specviz that checks more (or decodes other fields) does not trust older verdicts."""
+    """The code that decides a verdict, the types it decodes into and the Parquet readers,
+    as one hash: a specviz that checks more (or decodes other fields) does not trust
+    older verdicts."""
     if not _VALIDATOR:
+        import duckdb
+        import pyarrow
+
         from specviz import events
         from specviz.store import columnar, columns, footer, footer_batch, layout
 
-        digest = hashlib.sha256()
+        # The readers' versions too: a file one DuckDB read may not be read by the next.
+        digest = hashlib.sha256(f"duckdb {duckdb.__version__} pyarrow {pyarrow.__version__}".encode())
         for module in (events, columns, columnar, footer, footer_batch, layout):
             digest.update(Path(module.__file__).read_bytes())
         _VALIDATOR.append(digest.hexdigest()[:32])
