@@ -14,6 +14,7 @@ from specviz.events import Verify
 from specviz.replay import build_index
 from specviz.store import read_events
 from synthetic_runs import record_synthetic, synthetic_events
+from viewer.player.payload import apply_delta
 
 APP = str(Path(__file__).resolve().parent.parent / "viewer" / "app.py")
 
@@ -93,7 +94,8 @@ def player_args(at: AppTest) -> dict:
     """What the Replay page hands the client-side player (its component's arguments)."""
     (el,) = [e for e in at.get("component_instance") if e.proto.component_name.endswith("specviz_player")]
     args = json.loads(el.proto.json_args)
-    args["payload"] = json.loads(args.pop("data"))
+    data = args.pop("data")
+    args["payload"] = json.loads(data) if data else None  # "": the player has this version
     return args
 
 
@@ -106,13 +108,14 @@ def test_replay_sends_the_run_and_follows_the_players_position(traces):
     assert len(payload["commits"]["seq"]) == len(index.commits) > 0
     assert payload["live"] is False and payload["run"]["run_id"] == traces["a"]
     # The player posts its position (throttled); the page keeps it and puts it in the URL.
-    at.session_state[f"player_{traces['a']}"] = {"pos": 57, "follow": False, "playing": False, "run": traces["a"]}
+    at.session_state[f"player_{traces['a']}"] = {"pos": 57, "follow": False, "playing": False, "run": traces["a"],
+                                                 "have": args["version"], "ask": False, "n": 7}
     at.run()
     assert at.session_state["pos"] == 57 and at.query_params["seq"] == "57"
     again = player_args(at)
     # A rerun neither re-encodes the run nor asks the player to move (same nonce).
     assert again["version"] == args["version"] and again["nonce"] == args["nonce"]
-    assert again["pos"] == 57
+    assert again["pos"] == 57 and again["payload"] is None  # nor re-sends it: the player has it
 
 
 def test_replay_deep_link_opens_the_same_moment(traces):
@@ -134,7 +137,10 @@ def test_replay_rereads_a_live_run(traces):
     rec.flush()
     at.run()  # what the fragment's timer does
     now = player_args(at)
-    assert len(now["payload"]["events"]["round"]) == n + 20 and now["version"] != first["version"]
+    # The player has the first version (no post since): it gets only what is new.
+    assert now["payload"]["base"] == first["version"] and now["version"] != first["version"]
+    grown = apply_delta(first["payload"], now["payload"]["delta"])
+    assert len(grown["events"]["round"]) == n + 20
 
 
 def test_replay_picker_lists_a_run_that_starts_after_the_page(traces, tmp_path):

@@ -34,6 +34,11 @@ def _encoded(index: ReplayIndex) -> dict:
     return memo
 
 
+def prepare_player_data(index: ReplayIndex) -> None:
+    """Build the run's payload (kept with the index) before the page needs it."""
+    _encoded(index)
+
+
 def player_data(index: ReplayIndex, posted: dict | None, sent: dict[str, dict]) -> tuple[str, str]:
     """(data, version) for the player, from its last post (the version it `have`s, and
     whether it `ask`s for one it could not use): nothing when it has this version; while

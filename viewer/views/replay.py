@@ -16,7 +16,7 @@ import streamlit as st
 
 from viewer import data, live_follow, pages, session
 from viewer.player import player
-from viewer.replay_controls import TICK_S, player_data, run_choices
+from viewer.replay_controls import TICK_S, player_data, prepare_player_data, run_choices
 
 ss = pages.header("Replay")
 ss.setdefault("replay_nonce", 0)
@@ -72,17 +72,28 @@ if wanted_round is not None and wanted_round.isdigit():
     ask_position(first_index.round_end(int(wanted_round)))
 
 
+def since_last_answer(posted: dict | None) -> dict | None:
+    """The player's last post, or, when it has not posted since the page last answered it
+    (a rerun from a timer or another widget), the version that answer sent: it has that
+    one, or is applying it (a player that lost it asks again with a new post)."""
+    answered = ss.get(f"player_answered_{ss.run}")
+    if answered is None or answered[0] != (posted or {}).get("n"):
+        return posted
+    return {**(posted or {}), "have": answered[1], "ask": False}
+
+
 # A recording run: the player itself posts a tick every 0.5 s (each post reruns this
-# fragment, which re-reads the run); the timer here is only a slower backstop.
+# fragment); the timer here is only a slower backstop.
 @st.fragment(run_every=TICK_S if first_index is not None and first_index.live else None)
 def replay_view() -> None:
     key = f"player_{ss.run}"
     if first_index is None:
         # A run this server has not read yet: draw the player empty first, so the browser
-        # loads its page and Plotly while the server reads the run; the rerun then hands it
-        # the run (the same key: the same frame).
+        # loads its page and Plotly (and draws its charts' frames) while the server reads
+        # the run and builds what it sends; the rerun then hands it the run (the same key:
+        # the same frame), or has it waiting for the player when it is ready.
         player("", "", pos=None, nonce=ss.replay_nonce, key=key)
-        pages.load_or_stop(ss.run, "replay")
+        prepare_player_data(pages.load_or_stop(ss.run, "replay"))
         st.rerun()
     # A recording run is followed from its log (only what arrived since the last tick is
     # read); a finished one is read once and cached; a run published meanwhile is read anew.
@@ -99,11 +110,12 @@ def replay_view() -> None:
         # player that Streamlit remounts (it may, on the rerun that ends a live run) must
         # land on the final event, and the URL must name it.
         ss.pos = None if posted.get("follow") else posted["pos"]
-    posted, sent = posted if isinstance(posted, dict) else None, ss.setdefault(f"player_sent_{ss.run}", {})
+    posted, sent = since_last_answer(posted if isinstance(posted, dict) else None), ss.setdefault(f"player_sent_{ss.run}", {})
     if live is not None:
         text, version = live_follow.player_data(live, posted, sent)
     else:
         text, version = player_data(index, posted, sent)
+    ss[f"player_answered_{ss.run}"] = (posted or {}).get("n"), version
     player(text, version, pos=ss.pos, nonce=ss.replay_nonce, key=key, work_ms=1e3 * (time.perf_counter() - started))
     session.set_link(run=ss.run, seq=str(max(0, index.n_events - 1) if ss.pos is None else ss.pos))
     # A run that finishes keeps this fragment's timer until the page is next run whole (each

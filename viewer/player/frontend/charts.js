@@ -251,5 +251,17 @@ const SpecvizCharts = (() => {
     return { data, layout };
   }
 
-  return { tree, timeline, tokensPerSecond, latency, byPosition, entropy, escapeHtml, pct, label };
+  // What a chart shows while the server reads the run (a first open). Drawn with the trace
+  // types the real charts use, so Plotly has compiled their code and each chart has its
+  // SVG by the time the run arrives (that first draw otherwise lands on the open's end).
+  function waiting() {
+    const layout = base("Reading the run…", "", "", { showlegend: false });
+    const faint = { color: "rgba(0,0,0,0)" };
+    return { layout, data: [
+      { type: "scatter", mode: "lines+markers", x: [0, 1], y: [0, 1], line: faint, marker: faint, hoverinfo: "skip", fill: "tozeroy", fillcolor: "rgba(0,0,0,0)" },
+      { type: "bar", orientation: "h", x: [1], y: ["a"], base: [0], marker: faint, hoverinfo: "skip", xaxis: "x", yaxis: "y" },
+    ] };
+  }
+
+  return { tree, timeline, tokensPerSecond, latency, byPosition, entropy, waiting, escapeHtml, pct, label };
 })();

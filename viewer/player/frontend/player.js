@@ -8,7 +8,8 @@ const SpecvizPlayer = (() => {
   const C = SpecvizCharts;
   const SPEEDS = [["real time", 1], ["2×", 2], ["5×", 5], ["20×", 20], ["100×", 100]];
   const WINDOWS = [4, 8, 12, 24, 48];
-  // One Plotly chart per frame at most (the rest wait for the next frames), and while the
+  // One Plotly chart per frame at most (the rest wait for the next frames; a run's first
+  // frame draws them all, as nothing moves yet), and while the
   // position moves (playing, or scrubbed within MOVING_MS) one every CHART_GAP_MS: the
   // tree, text and numbers move every frame, the run's summary charts take turns (each
   // about twice a second) and catch up when the position rests.
@@ -57,6 +58,7 @@ const SpecvizPlayer = (() => {
         this.follow = this.run.live;
         this.pos = this.follow || opts.pos === null || opts.pos === undefined ? this.run.last : opts.pos;
         this.treeRange = null;
+        this.opening = true; // its first frame draws every chart: nobody is scrubbing yet
         this.header();
       } else if (this.follow) {
         this.pos = this.run.last; // a new event, or the run's final one when it has just finished
@@ -155,6 +157,7 @@ const SpecvizPlayer = (() => {
       const st = this.run.at(this.pos);
       const pending = this.renderParts(st, t0);
       this.pending = pending;
+      this.opening = false;
       if (this.playing) {
         this.stats.frames += 1;
         if (this.pos !== before) this.stats.positions += 1;
@@ -181,7 +184,7 @@ const SpecvizPlayer = (() => {
         const i = (first + k) % CHARTS.length, [id, build, key] = CHARTS[i];
         if (this.keys[id] === key(st)) continue;
         const moving = this.playing || now - (this.movedAt || -1e9) < MOVING_MS;
-        if (drew || (moving && now - this.chartAt < CHART_GAP_MS)) { pending = true; continue; }
+        if ((drew && !this.opening) || (moving && now - this.chartAt < CHART_GAP_MS)) { pending = true; continue; }
         this.drawChart(id, () => build(this.run, st), key(st), now);
         drew = true;
         this.nextChart = (i + 1) % CHARTS.length;
@@ -200,6 +203,15 @@ const SpecvizPlayer = (() => {
       Plotly.react(gd, fig.data, fig.layout, { displaylogo: false, responsive: true,
         modeBarButtonsToRemove: ["select2d", "lasso2d"] });
       if (!gd.specvizWired) this.wire(gd);
+    }
+
+    // Charts drawn while the run is being read (see SpecvizCharts.waiting); the run's own
+    // figures replace them.
+    warmUp() {
+      if (this.run || this.warm) return;
+      this.warm = true;
+      const fig = C.waiting();
+      for (const [id] of CHARTS) Plotly.react($(id), fig.data, fig.layout, { displaylogo: false, responsive: true });
     }
 
     wire(gd) {
@@ -447,7 +459,10 @@ const SpecvizPlayer = (() => {
     window.addEventListener("message", (e) => {
       if (!e.data || e.data.type !== "streamlit:render") return;
       const a = e.data.args;
-      if (!a.version) return; // drawn before the server has read the run: the run follows
+      if (!a.version) { // drawn before the server has read the run: the run follows
+        player.warmUp();
+        return;
+      }
       player.workMs = a.work_ms;
       if (a.version !== player.version) player.receive(a);
       if (a.nonce !== nonce) { // a position the page asks for (a deep link), not our own echo
