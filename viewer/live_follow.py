@@ -42,6 +42,7 @@ class LiveRun:
         self.stables: OrderedDict[str, dict] = OrderedDict()  # version -> PayloadBuilder.stable() then
         self.version = ""
         self.whole: tuple[str, str] | None = None  # (version, its payload as JSON text)
+        self.broken = False  # an update failed half-way: the page reads the run whole instead
 
     @property
     def index(self) -> ReplayIndex:
@@ -104,10 +105,18 @@ def follow(source: data.Source) -> LiveRun | None:
         return None
     try:
         run = _live_run(str(log), log.stat().st_ino)
-        with run.lock:
-            run.update()
-    except (FileNotFoundError, *data.trace_error_types()):
+    except FileNotFoundError:
         return None  # published between the listing and the read: the trace has it
+    with run.lock:
+        if run.broken:
+            return None
+        try:
+            run.update()
+        except (FileNotFoundError, *data.trace_error_types()):
+            return None  # published meanwhile, or not a readable file: the whole read says which
+        except Exception:  # a log this cannot fold: never used again; the whole read reports it
+            run.broken = True
+            return None
     return None if run.gone or not run.index.n_events else run
 
 
