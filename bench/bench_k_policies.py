@@ -44,7 +44,7 @@ def record(store: str, max_tokens: int) -> None:
             engine.record(prompt, RunOptions(k=k, max_tokens=max_tokens, baseline=False), traces=store)
 
 
-def cost_model(con):
+def cost_model(con, per_token: float | None = None):
     r = con.execute("SELECT drafted + 1 AS x, verify_ms, round_ms - draft_ms - verify_ms AS other, draft_ms "
                     "FROM rounds").fetchnumpy()
     xs = np.unique(r["x"])
@@ -52,6 +52,8 @@ def cost_model(con):
     w = np.sqrt([(r["x"] == v).sum() for v in xs])
     v0, v1 = np.linalg.lstsq(np.vstack([np.ones_like(xs), xs]).T * w[:, None], ys * w, rcond=None)[0]
     other, draft = float(np.median(r["other"])), float(np.median(r["draft_ms"][r["x"] > 1]))
+    if per_token is not None:  # what-if: another slope, as a share of the one-token forward
+        v0, v1 = (v0 + v1) / (1 + per_token), (v0 + v1) * per_token / (1 + per_token)
     print(f"cost per round: verify {v0:.1f} + {v1:.2f} ms per token scored, draft {draft:.2f} ms, other {other:.2f} ms")
     return lambda d: v0 + v1 * (d + 1) + other + (draft if d else 0.0), (v0, v1, other, draft)
 
@@ -114,6 +116,8 @@ def main() -> None:
     ap.add_argument("--store", required=True)
     ap.add_argument("--record", action="store_true")
     ap.add_argument("--max-tokens", type=int, default=64)
+    ap.add_argument("--per-token", type=float, help="instead of the fitted slope: each scored token costs this "
+                    "share of a one-token forward (the fit is noisy on a loaded machine)")
     args = ap.parse_args()
     if args.record:
         record(args.store, args.max_tokens)
@@ -122,7 +126,7 @@ def main() -> None:
     for prompt, ids, out, mt in con.execute("SELECT prompt, prompt_token_ids, output_token_ids, max_tokens FROM runs "
                                             "WHERE method = 'speculative' AND temperature = 0").fetchall():
         runs.setdefault(prompt, (list(ids), list(out), mt))
-    cost, parts = cost_model(con)
+    cost, parts = cost_model(con, args.per_token)
     tokens = sum(len(o) for _, o, _ in runs.values())
     rate = {}
     for name, make in policies(parts).items():
