@@ -163,8 +163,12 @@ def bench_page(rounds: int) -> None:
         with serve(traces) as url, browser_page(1400, 2400) as page:
             # the page's two charts, each with its svg: the six panels (one figure since the
             # first measurement, which waited for six separate charts) and the sampled run's audit
+            # with the panels' own titles in them, and the "Analysing…" spinner gone
             drawn = ("() => { const p = [...document.querySelectorAll('.js-plotly-plot')];"
-                     " return p.length >= 2 && p.every(x => x.querySelector('.main-svg')); }")
+                     " return p.length >= 2 && p.every(x => x.querySelector('.main-svg'))"
+                     " && p.some(x => x.textContent.includes('What-if replay'))"
+                     " && p.some(x => x.textContent.includes('Audit'))"
+                     " && !document.body.textContent.includes('Analysing'); }")
             page.goto(f"{url}/analysis?runs={warm_id}")
             page.wait_for_function(drawn, timeout=120_000)
             results = []
