@@ -102,3 +102,60 @@ def event_from_row(row: dict[str, Any], cls: type[Event]) -> Event:
     for name in _MAP_COLUMNS.intersection(kwargs):
         kwargs[name] = dict(kwargs[name])  # pyarrow hands MAP columns back as (key, value) pairs
     return cls(**kwargs)
+
+
+# Fields whose default is None: a null there can be passed as it is (see events_from_columns).
+_NONE_DEFAULT = {
+    cls: frozenset(f.name for f in msgspec.structs.fields(cls) if f.default is None) for cls in EVENT_TYPES
+}
+
+
+def events_from_columns(columns: dict[str, Any], cls: type[Event]) -> list[Event]:
+    """The events of one kind from its Arrow columns (name -> pyarrow array), as
+    `event_from_row` would give them row by row.
+
+    A column that is null throughout is left out (every event takes the default); rows are
+    filtered of their nulls one by one only when some column is partly null and its
+    field's default is not None. TopToken lists come from the flattened child arrays (no
+    dict per token); MAP columns, rare (run_started only), go through Python."""
+    names, values = [], []
+    partly_null = False
+    for name, column in columns.items():
+        nulls = column.null_count
+        if nulls == len(column):
+            continue
+        partly_null = partly_null or (nulls > 0 and name not in _NONE_DEFAULT[cls])
+        names.append(name)
+        if name in _TOP_COLUMNS:
+            values.append(_top_lists(column))
+        elif name in _MAP_COLUMNS:
+            values.append([None if v is None else dict(v) for v in column.to_pylist()])
+        else:
+            values.append(column.to_pylist())
+    if partly_null:
+        rows = [{n: v for n, v in zip(names, row) if v is not None} for row in zip(*values)]
+    else:
+        rows = [dict(zip(names, row)) for row in zip(*values)]
+    if not names:
+        rows = [{} for _ in range(len(next(iter(columns.values()))))] if columns else []
+    return [cls(**row) for row in rows]
+
+
+def _top_lists(column) -> list:
+    """A list<struct<id, text, logprob>> column as lists of TopToken, built from the
+    flattened child arrays (no dict per token)."""
+    import pyarrow.compute as pc
+
+    lengths = pc.list_value_length(column).to_pylist()
+    flat = pc.list_flatten(column)
+    if hasattr(flat, "combine_chunks"):
+        flat = flat.combine_chunks()
+    tokens = list(map(TopToken, flat.field("id").to_pylist(), flat.field("text").to_pylist(), flat.field("logprob").to_pylist()))
+    out, i = [], 0
+    for n in lengths:
+        if n is None:
+            out.append(None)
+        else:
+            out.append(tokens[i:i + n])
+            i += n
+    return out

@@ -34,7 +34,7 @@ import pyarrow.parquet as pq
 
 from specviz.events import EVENT_TYPES, SCHEMA_VERSION, RunFinished, RunStarted
 from specviz.store.columnar import SCHEMA, RunColumns, events_to_table, with_wall_clock
-from specviz.store.columns import FIELDS_BY_KIND, event_from_row
+from specviz.store.columns import FIELDS_BY_KIND, events_from_columns
 from specviz.store.footer import KEY_CONFIG, KEY_RUNS, KEY_VERSION, TraceFile, inspect_file
 from specviz.store.layout import TraceError, check_run_id, one_line, open_regular, publish, temp_name
 
@@ -153,11 +153,10 @@ def read_parquet_events(path: Path, run_id: str | None = None) -> list:
         for kind, cls in _TYPES.items():
             rows = table.filter(pc.equal(kinds, kind))
             if rows.num_rows:
-                names = [n for n in FIELDS_BY_KIND[kind] if n in rows.column_names]
-                # Column-wise to_pylist then zip: pyarrow's row-wise to_pylist builds a
-                # dict per row through scalars and took most of a 20k-event read.
-                columns = [rows.column(n).to_pylist() for n in names]
-                events.extend(event_from_row(dict(zip(names, values)), cls) for values in zip(*columns))
+                # By columns, into msgspec's C constructor: a dict and a Python call per
+                # row were most of a 20k-event read (0.45 -> ~0.2 s of CPU).
+                columns = {n: rows.column(n) for n in FIELDS_BY_KIND[kind] if n in rows.column_names}
+                events.extend(events_from_columns(columns, cls))
         events.sort(key=lambda e: (e.run_id, e.seq))
     except Exception as e:  # any damage in any row: one line naming the file
         raise TraceError(f"{path}: rows that are not specviz events ({one_line(e)})") from None
