@@ -34,10 +34,12 @@ TEMPLATES = ["Explain what {} is in one sentence.", "In one sentence, what is {}
 
 
 def training_prompts(count: int) -> list[str]:
-    """``count`` prompts cycling through the phrasings, topics interleaved across categories."""
+    """``count`` prompts, topics interleaved across categories, each phrasing in turn (every
+    phrasing is in any 3 consecutive prompts; a topic comes back with another phrasing)."""
     topics = [t for group in zip(*TOPICS.values()) for t in group]
     topics += [t for group in TOPICS.values() for t in group if t not in topics]
-    prompts = [TEMPLATES[j % len(TEMPLATES)].format(t) for j in range(len(TEMPLATES)) for t in topics]
+    n = len(TEMPLATES)
+    prompts = [TEMPLATES[(i + r) % n].format(t) for r in range(n) for i, t in enumerate(topics)]
     return prompts[:count]
 
 

@@ -68,14 +68,20 @@ def compare_links(before: list[str], after: list[str], prompts: list[str]) -> li
 @click.option("--target", default="bundled", show_default=True, help="Local target: bundled or mlx:<repo or path>.")
 @click.option("--iters", type=click.IntRange(1), default=120, show_default=True, help="Training steps.")
 @click.option("--batch-size", type=click.IntRange(1), default=4, show_default=True, help="Sequences per step.")
-@click.option("--learning-rate", type=click.FloatRange(0, min_open=True), default=5e-4, show_default=True)
+@click.option("--learning-rate", type=click.FloatRange(0, min_open=True), default=2e-4, show_default=True,
+              help="Peak learning rate (Adam).")
+@click.option("--warmup", type=click.IntRange(0), default=10, show_default=True, help="Steps of linear warm-up.")
+@click.option("--schedule", type=click.Choice(["cosine", "constant"]), default="cosine", show_default=True,
+              help="After the warm-up: cosine decay to 0 at the last step, or constant.")
+@click.option("--teacher", type=click.Choice(["top", "full"]), default="top", show_default=True,
+              help="KL to the target's top 32 ids (computed once) or to its whole distribution (every step: slower).")
 @click.option("--rank", type=click.IntRange(1), default=8, show_default=True, help="LoRA rank.")
 @click.option("--max-tokens", type=click.IntRange(1), default=48, show_default=True,
               help="Tokens generated per prompt (training outputs and evaluation runs).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Held-out split and batch order.")
 @click.pass_context
 def adapt_command(ctx, drafter, prompts_file, dataset_file, runs, eval_prompts, output, target, iters, batch_size,
-                  learning_rate, rank, max_tokens, seed) -> None:
+                  learning_rate, warmup, schedule, teacher, rank, max_tokens, seed) -> None:
     """Train a LoRA adapter so DRAFTER agrees more with the target; use it as DRAFTER+lora:DIR.
 
     \b
@@ -96,7 +102,8 @@ def adapt_command(ctx, drafter, prompts_file, dataset_file, runs, eval_prompts, 
     traces = (ctx.obj or {}).get("traces", "traces")
     evals = read_prompts(eval_prompts) if eval_prompts else []
     before = _summary(_record_all(tgt, spec, evals, traces, max_tokens, "before")) if evals else None
-    config = TrainConfig(iters=iters, batch_size=batch_size, learning_rate=learning_rate, rank=rank, seed=seed)
+    config = TrainConfig(iters=iters, batch_size=batch_size, learning_rate=learning_rate, warmup=warmup, schedule=schedule,
+                         teacher=teacher, rank=rank, seed=seed)
     with click.progressbar(length=iters, label="Training", file=sys.stderr, show_pos=True,
                            item_show_func=lambda s: s or "") as bar:
         def progress(step: int, loss: float, tps: float) -> None:

@@ -110,5 +110,47 @@ def test_cli_defaults_are_the_training_defaults():
 
     given = {p.name: p.default for p in adapt_command.params}
     config = TrainConfig()
-    assert (given["iters"], given["batch_size"], given["learning_rate"], given["rank"], given["seed"]) == (
-        config.iters, config.batch_size, config.learning_rate, config.rank, config.seed)
+    names = ["iters", "batch_size", "learning_rate", "warmup", "schedule", "teacher", "rank", "seed"]
+    assert [given[n] for n in names] == [getattr(config, n) for n in names]
+
+
+def test_full_teacher_loss_is_the_exact_kl_with_disagreements_weighted():
+    """kl_loss with the target's whole distribution is KL(target || drafter) over the
+    vocabulary, averaged over the trained positions, those where the drafter's argmax
+    misses the target's counting disagree_weight times (checked against numpy)."""
+    import mlx.core as mx
+    import numpy as np
+
+    from specviz.adapt.session import make_student
+    from specviz.adapt.train import Item, _batch, kl_loss, with_full_teacher
+
+    register_model("tiny-kl", tiny_model(12, seed=7, layers=3, scale=0.5), TinyTokenizer(12, eos=False), "tiny-llama")
+    target = build_target("mlx:tiny-kl")
+    student = make_student(target, "layerskip:1")[0]
+    items = [Item([1, 4, 2, 7, 3, 9], [2, 3, 5]), Item([5, 5, 8, 0], [1, 3])]
+    batch = with_full_teacher(target.model, _batch(items, None))
+    batch.disagree_weight = 3.0
+
+    def logp(model):
+        z = np.asarray(model(batch.inputs).astype(mx.float32))
+        return z - np.log(np.exp(z - z.max(-1, keepdims=True)).sum(-1, keepdims=True)) - z.max(-1, keepdims=True)
+
+    t, s = logp(target.model), logp(student)
+    kl = (np.exp(t) * (t - s)).sum(-1)
+    mask = np.asarray(batch.mask)
+    weight = mask * np.where(t.argmax(-1) != s.argmax(-1), 3.0, 1.0)
+    assert mask.sum() == 5 and (weight > mask).any()  # some trained position disagrees
+    assert float(kl_loss(student, batch)) == pytest.approx(float((kl * weight).sum() / weight.sum()), rel=1e-4)
+
+
+def test_learning_rate_warms_up_then_decays_to_zero():
+    from specviz.adapt.train import learning_rate
+
+    schedule = learning_rate(TrainConfig(iters=50, learning_rate=1e-3, warmup=10, schedule="cosine"))
+    rates = [float(schedule(mx_step)) for mx_step in range(50)]
+    assert rates[0] == pytest.approx(1e-5) and max(rates) == pytest.approx(1e-3, rel=1e-3)
+    assert rates.index(max(rates)) == 10 and rates[-1] < 2e-5
+    assert all(a <= b for a, b in zip(rates[:10], rates[1:11])) and all(a >= b for a, b in zip(rates[10:], rates[11:]))
+    assert learning_rate(TrainConfig(learning_rate=3e-4, warmup=0, schedule="constant")) == 3e-4
+    with pytest.raises(ValueError, match="unknown schedule"):
+        learning_rate(TrainConfig(schedule="step"))

@@ -32,7 +32,7 @@ class TrainConfig:
 
     iters: int = 120
     batch_size: int = 4
-    learning_rate: float = 5e-4
+    learning_rate: float = 2e-4  # peak; 5e-4 constant diverged at layerskip:26 on 200 prompts (BENCHMARKS.md)
     rank: int = 8
     scale: float = 20.0
     dropout: float = 0.0
@@ -40,8 +40,8 @@ class TrainConfig:
     seed: int = 0
     teacher: str = "top"  # "top": the target's top-TEACHER_TOP, precomputed; "full": its whole distribution, every step
     disagree_weight: float = 1.0  # OSD-style: positions where the student's argmax is not the target's count this much
-    warmup: int = 0  # steps of linear warm-up, then ...
-    schedule: str = "constant"  # ... "constant" or "cosine" decay of the learning rate to 0 at the last step
+    warmup: int = 10  # steps of linear warm-up, then ...
+    schedule: str = "cosine"  # ... "constant" or "cosine" decay of the learning rate to 0 at the last step
     lora_layers: int = 0  # LoRA on the drafter's last this many blocks (0: all); fewer = a shorter backward pass
 
 
@@ -101,18 +101,21 @@ def teacher_targets(teacher: nn.Module, item: Item) -> tuple[np.ndarray, np.ndar
     return idx.astype(np.int32), (p / p.sum(axis=-1, keepdims=True)).astype(np.float32)
 
 
-def _batch(items: list[Item], teacher: list[tuple[np.ndarray, np.ndarray]]) -> _Batch:
+def _batch(items: list[Item], teacher: list[tuple[np.ndarray, np.ndarray]] | None) -> _Batch:
+    """Padded inputs and the trained positions' mask, with the precomputed top-T teacher
+    (``None`` for the full teacher, computed per batch by ``with_full_teacher``)."""
     width = max(len(it.ids) for it in items) - 1
-    b, top = len(items), teacher[0][0].shape[-1]
+    b, top = len(items), teacher[0][0].shape[-1] if teacher else 1
     inputs = np.zeros((b, width), np.int32)
     mask = np.zeros((b, width), np.float32)
     top_ids = np.zeros((b, width, top), np.int32)
     top_p = np.zeros((b, width, top), np.float32)
-    for r, (it, (ids, p)) in enumerate(zip(items, teacher)):
+    for r, it in enumerate(items):
         inputs[r, : len(it.ids) - 1] = it.ids[:-1]
         rows = [pos - 1 for pos in it.positions]  # logits at i-1 predict ids[i]
         mask[r, rows] = 1.0
-        top_ids[r, rows], top_p[r, rows] = ids, p
+        if teacher:
+            top_ids[r, rows], top_p[r, rows] = teacher[r]
     return _Batch(mx.array(inputs), mx.array(mask), mx.array(top_ids), mx.array(top_p))
 
 
@@ -178,7 +181,10 @@ def train(student: nn.Module, teacher: nn.Module, items: list[Item], config: Tra
     train_items, val_items = split(items, config.val_fraction, config.seed)
     if not train_items:
         raise ValueError("no training sequences")
-    t_train = [teacher_targets(teacher, it) for it in train_items]
+    full = config.teacher == "full"
+    if config.teacher not in ("top", "full"):
+        raise ValueError(f"unknown teacher {config.teacher!r}: use top or full")
+    t_train = None if full else [teacher_targets(teacher, it) for it in train_items]
     t_val = [teacher_targets(teacher, it) for it in val_items]
     before = agreement(student, val_items, t_val)
     optimizer = optim.Adam(learning_rate=learning_rate(config))
@@ -189,9 +195,9 @@ def train(student: nn.Module, teacher: nn.Module, items: list[Item], config: Tra
     student.train()
     for i in range(config.iters):
         pick = rng.choice(len(train_items), size=min(config.batch_size, len(train_items)), replace=False)
-        batch = _batch([train_items[j] for j in pick], [t_train[j] for j in pick])
+        batch = _batch([train_items[j] for j in pick], None if full else [t_train[j] for j in pick])
         batch.disagree_weight = config.disagree_weight
-        if config.teacher == "full":
+        if full:
             batch = with_full_teacher(teacher, batch)
         loss, grads = step(student, batch)
         optimizer.update(student, grads)
