@@ -126,15 +126,18 @@ def print_rows(rows: list[dict]) -> None:
               f"{r['train_cpu_s']:.0f} | {r['examples_per_s']:.2f} |")
 
 
-def evaluate(target, adapters: list[str], prompts: list[str], max_tokens: int, with_target: bool) -> list[dict]:
+def evaluate(target, adapters: list[str], prompts: list[str], max_tokens: int, with_target: bool,
+             adapted_only: bool = False) -> list[dict]:
     """Record the held-out prompts with each saved adapter's drafter unadapted, then adapted
-    (and the target alone first with ``with_target``): acceptance gain and tokens/s per N."""
+    (and the target alone first with ``with_target``): acceptance gain and tokens/s per N.
+    ``adapted_only``: the adapted drafters alone, back to back (which N is fastest)."""
     base = record(target, None, prompts, max_tokens) if with_target else None
     rows = []
     for path in adapters:
         spec = json.loads((Path(path) / "specviz_adapter.json").read_text())["drafter"]
-        before = record(target, spec, prompts, max_tokens)
+        before = None if adapted_only else record(target, spec, prompts, max_tokens)
         after = record(target, f"{spec}+lora:{path}", prompts, max_tokens)
+        before = before or after
         rows.append({"drafter": spec, "adapter": path, "before": before, "after": after, "target_alone": base,
                      "gain": after["acceptance"] - before["acceptance"]})
         print(json.dumps(rows[-1]), flush=True)
@@ -158,6 +161,7 @@ def main() -> None:
     ap.add_argument("--eval", choices=["record", "forced"], default="record")
     ap.add_argument("--evaluate", help="comma-separated saved adapter directories: record held-out runs only")
     ap.add_argument("--with-target", action="store_true", help="with --evaluate: record the target alone too")
+    ap.add_argument("--adapted-only", action="store_true", help="with --evaluate: skip the unadapted drafters")
     for f in dataclasses.fields(TrainConfig):
         ap.add_argument(f"--{f.name.replace('_', '-')}", type=type(f.default), default=None)
     ap.add_argument("--max-tokens", type=int, default=32)
@@ -169,7 +173,8 @@ def main() -> None:
     held_prompts = held_out_prompts(args.held_out)
     print(uptime(), flush=True)
     if args.evaluate:
-        rows = evaluate(target, args.evaluate.split(","), held_prompts, args.max_tokens, args.with_target)
+        rows = evaluate(target, args.evaluate.split(","), held_prompts, args.max_tokens, args.with_target,
+                        args.adapted_only)
         out = Path(args.out or f"bench/out/adapt-eval-{args.tag}.json")
         out.parent.mkdir(parents=True, exist_ok=True)
         return out.write_text(json.dumps(rows, indent=1))
