@@ -1,5 +1,5 @@
 """Reading a kind's events by columns (columns.events_from_columns, the read path of every
-trace) gives exactly what the row-by-row constructor (columns.event_from_row) gives, on
+trace) gives exactly what building each event from its row's non-null values gives, on
 an engine-shaped run and on columns with nulls punched in at random: a null takes the
 field's default either way, top-k lists with null entries included."""
 
@@ -11,9 +11,21 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from synthetic_runs import synthetic_events
 
+from specviz.events import TopToken
 from specviz.store.columnar import events_to_table
-from specviz.store.columns import FIELDS_BY_KIND, event_from_row, events_from_columns
+from specviz.store.columns import _MAP_COLUMNS, _TOP_COLUMNS, FIELDS_BY_KIND, events_from_columns
 from specviz.store.parquet_file import _TYPES
+
+
+def event_from_row(row: dict, cls):
+    """The reference: one row as a dict, a null leaving the field at its default (the
+    reader's row-by-row code before it read by columns)."""
+    kwargs = {name: value for name, value in row.items() if value is not None}
+    for name in _TOP_COLUMNS.intersection(kwargs):
+        kwargs[name] = [TopToken(t["id"], t["text"], t["logprob"]) for t in kwargs[name]]
+    for name in _MAP_COLUMNS.intersection(kwargs):
+        kwargs[name] = dict(kwargs[name])  # pyarrow hands MAP columns back as (key, value) pairs
+    return cls(**kwargs)
 
 
 def _by_rows(columns: dict[str, pa.Array], cls) -> list:

@@ -93,17 +93,6 @@ _TOP_COLUMNS = frozenset(name for name, column in COLUMNS.items() if column.sql_
 _MAP_COLUMNS = frozenset(name for name, column in COLUMNS.items() if column.sql_type.startswith("MAP"))
 
 
-def event_from_row(row: dict[str, Any], cls: type[Event]) -> Event:
-    """One Parquet row (as a dict of that kind's columns) back to its event."""
-    # None: a field a writer left at None, or one an older minor lacked: the default.
-    kwargs = {name: value for name, value in row.items() if value is not None}
-    for name in _TOP_COLUMNS.intersection(kwargs):
-        kwargs[name] = [TopToken(t["id"], t["text"], t["logprob"]) for t in kwargs[name]]
-    for name in _MAP_COLUMNS.intersection(kwargs):
-        kwargs[name] = dict(kwargs[name])  # pyarrow hands MAP columns back as (key, value) pairs
-    return cls(**kwargs)
-
-
 # Fields whose default is None: a null there can be passed as it is (see events_from_columns).
 _NONE_DEFAULT = {
     cls: frozenset(f.name for f in msgspec.structs.fields(cls) if f.default is None) for cls in EVENT_TYPES
@@ -111,13 +100,16 @@ _NONE_DEFAULT = {
 
 
 def events_from_columns(columns: dict[str, Any], cls: type[Event]) -> list[Event]:
-    """The events of one kind from its Arrow columns (name -> pyarrow array), as
-    `event_from_row` would give them row by row.
+    """The events of one kind from its Arrow columns (name -> pyarrow array): a null takes
+    the field's default, as if the row's non-null values were passed by keyword.
 
     A column that is null throughout is left out (every event takes the default); rows are
     filtered of their nulls one by one only when some column is partly null and its
     field's default is not None. TopToken lists come from the flattened child arrays (no
     dict per token); MAP columns, rare (run_started only), go through Python."""
+    if not columns:
+        return []
+    n_rows = len(next(iter(columns.values())))
     names, values = [], []
     partly_null = False
     for name, column in columns.items():
@@ -132,13 +124,11 @@ def events_from_columns(columns: dict[str, Any], cls: type[Event]) -> list[Event
             values.append([None if v is None else dict(v) for v in column.to_pylist()])
         else:
             values.append(column.to_pylist())
-    if partly_null:
-        rows = [{n: v for n, v in zip(names, row) if v is not None} for row in zip(*values)]
-    else:
-        rows = [dict(zip(names, row)) for row in zip(*values)]
     if not names:
-        rows = [{} for _ in range(len(next(iter(columns.values()))))] if columns else []
-    return [cls(**row) for row in rows]
+        return [cls() for _ in range(n_rows)]
+    if partly_null:
+        return [cls(**{n: v for n, v in zip(names, row) if v is not None}) for row in zip(*values)]
+    return [cls(**dict(zip(names, row))) for row in zip(*values)]
 
 
 def _top_lists(column) -> list:
