@@ -85,8 +85,9 @@ def _remember(key: tuple, hit: TraceFile | TraceError) -> None:
     _FOOTERS[key] = hit
 
 
-def inspect_cached(path: Path, root: Path | None = None) -> TraceFile:
-    key = _footer_key(path, root)
+def inspect_cached(path: Path, root: Path | None = None, key: tuple | None = None) -> TraceFile:
+    """``key``: the file's `_footer_key`, when the caller has just taken it."""
+    key = key or _footer_key(path, root)
     hit = _FOOTERS.get(key)
     if hit is None:
         try:
@@ -99,32 +100,32 @@ def inspect_cached(path: Path, root: Path | None = None) -> TraceFile:
     return hit
 
 
-def _prefetch(paths: list[Path], root: Path) -> dict[Path, tuple]:
+def _prefetch(paths: list[Path], root: Path) -> tuple[dict[Path, tuple], dict[Path, tuple]]:
     """Footers not yet validated in this process: from the on-disk cache where the file is
     the one validated before, else validated in one DuckDB pass (`footer_batch`).
-    Returns path -> on-disk cache key for the plain files, or nothing when every footer
-    was already known here (then the cache has been saved already: see `_persist`)."""
+    Returns (path -> in-process key, path -> on-disk key for the plain files); the second
+    is empty when every footer was already known here (then the cache has been saved
+    already: see `_persist`)."""
     keys = {}
     for path in paths:
         try:
-            key = _footer_key(path, root)
+            keys[path] = _footer_key(path, root)
         except OSError:
             continue
-        if key not in _FOOTERS:
-            keys[path] = key
-    if not keys:
-        return {}
+    missing = {path: key for path, key in keys.items() if key not in _FOOTERS}
+    if not missing:
+        return keys, {}
     disk = _disk_keys(paths, root)
     remembered = footer_cache.load(root)
-    for path, key in list(keys.items()):
+    for path, key in list(missing.items()):
         hit = remembered.get(disk.get(path))
         if hit is not None:
             _remember(key, hit)
-            del keys[path]
-    if keys:
-        for path, hit in inspect_many(list(keys), root).items():
-            _remember(keys[path], hit)
-    return disk
+            del missing[path]
+    if missing:
+        for path, hit in inspect_many(list(missing), root).items():
+            _remember(missing[path], hit)
+    return keys, disk
 
 
 def _disk_keys(paths: list[Path], root: Path) -> dict[Path, tuple]:
@@ -139,15 +140,12 @@ def _disk_keys(paths: list[Path], root: Path) -> dict[Path, tuple]:
     return out
 
 
-def _persist(root: Path, disk: dict[Path, tuple]) -> None:
+def _persist(root: Path, keys: dict[Path, tuple], disk: dict[Path, tuple]) -> None:
     if not disk:
         return
     good = {}
     for path, disk_key in disk.items():
-        try:
-            hit = _FOOTERS.get(_footer_key(path, root))
-        except OSError:
-            continue
+        hit = _FOOTERS.get(keys.get(path))
         if isinstance(hit, TraceFile):
             good[disk_key] = hit
     footer_cache.save(root, good)
@@ -190,10 +188,10 @@ def _live_summary(path: Path, root: Path | None = None) -> RunSummary | None:
 
 def _scan_files(traces: Path, listing: Listing) -> None:
     paths = parquet_files(traces)
-    disk = _prefetch(paths, traces)
+    keys, disk = _prefetch(paths, traces)
     for path in paths:
         try:
-            tf = inspect_cached(path, traces)
+            tf = inspect_cached(path, traces, keys.get(path))
             summaries = run_summaries(tf)
             if tf.run_ids != [run_id_of(path)]:
                 # The layout holds one run per file, named for it; anything else was put
@@ -205,7 +203,7 @@ def _scan_files(traces: Path, listing: Listing) -> None:
         listing.files.append(tf)
         for s in summaries:
             listing.add(s)
-    _persist(traces, disk)
+    _persist(traces, keys, disk)
 
 
 def _scan_logs(traces: Path, listing: Listing) -> None:
