@@ -31,8 +31,9 @@ def streamlit_command(traces: str | list[str], run: str | None, host: str, port:
     Streamlit asks for an e-mail address on its first start (no
     ~/.streamlit/credentials.toml) unless it runs headless or showEmailPrompt is off;
     both are set, so a first start never waits on a prompt. specviz opens the browser
-    itself (``--open``), watches no source files (nothing to hot-reload for users) and
-    shows no developer toolbar (no Deploy button).
+    itself (``--open``), watches no source files (nothing to hot-reload for users),
+    shows no developer toolbar (no Deploy button) and logs only warnings and errors (its
+    "Uvicorn server started" line is not for users: specviz prints its own banner).
     """
     cmd = [
         sys.executable, "-m", "streamlit", "run", str(APP),
@@ -43,6 +44,7 @@ def streamlit_command(traces: str | list[str], run: str | None, host: str, port:
         "--browser.gatherUsageStats", "false",
         "--server.fileWatcherType", "none",
         "--client.toolbarMode", "minimal",
+        "--logger.level", "warning",
         "--",
     ]
     for source in [traces] if isinstance(traces, str) else traces:
