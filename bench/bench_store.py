@@ -184,16 +184,35 @@ def bench_aggregate(runs: int, per_run: int, keep: Path | None) -> None:
     con = connect(d)
     con.execute(queries["acceptance by k, temperature (runs)"]).fetchall()
     print(f"  connect + runs query, footers cached {time.perf_counter() - t0:.3f} s")
+    _cold_figures(d, queries, "one file per run, as recorded")
+    print(f"  load average while measuring      {os.getloadavg()[0]:>12.2f} (2 cores)")
+    with tempfile.TemporaryDirectory() as tmp:
+        packed = Path(tmp) / "traces"
+        shutil.copytree(d, packed)
+        from specviz.store.compact import compact
+
+        c0, w0 = time.process_time(), time.perf_counter()
+        report = compact(packed)
+        files = len(list(packed.glob("date=*/*.parquet")))
+        print(f"after `specviz compact` ({len(report.packed):,} runs -> {files} file(s) in {time.perf_counter() - w0:.1f} s, "
+              f"{time.process_time() - c0:.1f} CPU-s; {report.bytes_before / 1e6:,.0f} -> {report.bytes_after / 1e6:,.0f} MB):")
+        for name in ("acceptance by k, temperature (verifications)", "events by kind (all rows)"):
+            con = connect(packed)
+            print(f"  {name:<45} {min(_timed(con, queries[name]) for _ in range(3)):.3f} s")
+        _cold_figures(packed, queries, "compacted")
+    print(f"  load average while measuring      {os.getloadavg()[0]:>12.2f} (2 cores)")
+    if not keep:
+        shutil.rmtree(d)
+
+
+def _cold_figures(d: Path, queries: dict[str, str], store: str) -> None:
     with tempfile.TemporaryDirectory() as cache:
         _cold(d, queries["acceptance by k, temperature (runs)"], cache)  # a first process fills the footer cache
         for name in ("acceptance by k, temperature (runs)", "acceptance by k, temperature (verifications)"):
             first = min(_cold(d, queries[name], "off") for _ in range(3))
             took = min(_cold(d, queries[name], cache) for _ in range(3))
-            print(f"  cold connect (new process, no footer cache: a store never opened before) + {name}: {first:.3f} s")
-            print(f"  [{'PASS' if took < 0.5 else 'FAIL'}] cold connect (new process, footer cache) + {name}: {took:.3f} s vs goal 0.5 s")
-    print(f"  load average while measuring      {os.getloadavg()[0]:>12.2f} (2 cores)")
-    if not keep:
-        shutil.rmtree(d)
+            print(f"  cold connect (new process, no footer cache: a store never opened before) + {name}: {first:.3f} s  [{store}]")
+            print(f"  [{'PASS' if took < 0.5 else 'FAIL'}] cold connect (new process, footer cache) + {name}: {took:.3f} s vs goal 0.5 s  [{store}]")
 
 
 _COLD = (

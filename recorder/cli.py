@@ -14,7 +14,7 @@ from specviz.errors import SpecvizError
 # when their command runs: `specviz runs` need not import the openai SDK (and pydantic),
 # which alone cost ~1 s of every command's start-up.
 LAZY_COMMANDS = {
-    **dict.fromkeys(("runs", "show", "sql", "export", "import", "recover"), "store_cmds"),
+    **dict.fromkeys(("runs", "show", "sql", "export", "import", "recover", "compact"), "store_cmds"),
     **dict.fromkeys(("record", "sweep"), "record_cmds"),
     "models": "models_cmd", "view": "view_cmd", "analyze": "analyze_cmd", "dataset": "dataset_cmd",
     "adapt": "adapt_cmd", "chat": "chat_cmd",

@@ -423,4 +423,39 @@ def recover_cmd(ctx):
         ctx.exit(1)
 
 
-COMMANDS: list = [runs_cmd, show_cmd, sql_cmd, export_cmd, import_cmd, recover_cmd]
+@click.command("compact")
+@click.pass_context
+def compact_cmd(ctx):
+    """Pack each day's finished runs into a few large files, so queries across many runs
+    open a few footers instead of one per run (a 1,000-run store: ~6x less CPU per query).
+
+    Safe to interrupt at any moment; run it again to finish. Runs are read and listed as
+    before; live runs, older-schema files and unreadable files are left as they are.
+    """
+    from specviz.store.compact import compact, packable_files
+
+    traces = _traces(ctx)
+    total = packable_files(traces) if traces.is_dir() and sys.stderr.isatty() else 0
+    if total:
+        with click.progressbar(length=total, label="packing run files", file=sys.stderr, show_pos=True) as bar:
+            report = compact(traces, progress=bar.update)
+    else:
+        report = compact(traces)
+    packs = sorted({str(p) for _, p in report.packed})
+    if report.packed:
+        click.echo(f"packed {len(report.packed)} runs into {len(packs)} file(s): "
+                   f"{report.bytes_before / 1e6:,.1f} MB -> {report.bytes_after / 1e6:,.1f} MB")
+    leftovers = len(report.removed) - len(report.packed)
+    if leftovers > 0:
+        click.echo(f"removed {leftovers} run file(s) an interrupted compact had already packed")
+    if not report.packed and leftovers <= 0 and not report.problems:
+        click.echo("nothing to compact")
+    if report.unreadable:
+        click.echo(f"note: left alone {report.unreadable} file(s) that cannot be read (see `specviz runs --problems`)", err=True)
+    if report.problems:
+        for p in report.problems:
+            click.echo(f"Error: {printable(str(p))}", err=True)
+        ctx.exit(1)
+
+
+COMMANDS: list = [runs_cmd, show_cmd, sql_cmd, export_cmd, import_cmd, recover_cmd, compact_cmd]

@@ -22,7 +22,7 @@ EXAMPLES = "examples"  # committed example traces, used when the directory has n
 
 
 def _has_runs(traces: Path) -> bool:
-    return any(traces.glob("date=*/run-*.parquet")) or any(traces.glob("_live/run-*.jsonl"))
+    return any(traces.glob("date=*/*.parquet")) or any(traces.glob("_live/run-*.jsonl"))
 
 
 def streamlit_command(traces: str | list[str], run: str | None, host: str, port: int) -> list[str]:

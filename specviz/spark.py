@@ -27,7 +27,7 @@ import msgspec
 from specviz.events import RunFinished, RunStarted
 from specviz.sql_views import KIND_VIEWS, RUN_FINISHED_COLUMNS, RUN_STARTED_COLUMNS, shared_views
 from specviz.store.columns import COLUMNS, TOP_TYPE, WALL_OFFSET
-from specviz.store.layout import PARQUET_GLOB
+from specviz.store.layout import HADOOP_GLOB
 
 VIEW_NAMES = ("events", "runs", *KIND_VIEWS, "tokens")
 
@@ -98,7 +98,7 @@ def events_frame(spark: Any, traces: str) -> Any:
     # schema minors would need) costs about 30 ms per file on the driver; with it, a
     # column a file lacks reads as NULL, which is what the merge would have given.
     schema = ", ".join(f"`{name}` {spark_type(c.sql_type)}" for name, c in COLUMNS.items())
-    frame = spark.read.schema(schema).option("basePath", root).parquet(f"{root}/{PARQUET_GLOB}")
+    frame = spark.read.schema(schema).option("basePath", root).parquet(f"{root}/{HADOOP_GLOB}")
     frame = frame.withColumn("t_wall_ns", F.coalesce(F.col("t_wall_ns"), F.col("t_mono_ns") + F.col(WALL_OFFSET)))
     columns = [F.col(f"`{name}`") for name in COLUMNS if name != WALL_OFFSET]
     if "date" in frame.columns:  # the Hive partition, last and a DATE as in DuckDB's view

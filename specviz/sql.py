@@ -140,17 +140,23 @@ def _quote(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _events_sql(files: list[TraceFile]) -> str:
+def _events_sql(files: list[TraceFile], excluded: dict[Path, frozenset[str]] | None = None) -> str:
     # The typed empty relation first fixes column order and types and supplies columns
     # older files lack (schema minors only add columns). Files with one schema are one
-    # scan; union_by_name instead would open every footer at every bind.
+    # scan; union_by_name instead would open every footer at every bind. A file with runs
+    # listed from elsewhere (``excluded``) is its own scan, without those runs.
+    excluded = excluded or {}
     groups: dict[str, list[Path]] = {}
     for f in files:
-        groups.setdefault(f.schema, []).append(f.path)
+        if f.path not in excluded:
+            groups.setdefault(f.schema, []).append(f.path)
     parts = [f"({empty_relation_sql()})"]
     for paths in groups.values():
         listed = "[" + ", ".join(_quote(str(p)) for p in paths) + "]"
         parts.append(f"(SELECT * FROM read_parquet({listed}))")
+    for path, run_ids in sorted(excluded.items()):
+        left_out = ", ".join(_quote(r) for r in sorted(run_ids))
+        parts.append(f"(SELECT * FROM read_parquet({_quote(str(path))}) WHERE run_id NOT IN ({left_out}))")
     union = " UNION ALL BY NAME ".join(parts)
     # Files keep one wall-clock anchor per run (store/columnar.py); the view puts every
     # event's t_wall_ns back, and files with per-event wall clocks keep theirs.
@@ -165,6 +171,7 @@ class Traces:
     files: list[TraceFile]
     summaries: list[RunSummary]
     problems: list[Problem] = field(default_factory=list)
+    excluded: dict[Path, frozenset[str]] = field(default_factory=dict)  # runs read from another file
 
 
 @dataclass
@@ -226,10 +233,11 @@ def find_traces(source: str | os.PathLike | list) -> Traces:
     problems = list(listing.problems)
     if len(sources) == 1 and not sources[0].is_dir() and problems and not listing.files:
         raise TraceError(str(problems[0]))  # the one file asked for is bad: say so, once
-    files = _readable_by_duckdb(listing.files, problems)
+    served, excluded = listing.served()
+    files = _readable_by_duckdb(served, problems)
     paths = {f.path for f in files}
     summaries = [s for s in listing.runs if not s.live and s.path in paths]
-    return Traces(files, summaries, problems)
+    return Traces(files, summaries, problems, {p: r for p, r in excluded.items() if p in paths})
 
 
 def connect_traces(traces: Traces, *, label: str = "traces") -> duckdb.DuckDBPyConnection:
@@ -267,7 +275,7 @@ def connect_traces(traces: Traces, *, label: str = "traces") -> duckdb.DuckDBPyC
         con.execute(f'CREATE VIEW events AS SELECT * EXCLUDE ("{WALL_OFFSET}") FROM ({empty_relation_sql()})')
         for name, sql in VIEWS.items():
             con.execute(f"CREATE VIEW {name} AS {sql}")
-        con.execute(f"CREATE OR REPLACE VIEW events AS {_events_sql(traces.files)}")
+        con.execute(f"CREATE OR REPLACE VIEW events AS {_events_sql(traces.files, traces.excluded)}")
         con.execute("SET lock_configuration = true")
     except duckdb.Error as e:
         con.close()

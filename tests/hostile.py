@@ -367,7 +367,46 @@ def finished_victim() -> RunFinished:
     return _victim_events()[-1]
 
 
+def _pack(data: bytes | None, name: str = "pack-{tag}", *, shadow: Callable[[pa.Table], pa.Table] | None = None):
+    """A file with a pack's name (`specviz compact`): ``data`` in a partition of its own,
+    or (``shadow``) a copy of a good run, its rows changed by ``shadow``, as a pack in
+    that run's own partition, where it claims a run a run file already holds."""
+
+    def build(traces: Path, tag: str) -> list[Path]:
+        if shadow is None:
+            p = _place(traces, tag, name.format(tag=f"{int(tag, 16):016x}") + ".parquet")
+            p.write_bytes(data)
+            return [p]
+        good = sorted(traces.glob("date=2*/run-*.parquet"))[1]
+        table, meta = pq.read_table(good), pq.read_metadata(good).metadata
+        p = good.parent / f"pack-{int(tag, 16) + 0xfeed0000:016x}.parquet"
+        pq.write_table(shadow(table).replace_schema_metadata(meta), p)
+        return [p]
+
+    return build
+
+
+def packs(victim: bytes) -> list[Entry]:
+    rng = random.Random(29)
+    out = [
+        Entry("pack-from-another-day", _pack(victim), importable=True),
+        Entry("pack-bad-name", _pack(victim, "pack-zz"), importable=True),
+        # Valid copies of a good run (import takes them; a run the target already has is refused)
+        Entry("pack-shadows-a-good-run-same-rows", _pack(None, shadow=lambda t: t), importable=None),
+        Entry("pack-shadows-a-good-run-other-text", importable=None,
+              build=_pack(None, shadow=_column("token_text", lambda c: pa.array(["X" if v else v for v in c.to_pylist()])))),
+        Entry("pack-shadows-a-good-run-twice-the-rows", _pack(None, shadow=lambda t: pa.concat_tables([t, t]))),
+    ]
+    for i in range(20):
+        data = bytearray(victim)
+        pos = rng.randrange(len(data)) if i % 2 else rng.randrange(max(0, len(data) - 2048), len(data) - 8)
+        data[pos] ^= 1 << rng.randrange(8)
+        out.append(Entry(f"pack-bitflip-{i}-at-{pos}", _pack(bytes(data)), importable=None))
+    out += [Entry(f"pack-truncated-{c}", _pack(victim[:c])) for c in sorted({0, 4, len(victim) // 3, len(victim) - 8, len(victim) - 1})]
+    return out
+
+
 def all_entries(victim: bytes) -> list[Entry]:
     """Every entry, in a fixed order (hundreds of them)."""
     return [*truncated(victim), *bit_flipped(victim), *foreign(victim), *versions(victim), *footers(victim),
-            *clocks(victim), *bad_seq(victim), *specials(), *live_logs()]
+            *clocks(victim), *bad_seq(victim), *specials(), *live_logs(), *packs(victim)]

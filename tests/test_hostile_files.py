@@ -1,7 +1,8 @@
 """Every file is a suspect: hundreds of hostile entries (tests/hostile.py), each alone
 beside five good runs, then all at once. For each, every command (runs, runs --problems,
 show, sql, recover, import, export, and the viewer's listing) exits with a clear line or
-shows the good runs, within a time limit, and no good run is ever hidden; named as
+shows the good runs, within a time limit, and no good run is ever hidden (`compact`
+too: a pack claiming a good run never replaces its rows); named as
 sources beside the good directory (`specviz view DIR FILE...`), the same holds.
 
 Commands run in-process through Click's CliRunner (a hang fails the test through
@@ -117,10 +118,23 @@ def check_every_command(traces: Path, paths: list[Path], tmp: Path, importable: 
     if importable is True:
         assert r.exit_code == 0 and imported == [hostile.VICTIM], r.output
     check_several_sources(traces, paths)
+    check_compact(traces)
     if all_views:
         from viewer import data
 
         assert set(GOOD) <= {row["run_id"] for row in data.list_runs(str(traces))}
+
+
+def check_compact(traces: Path) -> None:
+    """`compact` beside the entry: one clear line at worst, and afterwards every good run
+    listed and counted once (a pack claiming a good run never replaces its rows)."""
+    invoke(traces, "compact")
+    r = invoke(traces, "runs", "--format", "json", "-n", "0")
+    assert r.exit_code == 0 and set(GOOD) <= _listed(r), "a good run is hidden after `compact`"
+    r = invoke(traces, "sql", f"SELECT count(*) AS n FROM events WHERE run_id = '{GOOD[1]}'", "--format", "json")
+    assert r.exit_code == 1 or json.loads(r.stdout) == [{"n": len(store_sample.body()) + 2}]
+    r = invoke(traces, "show", GOOD[1][:6], "--no-color")
+    assert r.exit_code == 0 and " the cat sat down" in r.stdout
 
 
 def check_several_sources(traces: Path, paths: list[Path]) -> None:

@@ -279,7 +279,7 @@ def open_file(path: str | os.PathLike) -> tuple[str, list[str]]:
 
 def _dir_version(traces_dir: str) -> tuple:
     """The published trace files and their mtimes: SQL views are built over a file list."""
-    files = sorted(f for f in _files_of(traces_dir) if f.suffix == ".parquet")
+    files = sorted(f for f in _files_of(traces_dir, "*") if f.suffix == ".parquet")  # run files and packs
     out = []
     for f in files:
         try:

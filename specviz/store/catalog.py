@@ -21,7 +21,9 @@ from specviz.events import RunFinished, RunStarted
 from specviz.store.footer import RunEntry, TraceFile, check_entry, inspect_file
 from specviz.store import footer_cache
 from specviz.store.footer_batch import inspect_many, plain_files
-from specviz.store.layout import TraceError, check_run_id, log_files, open_regular, parquet_files, run_id_of
+from specviz.store.layout import (
+    TraceError, check_run_id, is_pack, log_files, open_regular, parquet_files, parquet_path, run_id_of,
+)
 from specviz.store.livelog import is_live, read_log
 from specviz.store.parquet_file import read_parquet_events
 from specviz.store.recovery import Problem
@@ -50,6 +52,8 @@ class Listing:
     runs: list[RunSummary] = field(default_factory=list)  # newest first
     problems: list[Problem] = field(default_factory=list)
     files: list[TraceFile] = field(default_factory=list)  # the valid Parquet files
+    # Runs a file holds that are listed from another file: left out of every view of it.
+    shadowed: dict[Path, set[str]] = field(default_factory=dict)
     _by_id: dict[str, RunSummary] = field(default_factory=dict, repr=False, compare=False)
 
     def add(self, summary: RunSummary) -> None:
@@ -59,14 +63,31 @@ class Listing:
             self.runs.append(summary)
             self._by_id[summary.run_id] = summary
         elif first.path != summary.path:
+            self.shadowed.setdefault(summary.path, set()).add(summary.run_id)
             self.problems.append(Problem(summary.path, f"run {summary.run_id} is also in {first.path}; this copy is not listed"))
 
     def extend(self, other: "Listing") -> None:
         self.problems.extend(other.problems)
         known = {g.path for g in self.files}
         self.files.extend(f for f in other.files if f.path not in known)
+        for path, run_ids in other.shadowed.items():
+            self.shadowed.setdefault(path, set()).update(run_ids)
         for summary in other.runs:
             self.add(summary)
+
+    def served(self) -> tuple[list[TraceFile], dict[Path, frozenset[str]]]:
+        """The files the views read, and the runs to leave out of each: every listed run
+        once, from the file it is listed from (a file whose runs all live elsewhere, such
+        as a run file a pack also holds after an interrupted `compact`, is not read)."""
+        files, excluded = [], {}
+        for tf in self.files:
+            gone = self.shadowed.get(tf.path, set()) & set(tf.run_ids)
+            if len(gone) == len(tf.run_ids):
+                continue
+            files.append(tf)
+            if gone:
+                excluded[tf.path] = frozenset(gone)
+        return files, excluded
 
 
 # Footers do not change once a file is published (files are replaced, never rewritten
@@ -193,10 +214,7 @@ def _scan_files(traces: Path, listing: Listing) -> None:
         try:
             tf = inspect_cached(path, traces, keys.get(path))
             summaries = run_summaries(tf)
-            if tf.run_ids != [run_id_of(path)]:
-                # The layout holds one run per file, named for it; anything else was put
-                # here by hand (a copy, an export) and could shadow the real run.
-                raise TraceError(f"holds run(s) {', '.join(tf.run_ids)}, not the one its name says; `specviz import` it instead")
+            _check_place(tf, summaries, traces)
         except Exception as e:  # any failure is this file's, never the listing's
             listing.problems.append(Problem.of(path, e))
             continue
@@ -204,6 +222,19 @@ def _scan_files(traces: Path, listing: Listing) -> None:
         for s in summaries:
             listing.add(s)
     _persist(traces, keys, disk)
+
+
+def _check_place(tf: TraceFile, summaries: list[RunSummary], traces: Path) -> None:
+    """A run file holds the one run its name says; a pack (`specviz compact`) holds runs
+    of its own day. Anything else was put here by hand (a copy, an export) and could
+    shadow the real run; a run a pack shares with a run file is listed from the run file."""
+    if not is_pack(tf.path):
+        if tf.run_ids != [run_id_of(tf.path)]:
+            raise TraceError(f"holds run(s) {', '.join(tf.run_ids)}, not the one its name says; `specviz import` it instead")
+        return
+    for s in summaries:
+        if parquet_path(traces, s.run_id, s.started.t_wall_ns).parent.name != tf.path.parent.name:
+            raise TraceError(f"a pack holding run {s.run_id}, which was not started on the pack's day; `specviz import` it instead")
 
 
 def _scan_logs(traces: Path, listing: Listing) -> None:

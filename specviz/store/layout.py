@@ -2,6 +2,7 @@
 
     traces/
       date=2026-11-23/run-3fa2c1d09be4a771.parquet   finished runs, one self-contained file each
+      date=2026-11-23/pack-5d0e7b21c94a8f30.parquet  many finished runs of that day (`specviz compact`)
       _live/run-3fa2c1d09be4a771.jsonl               runs being recorded (or left by a crash)
 
 Hive-style ``date=`` partitions let DuckDB, Polars, pandas and Spark read the tree
@@ -25,6 +26,9 @@ from specviz.errors import SpecvizError
 LIVE_DIR = "_live"
 RUN_ID_RE = re.compile(r"^[0-9a-f]{4,64}$")
 PARQUET_GLOB = "date=*/run-*.parquet"
+PACK_GLOB = "date=*/pack-*.parquet"
+HADOOP_GLOB = "date=*/{run,pack}-*.parquet"  # both, for readers with Hadoop's glob (Spark)
+PACK_RE = re.compile(r"^pack-[0-9a-f]{16}\.parquet$")
 LOG_GLOB = "run-*.jsonl"
 
 
@@ -85,7 +89,17 @@ def run_id_of(path: Path) -> str:
 
 
 def parquet_files(traces: str | os.PathLike) -> list[Path]:
-    return sorted(Path(traces).glob(PARQUET_GLOB))
+    """Run files, then packs: a run found in both is listed from its own file (see catalog)."""
+    traces = Path(traces)
+    return sorted(traces.glob(PARQUET_GLOB)) + sorted(traces.glob(PACK_GLOB))
+
+
+def pack_path(partition: Path) -> Path:
+    return partition / f"pack-{secrets.token_hex(8)}.parquet"
+
+
+def is_pack(path: Path) -> bool:
+    return bool(PACK_RE.match(path.name))
 
 
 def log_files(traces: str | os.PathLike) -> list[Path]:

@@ -136,7 +136,9 @@ def read_rows(path: Path, run_ids: list[str] | None = None, *, root: Path | None
     """Rows of the given runs (all runs: None), every page read, so damage shows up here."""
     with open_regular(path, root) as f:
         try:
-            return pq.read_table(f, filters=[("run_id", "in", run_ids)] if run_ids else None)
+            if not run_ids:
+                return pq.ParquetFile(f).read()  # no dataset to set up: ~3 ms less a file
+            return pq.read_table(f, filters=[("run_id", "in", run_ids)])
         except Exception as e:  # pyarrow's errors for damaged pages vary by codec and encoding
             raise TraceError(f"{path}: cannot read rows (corrupt or truncated: {one_line(e)})") from None
 

@@ -59,10 +59,11 @@ def _pid_alive(pid: int) -> bool:
 
 
 def stale_temp_files(traces: Path, idle_s: float = TEMP_IDLE_S) -> list[Path]:
-    """``.run-<id>.parquet.<pid>.<hex>.tmp`` files (layout.temp_name) of dead writers."""
+    """``.run-<id>.parquet.<pid>.<hex>.tmp`` and ``.pack-...tmp`` files (layout.temp_name)
+    of dead writers."""
     stale = []
     now = time.time()
-    for path in traces.glob("date=*/.run-*.tmp"):
+    for path in [*traces.glob("date=*/.run-*.tmp"), *traces.glob("date=*/.pack-*.tmp")]:
         try:
             pid = int(path.name.split(".")[-3])
             idle = now - path.lstat().st_mtime

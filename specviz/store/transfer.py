@@ -30,16 +30,20 @@ from specviz.store.parquet_file import SCHEMA, kv_metadata, read_rows, write_tab
 from specviz.store.recovery import Problem, clean_temp_files
 
 
-def _conformed(table: pa.Table) -> pa.Table:
+def conformed(table: pa.Table) -> pa.Table:
     """Rows in this version's columns and types (files name list items differently);
     columns a newer minor added are kept after them."""
     extra = [f for f in table.schema if f.name not in SCHEMA.names]
-    columns = [table.column(f.name).cast(f.type) if f.name in table.column_names else pa.nulls(table.num_rows, f.type) for f in SCHEMA]
+    columns = [_as(table.column(f.name), f.type) if f.name in table.column_names else pa.nulls(table.num_rows, f.type) for f in SCHEMA]
     return pa.Table.from_arrays(columns + [table.column(f.name) for f in extra], schema=pa.schema(list(SCHEMA) + extra))
 
 
+def _as(column, type_: pa.DataType):
+    return column if column.type == type_ else column.cast(type_)
+
+
 def _read_runs(source: Path, run_ids: list[str]) -> pa.Table:
-    return _conformed(read_rows(source, run_ids))
+    return conformed(read_rows(source, run_ids))
 
 
 def check_run_rows(table: pa.Table, entry: RunEntry) -> None:
