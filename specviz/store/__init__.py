@@ -14,7 +14,7 @@ Recording lives in ``specviz.recording``; SQL in ``specviz.sql``. Public API:
     recover(traces) -> RecoveryReport                publish abandoned logs as interrupted; clean temp files
     LogTail(path).poll() -> list[AnyEvent]           new events of a live log since last poll
     export_runs(traces, run_ids, out, force=False) / import_files(traces, files)
-    compact(traces) -> CompactReport                 pack each day's finished run files into a few packs
+    specviz.store.compact.compact(traces)            pack each day's finished run files into a few packs
     write_output(out, data, force=False)             an export's bytes, never over a link or device
     TraceError                                       every failure, one readable line
 """
@@ -25,7 +25,6 @@ from specviz.store.layout import TraceError
 from specviz.store.livelog import LogTail
 from specviz.store.recovery import Problem, RecoveryReport, recover
 from specviz.store.transfer import ImportReport, export_runs, import_files, write_output
-from specviz.store.compact import CompactReport, compact
 
 __all__ = [
     "read_events",
@@ -38,8 +37,7 @@ __all__ = [
     "recover",
     "export_runs",
     "import_files",
-    "compact",
-    "CompactReport",
+
     "write_output",
     "LogTail",
     "Listing",
