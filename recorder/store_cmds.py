@@ -140,6 +140,7 @@ def runs_cmd(ctx, status, method, drafter, target, k, prompt_text, since, limit,
     abandoned = sum(1 for s in listing.runs if s.status == "interrupted" and s.path.suffix == ".jsonl")
     if abandoned:
         click.echo(f"note: {abandoned} run(s) left by a stopped recorder; `specviz recover` publishes them as Parquet", err=True)
+    _hint_compact(listing)
     rows = []
     for s in listing.runs:
         st, fin = s.started, s.finished
@@ -178,6 +179,15 @@ def runs_cmd(ctx, status, method, drafter, target, k, prompt_text, since, limit,
         click.echo(f"no runs in {where}" + (" match" if listing.runs else ""), err=True)
         return
     click.echo(_render(columns, rows, fmt))
+
+
+COMPACT_HINT_FILES = 256  # from here on, opening footers costs more than a query across runs
+
+
+def _hint_compact(listing: Listing) -> None:
+    single = sum(1 for f in listing.files if f.path.name.startswith("run-"))
+    if single >= COMPACT_HINT_FILES:
+        click.echo(f"note: {single:,} run files; `specviz compact` packs them so queries across runs open a few files", err=True)
 
 
 def _print_problems(listing: Listing, fmt: str) -> None:

@@ -210,3 +210,14 @@ def test_compact_reports_a_damaged_run_file_and_packs_the_others(store):
 def test_compact_of_a_missing_directory_is_one_line(tmp_path):
     r = run_cli(tmp_path / "missing", "compact")
     assert r.exit_code == 1 and r.stderr.startswith("Error: ") and "Traceback" not in r.output
+
+
+def test_runs_suggests_compact_for_many_run_files(store, monkeypatch):
+    from recorder import store_cmds
+
+    monkeypatch.setattr(store_cmds, "COMPACT_HINT_FILES", len(IDS))
+    r = run_cli(store, "runs")
+    assert r.exit_code == 0 and f"note: {len(IDS)} run files; `specviz compact`" in r.stderr
+    compact(store)
+    r = run_cli(store, "runs")
+    assert r.exit_code == 0 and "compact" not in r.stderr and r.stdout.count("completed") == len(IDS)
