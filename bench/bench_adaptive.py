@@ -1,22 +1,25 @@
-"""Adaptive K (`-k auto`) against every fixed K, on the bundled model with n-gram drafts,
-greedy, over prompts mixing input-grounded (copy, rewrite, extract) and open-ended ones.
+"""Adaptive K (`-k auto`) against every fixed K of a grid, one drafter/target pair, over
+prompts mixing input-grounded (copy, rewrite, extract) and open-ended ones.
 
-    uv run python bench/bench_adaptive.py [--ks 1,2,4,8,16] [--max-tokens 96] [--repeats 1]
+    OPENBLAS_NUM_THREADS=1 flock /work/wt/notes/bench.lock uv run python bench/bench_adaptive.py \\
+        --drafter layerskip:8+lora:bench/out/adapters/final-ls8 [--ks 1,2,3,4,6,8] [--max-tokens 64] [--repeats 1]
 
-Greedy decoding makes every configuration produce the same tokens, so tokens/s compares
-time alone. Configurations are interleaved prompt by prompt (each prompt runs every K and
-auto back to back), so load changes on the shared machine hit all of them alike.
-Figures: tokens per CPU-second of the process over the whole set (run with
-OPENBLAS_NUM_THREADS=1 so CPU time is the work done; on a shared machine wall time also
-counts waiting for a core), and wall-clock decode tokens/s beside it; auto against the
-best fixed K in hindsight (the one K that did best over the set).
-Goal: auto ≥ 1.05 × best fixed K.
+Greedy decoding (the default) makes every configuration produce the same tokens, which is
+checked and printed, so tokens/s compares time alone; with --temperature > 0 the runs are
+sampled (seeded) and their outputs differ between configurations. Configurations are
+interleaved prompt by prompt (each prompt runs every K and auto back to back), so load
+changes on the shared machine hit all of them alike. Figures over the whole set, prefill
+included (the same work in every configuration): tokens per CPU-second of the process (run
+with OPENBLAS_NUM_THREADS=1 so CPU time is the work done) and tokens per wall-clock second
+(which also counts waiting for a core on a shared machine); auto against the best fixed K in
+hindsight (the one K of the grid that did best over the set), with `uptime` before and after.
+Goal: auto ≥ 1.05 × the best fixed K.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -42,56 +45,79 @@ PROMPTS = {
 }
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--ks", default="1,2,4,8,16", help="fixed K values to compare with auto")
-    ap.add_argument("--max-tokens", type=int, default=96)
-    ap.add_argument("--repeats", type=int, default=1, help="passes over the prompt set")
-    args = ap.parse_args()
-    ks = [int(k) for k in args.ks.split(",")]
-    configs = [str(k) for k in ks] + ["auto"]
-    engine = Engine.from_specs("bundled", "ngram:3")
-    engine.record("warm up", RunOptions(k=4, max_tokens=8, baseline=False), recording="null")
-    tokens = {c: 0 for c in configs}
-    seconds = {c: 0.0 for c in configs}
-    cpu = {c: 0.0 for c in configs}
+def uptime() -> str:
+    return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+
+
+def options(config: str, args: argparse.Namespace) -> RunOptions:
+    k = 4 if config == "auto" else int(config)
+    return RunOptions(k=k, k_policy="auto" if config == "auto" else "fixed", max_tokens=args.max_tokens,
+                      temperature=args.temperature, seed=args.seed, baseline="none")
+
+
+def measure(engine: Engine, configs: list[str], args: argparse.Namespace) -> dict:
+    """Every prompt × every configuration, interleaved; totals and per-prompt rates."""
+    totals = {c: dict(tokens=0, cpu=0.0, wall=0.0, drafted=0, rounds=0, accepted=0, tested=0) for c in configs}
     per_prompt: dict[str, dict[str, float]] = {}
     outputs: dict[str, set] = {}
-    t_start = time.perf_counter()
     for _ in range(args.repeats):
         for name, prompt in PROMPTS.items():
             for c in configs:
-                opts = RunOptions(k=4 if c == "auto" else int(c), k_policy="auto" if c == "auto" else "fixed",
-                                  max_tokens=args.max_tokens, baseline=False)
-                c0 = time.process_time()
-                f = engine.record(prompt, opts, recording="null").finished
-                used = time.process_time() - c0
-                decode_s = f.produced / f.tokens_per_s if f.tokens_per_s else 0.0
-                tokens[c] += f.produced
-                seconds[c] += decode_s
-                cpu[c] += used
-                per_prompt.setdefault(name, {})[c] = f.produced / used if used else 0.0
+                c0, w0 = time.process_time(), time.perf_counter()
+                f = engine.record(prompt, options(c, args), recording="null").finished
+                cpu, wall = time.process_time() - c0, time.perf_counter() - w0
+                t = totals[c]
+                for key, value in dict(tokens=f.produced, cpu=cpu, wall=wall, drafted=f.drafted, rounds=f.rounds,
+                                       accepted=f.accepted, tested=f.tested).items():
+                    t[key] += value
+                per_prompt.setdefault(name, {})[c] = f.produced / cpu if cpu else 0.0
                 outputs.setdefault(name, set()).add(tuple(f.output_token_ids))
-    rate = {c: tokens[c] / cpu[c] for c in configs}
-    wall = {c: tokens[c] / seconds[c] for c in configs}
-    best = max((c for c in configs if c != "auto"), key=rate.get)
-    best_wall = max((c for c in configs if c != "auto"), key=wall.get)
-    print(f"{len(PROMPTS)} prompts × {args.repeats} pass(es), greedy, ngram:3, max {args.max_tokens} tokens; "
-          f"{time.perf_counter() - t_start:.0f} s; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (shared)")
-    same = all(len(v) == 1 for v in outputs.values())
-    print(f"every configuration produced the same tokens per prompt: {same}")
-    print("tokens per CPU-second (prefill included, the same for every configuration):")
-    header = "prompt".ljust(28) + "".join(f"{'K=' + c if c != 'auto' else 'auto':>9}" for c in configs)
-    print(header)
-    for name, row in per_prompt.items():
-        print(name.ljust(28) + "".join(f"{row[c]:>9.1f}" for c in configs))
-    print("whole set, tok per CPU-s".ljust(28) + "".join(f"{rate[c]:>9.2f}" for c in configs))
-    print("whole set, wall decode tok/s".ljust(28) + "".join(f"{wall[c]:>9.2f}" for c in configs))
-    ratio = rate["auto"] / rate[best]
-    print(f"best fixed K in hindsight (per CPU-s): K={best} ({rate[best]:.2f}); auto {rate['auto']:.2f} = "
-          f"{ratio:.3f}× [{'PASS' if ratio >= 1.05 else 'FAIL'}: ≥ 1.05×]")
-    print(f"wall clock: best fixed K={best_wall} ({wall[best_wall]:.2f} tok/s); auto {wall['auto']:.2f} = "
-          f"{wall['auto'] / wall[best_wall]:.3f}×")
+    return dict(totals=totals, per_prompt=per_prompt, same=all(len(v) == 1 for v in outputs.values()))
+
+
+def report(m: dict, configs: list[str], args: argparse.Namespace) -> None:
+    totals = m["totals"]
+    label = {c: "auto" if c == "auto" else f"K={c}" for c in configs}
+    print("per prompt, tokens per CPU-second:")
+    print("prompt".ljust(28) + "".join(f"{label[c]:>9}" for c in configs))
+    for name, row in m["per_prompt"].items():
+        print(name.ljust(28) + "".join(f"{row[c]:>9.2f}" for c in configs))
+    rate = {c: totals[c]["tokens"] / totals[c]["cpu"] for c in configs}
+    wall = {c: totals[c]["tokens"] / totals[c]["wall"] for c in configs}
+    rows = [("whole set, tok per CPU-s", rate, ".3f"), ("whole set, tok per wall-s", wall, ".3f"),
+            ("drafted per round", {c: totals[c]["drafted"] / totals[c]["rounds"] for c in configs}, ".2f"),
+            ("acceptance", {c: totals[c]["accepted"] / max(1, totals[c]["tested"]) for c in configs}, ".2f")]
+    for title, values, fmt in rows:
+        print(title.ljust(28) + "".join(f"{values[c]:>9{fmt}}" for c in configs))
+    fixed = [c for c in configs if c != "auto"]
+    for title, values in (("per CPU-second", rate), ("per wall-clock second", wall)):
+        best = max(fixed, key=values.get)
+        ratio = values["auto"] / values[best]
+        print(f"{title}: best fixed K in hindsight K={best} ({values[best]:.3f} tok/s); auto {values['auto']:.3f} = "
+              f"{ratio:.3f}× [{'PASS' if ratio >= 1.05 else 'FAIL'}: ≥ 1.05×]")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--drafter", default="ngram:3", help="drafter spec (the same for auto and every fixed K)")
+    ap.add_argument("--ks", default="1,2,3,4,6,8", help="the grid of fixed K values")
+    ap.add_argument("--max-tokens", type=int, default=64)
+    ap.add_argument("--repeats", type=int, default=1, help="passes over the prompt set")
+    ap.add_argument("--temperature", type=float, default=0.0)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+    configs = [str(int(k)) for k in args.ks.split(",")] + ["auto"]
+    engine = Engine.from_specs("bundled", args.drafter)
+    engine.record("warm up", RunOptions(k=4, max_tokens=8, baseline="none"), recording="null")
+    print(f"before: {uptime()}", flush=True)
+    t0 = time.perf_counter()
+    m = measure(engine, configs, args)
+    print(f"after:  {uptime()}")
+    print(f"{len(PROMPTS)} prompts × {args.repeats} pass(es), T={args.temperature}, bundled target, drafter "
+          f"{args.drafter}, max {args.max_tokens} tokens; {time.perf_counter() - t0:.0f} s")
+    if args.temperature == 0:
+        print(f"every configuration produced the same tokens on every prompt: {m['same']}")
+    report(m, configs, args)
 
 
 if __name__ == "__main__":

@@ -156,6 +156,11 @@ class RoundMetrics(Event, tag="round_metrics"):
     baseline_estimated: bool = True
     speedup: float | None = None
     k: int | None = None  # 1.1: the K chosen for this round (adaptive K); None = run's k
+    # 1.1: -k auto's rule this round (warm-up | survival | confidence, engine/adaptive.py)
+    k_rule: str = ""
+    # 1.1: the confidence rule's bar: drafting went on while P(all drafted accepted) ×
+    # P(next accepted) reached it (the run's tokens/ms × (draft + verify ms per token))
+    k_threshold: float | None = None
 
 
 class RunFinished(Event, tag="run_finished"):

@@ -102,6 +102,7 @@ class _Decided:
     statuses: list[str]
     finish: str | None
     timings: tuple[float, float, float, float]  # draft, verify, sample, round ms
+    rule: tuple[str, float | None] = ("", None)  # the K policy's rule and threshold this round
 
 
 class _Loop:
@@ -121,11 +122,12 @@ class _Loop:
         self.params = config.sampling
         self.rng = make_rng(self.params.seed)
         self.transform = make_transform(self.params)
-        self.dctx = DraftContext(self.params, self.transform, self.rng, target.vocab_size, config.n_top)
         self.context = list(prompt_ids)
         self.produced = 0
         self.k_max = config.k if drafter is not None else 0
         self.policy = config.k_policy if self.k_max else None
+        self.dctx = DraftContext(self.params, self.transform, self.rng, target.vocab_size, config.n_top,
+                                 keep_drafting=getattr(self.policy, "keep_drafting", None))
         self.capability = target.capability
         self.launcher = getattr(target, "launch", None)
 
@@ -136,6 +138,7 @@ class _Loop:
         while self.produced < self.config.max_tokens:
             t0 = time.perf_counter()
             try:
+                rule = (self.policy.rule, self.policy.threshold()) if self.policy else ("", None)
                 k, draft, t1, started = self._start(index)
             except BaseException:  # Ctrl-C or a failing drafter: the decided round is still kept
                 if pending is not None:
@@ -151,10 +154,11 @@ class _Loop:
             t5 = time.perf_counter()
             draft_ms, verify_ms, round_ms = (t1 - t0) * 1e3, (t2 - t1 + t4 - t3) * 1e3, (t5 - mark) * 1e3
             decided.timings = (draft_ms, verify_ms, round_ms - draft_ms - verify_ms, round_ms)
+            decided.rule = rule
             mark = t5
             if self.policy:
                 drafted, tested, accepted = _step_counts(draft, decided.steps)
-                self.policy.observe(k, drafted, tested, accepted, draft_ms, verify_ms, round_ms)
+                self.policy.observe(k, drafted, tested, accepted, draft_ms, verify_ms, round_ms, draft.logprobs)
             pending, index = decided, index + 1
             if decided.finish is not None:
                 break
@@ -165,6 +169,8 @@ class _Loop:
         """(K, the draft, when drafting ended, the started scoring) of the next round."""
         k = max(0, min(self.policy.choose() if self.policy else self.k_max, self.config.max_tokens - self.produced - 1))
         draft = self.drafter.propose(self.context, k, self.dctx) if k > 0 and self.drafter is not None else Draft()
+        if self.policy:
+            k = self.policy.k_used(k, len(draft.tokens))
         return k, draft, time.perf_counter(), self._launch(index, draft)
 
     def _launch(self, index: int, draft: Draft) -> Callable[[], Any]:
@@ -232,6 +238,7 @@ class _Loop:
         events.append(self.metrics.round_event(d.index, counts))
         if self.policy:
             events[-1].k = d.k
+            events[-1].k_rule, events[-1].k_threshold = d.rule
         return Round(d.index, d.tokens, d.statuses, events, counts, d.finish)
 
 

@@ -66,6 +66,9 @@ class DraftContext:
     rng: np.random.Generator
     vocab_size: int  # the target's distribution width
     n_top: int = 5
+    # a K policy's stopping rule (``AdaptiveK.keep_drafting``): called with the log q of the
+    # tokens drafted so far, False ends the draft early. Drafters that report q honour it.
+    keep_drafting: Callable[[list[float | None]], bool] | None = None
 
 
 class Drafter(Protocol):

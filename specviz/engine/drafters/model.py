@@ -53,6 +53,8 @@ class ModelDrafter:
             draft.tokens.append(DraftedToken(token, logprob=float(x[0, token] - log_z[0]), entropy=float(entropy[0]),
                                              top=tops[0], ms=(time.perf_counter() - start) * 1e3, source="model"))
             seq.append(token)
+            if ctx.keep_drafting is not None and not ctx.keep_drafting(draft.logprobs):
+                break
         draft.q = np.stack(rows) if rows else None
         return draft
 
