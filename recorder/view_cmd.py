@@ -16,7 +16,7 @@ from pathlib import Path
 
 import click
 
-APP = Path(__file__).resolve().parent.parent / "viewer" / "app.py"
+APP = Path(__file__).resolve().parent.parent / "viewer" / "server.py"
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 EXAMPLES = "examples"  # committed example traces, used when the directory has no runs
 

@@ -50,6 +50,8 @@ def test_keyboard_pause_and_url(traces, served):
         page.goto(f"{served}/replay?run={traces['long'][:8]}&seq=100")
         frame = wait_for_replay(page)
         assert frame.evaluate(POS) == 100
+        # The player fetched the run itself (viewer/prefetch.py); nothing came through the websocket.
+        assert frame.evaluate("() => window.specviz.received.map((r) => r[0])") == ["fetched"]
         assert frame.locator("#caption").inner_text().startswith("event 100 of ")
         frame.locator("#text").focus()
         page.keyboard.press("ArrowLeft")

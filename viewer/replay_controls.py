@@ -16,7 +16,7 @@ from viewer.player.payload import delta, encode_json, payload
 TICK_S = 2.0  # backstop re-read of a run still recording (the player asks every 0.5 s)
 
 
-def _encoded(index: ReplayIndex) -> dict:
+def encoded(index: ReplayIndex) -> dict:
     """The run's payload for the player, built once per index (the index is shared between
     sessions: data.load_index caches it per file version, so this memo is too). The
     version names the run and how far it has been read; a live run keeps its payload as
@@ -28,6 +28,7 @@ def _encoded(index: ReplayIndex) -> dict:
         body = without_gc(payload, index)
         memo = index.memo["player_payload"] = {
             "version": f"{run_id}:{index.n_events}:{index.finished_at}",
+            "n_events": index.n_events,
             "text": encode_json(body),
             "body": body if index.live else None,
         }
@@ -36,7 +37,7 @@ def _encoded(index: ReplayIndex) -> dict:
 
 def prepare_player_data(index: ReplayIndex) -> None:
     """Build the run's payload (kept with the index) before the page needs it."""
-    _encoded(index)
+    encoded(index)
 
 
 def player_data(index: ReplayIndex, posted: dict | None, sent: dict[str, dict]) -> tuple[str, str]:
@@ -47,7 +48,7 @@ def player_data(index: ReplayIndex, posted: dict | None, sent: dict[str, dict]) 
     payload. Posts lag behind the messages the player has applied, hence "sent last".
     A run that was followed from its log (viewer/live_follow.py) ends here, once it is
     published: the log's last payload is the base of the delta to the finished one."""
-    memo = _encoded(index)
+    memo = encoded(index)
     version, body = memo["version"], memo["body"]
     have = posted.get("have") if posted else None
     if have == version:

@@ -59,7 +59,8 @@ def _component():
     return components.declare_component("specviz_player", path=str(component_dir()))
 
 
-def player(data: str, version: str, *, pos: int | None, nonce: int, key: str, work_ms: float = 0.0):
+def player(data: str, version: str, *, pos: int | None, nonce: int, key: str, work_ms: float = 0.0,
+           fetch: str | None = None):
     """Draw the player; returns its last posted value ({pos, follow, playing, run, have}) or None.
 
     `version` changes when the run does; `data` is then the run's payload, a delta from
@@ -67,6 +68,8 @@ def player(data: str, version: str, *, pos: int | None, nonce: int, key: str, wo
     player that lacks it asks again by posting). `nonce` changes when the page wants the
     player at `pos` (a deep link), so the page's echo of the player's own position never
     pulls it back. `work_ms`, what this render cost the server, paces a live run's ticks.
+    `fetch`, instead of `data`: a URL the player fetches the run's payload from itself
+    (viewer/prefetch.py); it posts ``fetch_failed`` if it cannot.
     """
-    return _component()(data=data, version=version, pos=pos, nonce=nonce, work_ms=round(work_ms), key=key,
-                        default=None)
+    return _component()(data=data, version=version, pos=pos, nonce=nonce, work_ms=round(work_ms), fetch=fetch,
+                        key=key, default=None)

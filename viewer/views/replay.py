@@ -14,7 +14,7 @@ import time
 
 import streamlit as st
 
-from viewer import data, live_follow, pages, session
+from viewer import data, live_follow, pages, prefetch, session
 from viewer.player import player
 from viewer.replay_controls import TICK_S, player_data, prepare_player_data, run_choices
 
@@ -82,11 +82,34 @@ def since_last_answer(posted: dict | None) -> dict | None:
     return {**(posted or {}), "have": answered[1], "ask": False}
 
 
+def open_by_fetch(key: str) -> bool:
+    """A published run of the launch directory that the player does not hold yet: the
+    player fetches its payload itself (viewer/prefetch.py: read since the request for
+    this page arrived). The page waits for the read only to name the position in the
+    URL, or to say why the run cannot be read. False: the page sends the run itself."""
+    posted = ss.get(key)
+    if isinstance(posted, dict) and (posted.get("have") or posted.get("fetch_failed")):
+        return False
+    if "replay_round" in ss or not prefetch.fetchable(source):
+        return False
+    player("", "", pos=ss.pos, nonce=ss.replay_nonce, key=key, fetch=prefetch.fetch_url(ss.run))
+    try:
+        memo = prefetch.PREFETCHER.submit(source).result()
+    except data.trace_error_types() as exc:
+        st.error(f"Cannot replay run `{ss.run}`: {exc}")
+        return True
+    if memo is not None:
+        session.set_link(run=ss.run, seq=str(max(0, memo["n_events"] - 1) if ss.pos is None else ss.pos))
+    return True
+
+
 # A recording run: the player itself posts a tick every 0.5 s (each post reruns this
 # fragment); the timer here is only a slower backstop.
 @st.fragment(run_every=TICK_S if first_index is not None and first_index.live else None)
 def replay_view() -> None:
     key = f"player_{ss.run}"
+    if open_by_fetch(key):
+        return
     if first_index is None:
         # A run this server has not read yet: draw the player empty first, so the browser
         # loads its page and Plotly (and draws its charts' frames) while the server reads

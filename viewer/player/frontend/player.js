@@ -19,6 +19,11 @@ const SpecvizPlayer = (() => {
   const TEXT_TOKENS = 400; // laid out per frame: ~3 panel heights of text
   const LIVE_TICK_MS = 500;
   const $ = (id) => document.getElementById(id);
+  // Not `responsive`: Plotly then redraws every chart on each window resize, and the
+  // frame's height changes when a run arrives (Streamlit resizes the frame to fit), which
+  // redrew all five charts right after the first frame drew them. Charts are redrawn
+  // when their own width changes instead (Player.watchWidths).
+  const PLOT_CONFIG = { displaylogo: false, modeBarButtonsToRemove: ["select2d", "lasso2d"] };
 
   // Streamlit's component messages (what streamlit-component-lib sends), without a build step.
   const Bridge = {
@@ -108,7 +113,7 @@ const SpecvizPlayer = (() => {
       this.pos = Math.max(0, Math.min(pos, this.run.last));
       this.movedAt = performance.now();
       this.draw();
-      this.post();
+      this.postSoon(); // a scrub posts at most once a second: each post reruns the page on the server
     }
 
     stepRound(delta) {
@@ -120,7 +125,8 @@ const SpecvizPlayer = (() => {
     }
 
     setPlaying(on) {
-      if (on && !this.playing) {
+      const was = this.playing;
+      if (on && !was) {
         if (this.pos >= this.run.last && !this.run.live) this.pos = 0; // play from the start when at the end
         this.follow = false;
         this.anchor();
@@ -128,7 +134,7 @@ const SpecvizPlayer = (() => {
       }
       this.playing = on;
       $("btn-play").textContent = on ? "❚❚ Pause" : "▶ Play";
-      if (on) this.draw(); else this.post();
+      if (on) this.draw(); else if (was) this.post();
     }
 
     // Playback maps wall time since this moment onto the trace's clock from `pos`.
@@ -190,7 +196,6 @@ const SpecvizPlayer = (() => {
         this.nextChart = (i + 1) % CHARTS.length;
       }
       this.nowLine(st);
-      if (this.current) this.scrollTo($("text"), this.current);
       return pending;
     }
 
@@ -200,8 +205,7 @@ const SpecvizPlayer = (() => {
       this.chartAt = now;
       const fig = build();
       const gd = $(id);
-      Plotly.react(gd, fig.data, fig.layout, { displaylogo: false, responsive: true,
-        modeBarButtonsToRemove: ["select2d", "lasso2d"] });
+      Plotly.react(gd, fig.data, fig.layout, PLOT_CONFIG);
       if (!gd.specvizWired) this.wire(gd);
     }
 
@@ -211,7 +215,20 @@ const SpecvizPlayer = (() => {
       if (this.run || this.warm) return;
       this.warm = true;
       const fig = C.waiting();
-      for (const [id] of CHARTS) Plotly.react($(id), fig.data, fig.layout, { displaylogo: false, responsive: true });
+      for (const [id] of CHARTS) Plotly.react($(id), fig.data, fig.layout, PLOT_CONFIG);
+    }
+
+    // A chart whose width changed (window, Streamlit's layout, 1024 px screens) is re-fitted.
+    watchWidths() {
+      const widths = new Map();
+      const observer = new ResizeObserver((entries) => {
+        for (const e of entries) {
+          const gd = e.target, w = Math.round(e.contentRect.width);
+          if (widths.get(gd) !== w && widths.has(gd) && gd._fullLayout) Plotly.Plots.resize(gd);
+          widths.set(gd, w);
+        }
+      });
+      for (const [id] of CHARTS) observer.observe($(id));
     }
 
     wire(gd) {
@@ -244,7 +261,7 @@ const SpecvizPlayer = (() => {
       $("gauge-bar").style.left = roll === null ? "0" : `${(100 * roll).toFixed(1)}%`;
       $("gauge-bar").hidden = roll === null;
       const errs = run.d.errors.slice(0, st.nErrors);
-      $("errors").hidden = !errs.length;
+      $("errors").classList.toggle("none", !errs.length);
       if (errs.length) { const e = errs[errs.length - 1]; $("errors").textContent = `${errs.length} error event(s) so far; last: ${e[2]}: ${e[3]}`; }
     }
 
@@ -277,14 +294,10 @@ const SpecvizPlayer = (() => {
       const cur = pend.lastElementChild || (n ? kids[n - 1] : null);
       if (cur) { cur.classList.add("cur"); this.marked.push(cur); }
       $("no-tokens").hidden = !!cur;
-      this.current = cur; // scrolled to at the end of the frame, after every other write
+      // The panel shows its end (player.css), where `cur` is, unless the reader scrolled it.
+      if (this.textScrolled) { this.textScrolled = false; $("text").scrollTop = 0; }
     }
 
-    scrollTo(panel, el) {
-      const top = el.offsetTop, bottom = top + el.offsetHeight, margin = 24;
-      if (bottom + margin > panel.scrollTop + panel.clientHeight) panel.scrollTop = bottom + margin - panel.clientHeight;
-      else if (top - margin < panel.scrollTop) panel.scrollTop = Math.max(0, top - margin);
-    }
 
     // The timeline's "now" marker moves every event: an overlay, not a Plotly redraw.
     nowLine(st) {
@@ -326,6 +339,31 @@ const SpecvizPlayer = (() => {
       else this.postSoon(); // the page learns which version this player holds
     }
 
+    // A run the page had read for the player to fetch (viewer/prefetch.py), maybe already
+    // under way since the frame loaded (index.html). If it fails, the page is told
+    // (fetch_failed) and sends the run itself.
+    async fetchRun(a) {
+      if (this.fetchedFrom === a.fetch) return;
+      this.fetchedFrom = a.fetch;
+      const early = window.SpecvizEarly, started = early && early.fetches[a.fetch];
+      try {
+        const r = await (started || fetch(a.fetch));
+        if (!r.ok) throw new Error(`${r.status} ${await r.text()}`);
+        const version = r.headers.get("X-Specviz-Version"), d = await r.json();
+        performance.mark("specviz:data");
+        this.received.push(["fetched", d.events.round.length]);
+        this.setData(d, { pos: a.pos }, version);
+        // The page learns which version this player holds, a second later: its rerun
+        // would otherwise compete with the first frame's paint.
+        this.lastPost = performance.now();
+        this.postSoon();
+      } catch (err) {
+        console.warn("specviz: fetching the run failed, asking the page for it:", err);
+        this.fetchFailed = true;
+        this.post(true);
+      }
+    }
+
     // -- position back to the page (for the URL), at most once a second ----------------
     post(ask = false) {
       if (!Bridge.active) return;
@@ -333,7 +371,7 @@ const SpecvizPlayer = (() => {
       this.lastPost = performance.now();
       this.posts = (this.posts || 0) + 1; // every post is a new value, so the page always reruns
       Bridge.value({ pos: this.pos, follow: this.follow, playing: this.playing, run: this.run && this.run.d.run.run_id,
-        have: this.version, ask, n: this.posts });
+        have: this.version, ask, n: this.posts, fetch_failed: !!this.fetchFailed });
     }
 
     // While the run records, the player asks the page for its new events itself: a rerun
@@ -383,6 +421,7 @@ const SpecvizPlayer = (() => {
         tip: (html, x, y) => this.showTip(html, x, y),
       });
       this.tooltips();
+      this.watchWidths();
       this.keyboard(window);
       try { if (window.parent !== window) this.keyboard(window.parent); } catch (e) { /* another origin: keys work inside the player only */ }
     }
@@ -426,6 +465,7 @@ const SpecvizPlayer = (() => {
         tip.style.top = `${r.bottom + 6}px`;
       });
       box.addEventListener("mouseout", () => { tip.hidden = true; });
+      box.addEventListener("scroll", () => { this.textScrolled = box.scrollTop !== 0; }, { passive: true });
       box.addEventListener("click", (e) => {
         const c = e.target.dataset && e.target.dataset.c;
         if (c !== undefined) this.goto(this.run.commits.seq[Number(c)]);
@@ -456,20 +496,23 @@ const SpecvizPlayer = (() => {
     if (inline) return player.setData(JSON.parse(await inflate(inline.textContent)), {});
     Bridge.active = true;
     let nonce = null;
-    window.addEventListener("message", (e) => {
-      if (!e.data || e.data.type !== "streamlit:render") return;
-      const a = e.data.args;
-      if (!a.version) { // drawn before the server has read the run: the run follows
+    const render = (a) => {
+      player.workMs = a.work_ms;
+      if (a.fetch) player.fetchRun(a);
+      else if (!a.version) { // drawn before the server has read the run: the run follows
         player.warmUp();
         return;
-      }
-      player.workMs = a.work_ms;
-      if (a.version !== player.version) player.receive(a);
+      } else if (a.version !== player.version) player.receive(a);
       if (a.nonce !== nonce) { // a position the page asks for (a deep link), not our own echo
         if (nonce !== null && a.pos !== null && a.pos !== undefined) player.goto(a.pos);
         nonce = a.nonce;
       }
+    };
+    window.addEventListener("message", (e) => {
+      if (e.data && e.data.type === "streamlit:render") render(e.data.args);
     });
+    const early = window.SpecvizEarly; // a render message that came while Plotly loaded
+    if (early && early.args) render(early.args);
     Bridge.ready();
     setInterval(() => player.tick(), LIVE_TICK_MS / 5);
   }

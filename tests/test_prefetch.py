@@ -1,0 +1,86 @@
+"""viewer/prefetch.py: a run read as soon as a request names it, and its payload served
+to the player over HTTP by the server `specviz view` starts (viewer/server.py, a real
+`streamlit run` on 127.0.0.1), on runs written through the recording API."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import json
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+from specviz.recording import open_run
+from specviz.replay import build_index
+from specviz.store import read_events
+from synthetic_runs import record_synthetic, synthetic_events
+from viewer import prefetch
+from viewer.data import Source
+from viewer.player.payload import payload
+from viewer_server import serve
+
+pytestmark = pytest.mark.timeout(300)
+
+
+@pytest.fixture(scope="module")
+def traces(tmp_path_factory):
+    d = tmp_path_factory.mktemp("traces")
+    run_id = record_synthetic(d, rounds=60, k=4, seed=3, errors_every=17)
+    events = synthetic_events(rounds=20, k=4, seed=4, errors_every=0)
+    live = open_run(d, events[0], flush="event")  # recording: a log in _live, never finished here
+    for ev in events[1:40]:
+        live.log(ev)
+    live.flush()
+    yield {"dir": d, "run": run_id, "live": live.run_id}
+
+
+def _get(url: str):
+    try:
+        with urllib.request.urlopen(url, timeout=60) as r:
+            return r.status, r.headers, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers, e.read()
+
+
+def test_payload_route_serves_the_runs_payload_gzipped(traces):
+    index = build_index(read_events(traces["dir"], traces["run"]))
+    with serve(traces["dir"]) as url:
+        status, headers, body = _get(f"{url}{prefetch.PAYLOAD_ROUTE}?run={traces['run'][:6]}")
+        assert status == 200 and headers["Content-Encoding"] == "gzip", (status, headers)
+        assert headers["X-Specviz-Version"] == f"{traces['run']}:{index.n_events}:{index.finished_at}"
+        assert json.loads(gzip.decompress(body)) == json.loads(json.dumps(payload(index)))
+        # A run that is still recording is followed by the page (live_follow), not fetched.
+        status, _, body = _get(f"{url}{prefetch.PAYLOAD_ROUTE}?run={traces['live']}")
+        assert status == 409, body
+        status, _, body = _get(f"{url}{prefetch.PAYLOAD_ROUTE}?run=ffffffffffff")
+        assert status == 404 and b"ffffffffffff" in body, body
+        status, _, _ = _get(f"{url}{prefetch.PAYLOAD_ROUTE}")
+        assert status == 400
+
+
+def test_a_page_request_starts_reading_its_run(traces, monkeypatch):
+    """The middleware itself, in this process: a GET of /replay?run=... submits the read
+    before passing the request on; the next call for the same run gets the same read."""
+    monkeypatch.setattr("sys.argv", ["app.py", "--traces", str(traces["dir"])])
+    seen = []
+
+    async def app(scope, receive, send):
+        seen.append(scope["path"])
+
+    middleware = prefetch.PrefetchOnRequest(app)
+    scope = {"type": "http", "method": "GET", "path": "/replay", "query_string": f"run={traces['run']}".encode()}
+    asyncio.run(middleware(scope, None, None))
+    assert seen == ["/replay"]
+    memo = prefetch.PREFETCHER.submit(Source(str(traces["dir"]), traces["run"])).result(timeout=60)
+    assert memo["n_events"] == build_index(read_events(traces["dir"], traces["run"])).n_events
+    assert json.loads(gzip.decompress(memo["gz"]))["run"]["run_id"] == traces["run"]
+    # Other pages and requests without a run start nothing.
+    deadline = time.monotonic() + 10
+    while prefetch.PREFETCHER._jobs and time.monotonic() < deadline:  # the read above is forgotten once done
+        time.sleep(0.05)
+    for path, query in (("/runs", f"run={traces['run']}"), ("/replay", ""), ("/_stcore/health", "")):
+        asyncio.run(middleware({"type": "http", "method": "GET", "path": path, "query_string": query.encode()}, None, None))
+    assert not prefetch.PREFETCHER._jobs
