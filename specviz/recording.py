@@ -32,6 +32,13 @@ finishes it as ``failed``; a normal exit finishes it as ``completed`` with total
 from the events. The exception is re-raised. A process killed outright leaves its log;
 ``specviz recover`` (or any listing of the directory) publishes it as ``interrupted``.
 
+Speed: ``log()`` is compiled C (``specviz/store/_recorder.c``: the stamping, the column
+buffers, the binary log and the flush policy) when the package was built with a C
+compiler, else the pure-Python methods below, which record the same files
+(``specviz.store.hotpath``). Every ``CHUNK`` events the buffers are handed to a background
+thread that encodes them as one Parquet row group (``specviz.store.chunked``), so
+``finish()`` is left with the last chunk and the footer.
+
 ``NullRecording`` has the same API and writes nothing (benchmarks with recording off).
 Errors are ``specviz.store.TraceError`` with a one-line message.
 """
@@ -48,10 +55,12 @@ import msgspec
 import pyarrow as pa
 
 from specviz.events import Error, Event, RoundMetrics, RunFinished, RunStarted
-from specviz.store.layout import TraceError, new_run_id, parquet_path
-from specviz.store.columnar import RunColumns
+from specviz.store.chunked import CHUNK, ChunkedParquet
+from specviz.store.columnar import RunColumns, chunk_table, compiled_arrays, python_arrays
+from specviz.store.hotpath import compiled_recorder, recording_path
+from specviz.store.layout import TraceError, check_run_id, new_run_id, parquet_path
 from specviz.store.livelog import LogWriter, read_log
-from specviz.store.parquet_file import columns_to_parquet
+from specviz.store.parquet_file import _gc_paused, _wall_offset, kv_metadata, run_entry
 from specviz.totals import finished_from_events
 
 FlushPolicy = Literal["event", "round", "close"] | int
@@ -103,6 +112,15 @@ class Recording:
         # and the Parquet file stores only this one offset (the run's wall-clock anchor).
         self._wall_offset = time.time_ns() - mono
         self._writer = LogWriter(traces, self.run_id, fsync=fsync)
+        self._sink: ChunkedParquet | None = None  # started by the first full chunk
+        self._compiled = None
+        if recording_path() == "compiled":
+            self._compiled = compiled_recorder(
+                self.run_id, self._writer.fd, self._writer.path, policy=flush, every=self._every, fsync=fsync,
+                wall_offset=self._wall_offset, chunk=CHUNK, on_chunk=self._on_chunk)
+            # The compiled methods themselves: no Python frame per event.
+            self.log = self._compiled.log  # type: ignore[method-assign]
+            self.flush = self._compiled.flush  # type: ignore[method-assign]
         _warm_up_arrow()
         try:
             self.log(started)
@@ -133,6 +151,8 @@ class Recording:
                 self.flush()
         elif policy == "event" or len(pending) >= self._every:
             self.flush()
+        if not self._n % CHUNK:
+            self._on_chunk()
         return event
 
     def flush(self) -> None:
@@ -161,13 +181,41 @@ class Recording:
         self.log(finished)
         self.flush()
         self.finished = finished
-        final = parquet_path(self.traces, self.run_id, self.started.t_wall_ns)
+        check_run_id(self.started.run_id)
+        sink = self._sink or ChunkedParquet(self._final())
         # On failure the log stays, locked until this process exits, then recoverable.
-        self.path = columns_to_parquet(self._columns, final, self.started, finished)
+        self.path = sink.finish(self._take_chunk, kv_metadata([run_entry(self.started, finished)]))
+        if self._compiled is not None:
+            self._compiled.close()
         self._writer.remove()
         self._columns = RunColumns(self.run_id)
+        self._compiled = None
         self.log = self._log_after_finish  # type: ignore[method-assign]  # no check on the hot path
         return self.path
+
+    def _final(self) -> Path:
+        return parquet_path(self.traces, self.run_id, self.started.t_wall_ns)
+
+    def _on_chunk(self) -> None:
+        """CHUNK more events: their table is built and encoded in the background."""
+        if self._sink is None:
+            self._sink = ChunkedParquet(self._final())
+        self._sink.add(self._chunk_builder())
+
+    def _chunk_builder(self):
+        wall = _wall_offset(self.started)
+        if self._compiled is not None:
+            parts = self._compiled.take()
+            return lambda: chunk_table(parts, compiled_arrays, self.run_id, wall)
+        parts = self._columns.take()
+        return lambda: self._python_table(parts, wall)
+
+    def _python_table(self, parts: list, wall: int | None):
+        with _gc_paused():
+            return chunk_table(parts, python_arrays, self.run_id, wall)
+
+    def _take_chunk(self):
+        return self._chunk_builder()()
 
     def _log_after_finish(self, event: Event) -> Event:
         raise TraceError(f"run {self.run_id} is already finished")

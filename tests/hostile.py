@@ -3,7 +3,7 @@
 Each `Entry` builds one bad thing inside a trace directory: a truncated or bit-flipped
 trace, someone else's Parquet, a future schema, a footer that is valid JSON but not a
 valid run, out-of-range clocks, a FIFO, directory or link wearing a trace's name, bad
-``seq`` values, a damaged live log. Entries are deterministic (seeded) and each writes
+``seq`` values, a damaged live log (JSON, and the compiled recorder's binary format). Entries are deterministic (seeded) and each writes
 under names of its own, so any number of them can share one directory.
 
 ``importable``: True when `specviz import` must accept the file, False when it must
@@ -28,6 +28,9 @@ import pyarrow.parquet as pq
 import store_sample
 
 from specviz.events import RunFinished
+from specviz.recording import open_run
+from specviz.store import binlog
+from specviz.store.hotpath import recording_path
 
 VICTIM = "dddd00000000beef"  # the run every damaged copy claims to be
 T0 = 1_700_000_000_000_000_000  # 2023-11-14, in ns
@@ -363,6 +366,50 @@ def live_logs(seed: int = 31) -> list[Entry]:
     return out
 
 
+def binary_log() -> bytes:
+    """The unfinished run of log_lines() as the compiled recorder logs it (binlog.py):
+    the header and one frame per flush (run_started, then a frame per round)."""
+    with tempfile.TemporaryDirectory() as d:
+        events = _victim_events()[:-1]
+        rec = open_run(d, events[0], flush="round")
+        for ev in events[1:]:
+            rec.log(ev)
+        rec.flush()
+        data = rec._writer.path.read_bytes()
+        rec._compiled.close()
+        rec._writer.remove()
+    assert data.startswith(binlog.MAGIC), "the compiled recorder wrote this log"
+    return data
+
+
+def binary_logs(seed: int = 37) -> list[Entry]:
+    """Damaged live logs of the compiled recorder's binary format."""
+    if recording_path() != "compiled":
+        return []  # test_recorder_paths.py fails on that already
+    good = binary_log()
+    head = len(binlog.MAGIC) + 4 + int.from_bytes(good[len(binlog.MAGIC):len(binlog.MAGIC) + 4], "little")
+    rng = random.Random(seed)
+    out = [
+        Entry("binlog-magic-only", _log(binlog.MAGIC)),
+        Entry("binlog-header-only", _log(good[:head])),
+        Entry("binlog-header-garbage", _log(binlog.MAGIC + (20).to_bytes(4, "little") + b"\xff" * 20 + good[head:])),
+        Entry("binlog-header-huge", _log(binlog.MAGIC + (2**32 - 1).to_bytes(4, "little") + good[head:])),
+        Entry("binlog-frame-huge", _log(good[:head] + (2**32 - 1).to_bytes(4, "little") + good[head + 4:])),
+        Entry("binlog-bad-kind", _log(good[:head + 4] + b"\x63" + good[head + 5:])),
+        Entry("binlog-first-not-started", _log(good[:head + 4] + b"\x01" + good[head + 5:])),
+        Entry("binlog-unknown-code", _log(good.replace(b'"i"', b'"q"', 1))),
+        Entry("binlog-garbage-tail", _log(good + bytes(rng.randrange(256) for _ in range(64)))),
+    ]
+    for i in range(40):
+        data = bytearray(good)
+        pos = rng.randrange(len(data))
+        data[pos] ^= 1 << rng.randrange(8)
+        out.append(Entry(f"binlog-bitflip-{i}-at-{pos}", _log(bytes(data))))
+    for cut in sorted({len(good) * j // 17 for j in range(1, 17)}):
+        out.append(Entry(f"binlog-truncated-{cut}", _log(good[:cut])))
+    return out
+
+
 def finished_victim() -> RunFinished:
     return _victim_events()[-1]
 
@@ -409,4 +456,4 @@ def packs(victim: bytes) -> list[Entry]:
 def all_entries(victim: bytes) -> list[Entry]:
     """Every entry, in a fixed order (hundreds of them)."""
     return [*truncated(victim), *bit_flipped(victim), *foreign(victim), *versions(victim), *footers(victim),
-            *clocks(victim), *bad_seq(victim), *specials(), *live_logs(), *packs(victim)]
+            *clocks(victim), *bad_seq(victim), *specials(), *live_logs(), *binary_logs(), *packs(victim)]

@@ -36,7 +36,7 @@ GOOD = [f"{i:04x}00000000cafe" for i in range(1, 6)]
 with tempfile.TemporaryDirectory() as _tmp:
     VICTIM = hostile.victim_bytes(Path(_tmp))
 ENTRIES = hostile.all_entries(VICTIM)
-_EVERY = {"bitflip-": 3, "log-bitflip-": 2, "truncated-": 2, "log-truncated-": 2}
+_EVERY = {"bitflip-": 3, "log-bitflip-": 2, "truncated-": 2, "log-truncated-": 2, "binlog-bitflip-": 4, "binlog-truncated-": 3}
 
 
 def _sample(entries: list) -> list:

@@ -17,6 +17,7 @@ Recording lives in ``specviz.recording``; SQL in ``specviz.sql``. Public API:
     specviz.store.compact.compact(traces)            pack each day's finished run files into a few packs
     write_output(out, data, force=False)             an export's bytes, never over a link or device
     TraceError                                       every failure, one readable line
+    RECORDING_PATH                                   "compiled" (specviz/store/_recorder.c) or "python"
 """
 
 from specviz.store.catalog import Listing, RunSummary, list_runs, read_events, read_run, resolve, scan, scan_sources
@@ -26,7 +27,19 @@ from specviz.store.livelog import LogTail
 from specviz.store.recovery import Problem, RecoveryReport, recover
 from specviz.store.transfer import ImportReport, export_runs, import_files, write_output
 
+
+
+def __getattr__(name: str):
+    # Lazy: the hot path's module loads pyarrow, which commands that only list runs skip.
+    if name == "RECORDING_PATH":
+        from specviz.store.hotpath import recording_path
+
+        return recording_path()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __all__ = [
+    "RECORDING_PATH",
     "read_events",
     "list_runs",
     "scan",

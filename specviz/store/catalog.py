@@ -22,14 +22,12 @@ from specviz.store.footer import RunEntry, TraceFile, check_entry, inspect_file
 from specviz.store import footer_cache
 from specviz.store.footer_batch import inspect_many, plain_files
 from specviz.store.layout import (
-    TraceError, check_run_id, is_pack, log_files, open_regular, parquet_files, parquet_path, run_id_of,
+    TraceError, check_run_id, is_pack, log_files, parquet_files, parquet_path, run_id_of,
 )
-from specviz.store.livelog import is_live, read_log
+from specviz.store.livelog import is_live, read_log, read_started
 from specviz.store.parquet_file import read_parquet_events
 from specviz.store.recovery import Problem
 
-_FIRST_LINE = msgspec.json.Decoder(tuple[RunStarted])
-_FIRST_LINE_MAX = 64 << 20  # run_started alone; a longer "first line" is not a log of ours
 
 
 class RunSummary(msgspec.Struct, kw_only=True):
@@ -191,17 +189,12 @@ def run_summaries(tf: TraceFile) -> list[RunSummary]:
 
 def _live_summary(path: Path, root: Path | None = None) -> RunSummary | None:
     run_id = check_run_id(run_id_of(path))
-    with open_regular(path, root) as f:
-        first = f.readline(_FIRST_LINE_MAX)
-    if not first.endswith(b"\n"):
-        if len(first) >= _FIRST_LINE_MAX:
-            raise TraceError(f"{path}: not a specviz log (no line break in its first {_FIRST_LINE_MAX >> 20} MB)")
+    started = read_started(path, root)
+    if started is None:
         return None  # not even the config is flushed yet
     try:
-        (started,) = _FIRST_LINE.decode(first)  # open_run flushes run_started alone
-        started.run_id = run_id
         check_entry(RunEntry(started))
-    except (msgspec.DecodeError, TraceError) as e:
+    except TraceError as e:
         raise TraceError(f"{path}: unreadable live log ({e})") from None
     live = is_live(path)
     return RunSummary(run_id=run_id, status="recording" if live else "interrupted", live=live, path=path, started=started)

@@ -62,17 +62,29 @@ def _plain(t: mi.Type) -> tuple[mi.Type, bool]:
     return t, False
 
 
+def _code(t: mi.Type) -> str:
+    """How the compiled recorder holds a field (see _recorder.c and binlog.py)."""
+    t, optional = _plain(t)
+    code = {mi.IntType: "i", mi.FloatType: "f", mi.BoolType: "b", mi.StrType: "s"}.get(type(t), "o")
+    if isinstance(t, mi.LiteralType) and all(isinstance(v, str) for v in t.values):
+        code = "s"
+    return code.upper() if optional and code != "o" else code
+
+
 class _KindLayout:
     """One event kind's recorded fields, and how each becomes an Arrow column."""
 
     def __init__(self, cls: type):
+        self.cls = cls
         self.kind = cls.__struct_config__.tag
         self.fields: list[str] = []
+        self.codes: list[str] = []
         self.numpy: dict[str, type] = {}  # fields converted by numpy (never None)
         for f in mi.type_info(cls).fields:
             if f.name == "run_id":
                 continue  # the same for every row: written once per table
             self.fields.append(f.name)
+            self.codes.append(_code(f.type))
             t, optional = _plain(f.type)
             if isinstance(t, mi.IntType) and not optional:
                 self.numpy[f.name] = np.int64
@@ -83,6 +95,7 @@ class _KindLayout:
 
 
 LAYOUTS: dict[type, _KindLayout] = {cls: _KindLayout(cls) for cls in EVENT_TYPES}
+_BY_TAG = {layout.kind: layout for layout in LAYOUTS.values()}
 
 
 class _KindBuffers:
@@ -163,30 +176,74 @@ class RunColumns:
         get, extend = pair
         extend(get(event))
 
+    def take(self) -> list[tuple[_KindLayout, int, list]]:
+        """Each kind's buffered values (kinds with events only); the buffers start over."""
+        parts = []
+        for b in self._kinds.values():
+            if b.n:
+                parts.append((b.layout, b.n, b.values[:]))
+                b.values.clear()
+        return parts
+
     def table(self, wall_offset_ns: int | None) -> pa.Table:
         """Rows grouped by kind (each kind in the order logged), as the wide SCHEMA table."""
-        kinds = [b for b in self._kinds.values() if b.n]
-        longest = max((b.n for b in kinds), default=0)
-        # One all-null array per type, sliced (zero-copy) for every absent column of every
-        # kind: pa.nulls per column would allocate and zero ~60 buffers per kind.
-        nulls = {t: pa.nulls(longest, t) for t in set(SCHEMA.types)}
-        tables = [self._kind_table(b, nulls, wall_offset_ns) for b in kinds]
-        return pa.concat_tables(tables) if tables else SCHEMA.empty_table()
+        return chunk_table(self.take(), python_arrays, self.run_id, wall_offset_ns)
 
-    def _kind_table(self, b: _KindBuffers, nulls: dict, wall_offset_ns: int | None) -> pa.Table:
-        layout, n = b.layout, b.n
-        k = len(layout.fields)
-        columns = {name: _column(b.values[i::k], name, layout.numpy.get(name), layout.kind)
-                   for i, name in enumerate(layout.fields)}
-        columns["kind"] = pa.repeat(pa.scalar(layout.kind), n)
-        columns["run_id"] = pa.repeat(pa.scalar(self.run_id), n)
-        if wall_offset_ns is not None:
-            columns[WALL_OFFSET] = pa.repeat(pa.scalar(wall_offset_ns, pa.int64()), n)
-            derived = pc.add(columns["t_mono_ns"], wall_offset_ns)
-            wall = columns["t_wall_ns"]
-            columns["t_wall_ns"] = pc.if_else(pc.equal(wall, derived), pa.scalar(None, pa.int64()), wall)
-        arrays = [columns[f.name] if f.name in columns else nulls[f.type].slice(0, n) for f in SCHEMA]
-        return pa.Table.from_arrays(arrays, schema=SCHEMA)
+
+def python_arrays(layout: _KindLayout, n: int, values: list) -> dict[str, pa.Array]:
+    k = len(layout.fields)
+    return {name: _column(values[i::k], name, layout.numpy.get(name), layout.kind) for i, name in enumerate(layout.fields)}
+
+
+def _bitmap(valid: bytes | None) -> pa.Buffer | None:
+    if valid is None:
+        return None
+    return pa.py_buffer(np.packbits(np.frombuffer(valid, np.bool_), bitorder="little"))
+
+
+_NUMPY = {"i": np.int64, "f": np.float64, "b": np.bool_}
+
+
+def compiled_arrays(layout: _KindLayout, n: int, buffers: list) -> dict[str, pa.Array]:
+    """The Arrow columns of one kind from the compiled recorder's buffers (``take()``):
+    numbers and strings are wrapped, not converted; lists and maps as python_arrays."""
+    out = {}
+    for name, code, buf in zip(layout.fields, layout.codes, buffers):
+        if code == "o":
+            out[name] = _column(buf, name, None, layout.kind)
+        elif code in "sS":
+            offsets, data, valid = buf
+            out[name] = pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(data), _bitmap(valid))
+        else:
+            data, valid = buf
+            values = np.frombuffer(data, _NUMPY[code.lower()])
+            mask = None if valid is None else ~np.frombuffer(valid, np.bool_)
+            out[name] = pa.array(values, SCHEMA.field(name).type, mask=mask)
+    return out
+
+
+def chunk_table(parts: list, arrays, run_id: str, wall_offset_ns: int | None) -> pa.Table:
+    """The wide SCHEMA table of ``parts`` ((layout or tag, n, buffers) per kind, as taken
+    from a recorder): ``arrays(layout, n, buffers)`` gives each kind's field columns."""
+    parts = [(_BY_TAG[p[0]] if isinstance(p[0], str) else p[0], p[1], p[2]) for p in parts]
+    longest = max((n for _, n, _ in parts), default=0)
+    # One all-null array per type, sliced (zero-copy) for every absent column of every
+    # kind: pa.nulls per column would allocate and zero ~60 buffers per kind.
+    nulls = {t: pa.nulls(longest, t) for t in set(SCHEMA.types)}
+    tables = [_kind_table(layout, n, arrays(layout, n, buffers), run_id, nulls, wall_offset_ns) for layout, n, buffers in parts]
+    return pa.concat_tables(tables) if tables else SCHEMA.empty_table()
+
+
+def _kind_table(layout: _KindLayout, n: int, columns: dict, run_id: str, nulls: dict, wall_offset_ns: int | None) -> pa.Table:
+    columns["kind"] = pa.repeat(pa.scalar(layout.kind), n)
+    columns["run_id"] = pa.repeat(pa.scalar(run_id), n)
+    if wall_offset_ns is not None:
+        columns[WALL_OFFSET] = pa.repeat(pa.scalar(wall_offset_ns, pa.int64()), n)
+        derived = pc.add(columns["t_mono_ns"], wall_offset_ns)
+        wall = columns["t_wall_ns"]
+        columns["t_wall_ns"] = pc.if_else(pc.equal(wall, derived), pa.scalar(None, pa.int64()), wall)
+    arrays = [columns[f.name] if f.name in columns else nulls[f.type].slice(0, n) for f in SCHEMA]
+    return pa.Table.from_arrays(arrays, schema=SCHEMA)
 
 
 def with_wall_clock(table: pa.Table) -> pa.Table:
@@ -206,4 +263,4 @@ def events_to_table(events, run_id: str, wall_offset_ns: int | None) -> pa.Table
     return columns.table(wall_offset_ns)
 
 
-__all__ = ["RunColumns", "SCHEMA", "TOP", "arrow_type", "events_to_table", "with_wall_clock", "LAYOUTS"]
+__all__ = ["RunColumns", "SCHEMA", "TOP", "arrow_type", "chunk_table", "compiled_arrays", "python_arrays", "events_to_table", "with_wall_clock", "LAYOUTS"]

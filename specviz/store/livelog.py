@@ -1,9 +1,11 @@
 """The append-only log a run is recorded into before it becomes Parquet.
 
-One line per flush: a JSON array of the events logged since the previous flush, as
-msgspec encodes them (``jq -c '.[]'`` shows them one by one). Appends go straight to
-the file descriptor with ``O_APPEND``, so after a crash the file holds every flushed line
-and at most one torn line at the end.
+Two formats, told apart by their first byte. The compiled recorder writes binary frames
+(``binlog.py``). The pure-Python recorder writes one line per flush: a JSON array of the
+events logged since the previous flush, as msgspec encodes them (``jq -c '.[]'`` shows
+them one by one). Either way appends go straight to the file descriptor with
+``O_APPEND``, so after a crash the file holds every flushed frame or line and at most
+one torn one at the end; readers drop it. (The name stays ``run-<id>.jsonl`` for both.)
 
 The writer holds an exclusive ``flock`` for the life of the run. The kernel drops it when
 the process dies, however it dies, so "can I take the lock?" is exactly "is the writer
@@ -20,11 +22,13 @@ from pathlib import Path
 
 import msgspec
 
-from specviz.events import AnyEvent
+from specviz.events import AnyEvent, RunStarted
+from specviz.store import binlog
 from specviz.store.layout import TraceError, live_dir, log_path, open_regular, regular_fd, run_id_of
 
 _LINES = msgspec.json.Decoder(list[list[AnyEvent]])
 _LINE = msgspec.json.Decoder(list[AnyEvent])
+_STARTED = msgspec.json.Decoder(tuple[RunStarted])
 
 
 class _HeldLog:
@@ -98,9 +102,11 @@ class LogWriter(_HeldLog):
 def decode_log(data: bytes, run_id: str) -> tuple[list, bool]:
     """Events in a log's bytes, and whether anything at the end had to be dropped.
 
-    Each line is one flush (a JSON array of events). Only the last line can be torn
-    (appends are sequential); everything before the first undecodable line is kept.
+    Each line (binary: frame) is one flush. Only the last one can be torn (appends are
+    sequential); everything before the first undecodable one is kept.
     """
+    if data.startswith(binlog.MAGIC[:1]):
+        return binlog.decode(data, run_id)
     body, _, tail = data.rpartition(b"\n")
     torn = bool(tail.strip())
     events: list = []
@@ -119,6 +125,51 @@ def decode_log(data: bytes, run_id: str) -> tuple[list, bool]:
     for ev in events:
         ev.run_id = run_id
     return events, torn
+
+
+def read_started(path: Path, root: Path | None = None, limit: int = 64 << 20):
+    """A live log's first event (run_started, flushed alone by open_run) without reading
+    the rest; None while nothing is flushed yet. TraceError if that is not a specviz log."""
+    with open_regular(path, root) as f:
+        data = f.read(len(binlog.MAGIC))
+        if data.startswith(binlog.MAGIC[:1]):
+            started = _binary_started(f, data, path, limit)
+        else:
+            started = _json_started(f.readline(limit), data, limit, path)
+    if started is None:
+        return None
+    if not isinstance(started, RunStarted):
+        raise TraceError(f"{path}: unreadable live log (it does not start with run_started)")
+    started.run_id = run_id_of(path)
+    return started
+
+
+def _binary_started(f, data: bytes, path: Path, limit: int):
+    reader = binlog.BinaryLogReader(run_id_of(path))
+    size = 1 << 16
+    while True:
+        more = f.read(size)
+        data += more
+        events, _ = reader.feed(data, frames=1)
+        if events or reader.damaged or not more or len(data) >= limit:
+            break
+        size *= 2
+    if reader.damaged or (not events and len(data) >= limit):
+        raise TraceError(f"{path}: unreadable live log (not a specviz binary log)")
+    return events[0] if events else None
+
+
+def _json_started(line: bytes, first: bytes, limit: int, path: Path):
+    line = first + line
+    if not line.endswith(b"\n"):
+        if len(line) >= limit:
+            raise TraceError(f"{path}: not a specviz log (no line break in its first {limit >> 20} MB)")
+        return None  # not even the config is flushed yet
+    try:
+        (started,) = _STARTED.decode(line)
+    except msgspec.DecodeError as e:
+        raise TraceError(f"{path}: unreadable live log ({e})") from None
+    return started
 
 
 def read_log(path: Path, root: Path | None = None) -> tuple[list, bool]:
@@ -203,6 +254,7 @@ class LogTail:
         self.offset = 0
         self.gone = False
         self._partial = b""
+        self._binary: binlog.BinaryLogReader | None = None
 
     def poll(self) -> list:
         try:
@@ -215,7 +267,14 @@ class LogTail:
             self.gone = True
             return []
         self.offset += len(data)
-        body, sep, tail = (self._partial + data).rpartition(b"\n")
+        data = self._partial + data
+        if self._binary is None and data.startswith(binlog.MAGIC[:1]):
+            self._binary = binlog.BinaryLogReader(self.run_id)
+        if self._binary is not None:
+            events, used = self._binary.feed(data)
+            self._partial = data[used:]
+            return events
+        body, sep, tail = data.rpartition(b"\n")
         if not sep:
             self._partial = tail
             return []

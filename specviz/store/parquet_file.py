@@ -8,12 +8,14 @@ File-level key-value metadata makes a single file meaningful on its own:
     specviz.run_config       JSON of the run_started event (single-run files)
 
 Rows are the wide event table of ``columns.py``, grouped by event kind and in seq order
-within a kind: a kind's columns are then contiguous and every other column is one long
-null run that costs nothing. Order by (run_id, seq) for event order. One row group per
-file keeps the footer (which every listing reads) small.
+within a kind (per row group): a kind's columns are then contiguous and every other
+column is one long null run that costs nothing. Order by (run_id, seq) for event order.
+One row group per 65,536 recorded events (one for most runs) keeps the footer (which
+every listing reads) small.
 
 Events are recorded column by column (``columnar.py``: no per-event transpose at the
-end), then pyarrow's writer with delta encoding for the integers and byte-stream-split
+end) and encoded in chunks while the run goes on (``chunked.py``), by pyarrow's writer
+with delta encoding for the integers and byte-stream-split
 for floats (model outputs are float32 values; their zero low bytes then compress away).
 Wall clocks: one anchor per run (``wall_offset_ns``); ``t_wall_ns`` is stored only where
 it is not ``t_mono_ns + wall_offset_ns``, and readers fill it back. Files written before
@@ -33,7 +35,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from specviz.events import EVENT_TYPES, SCHEMA_VERSION, RunFinished, RunStarted
-from specviz.store.columnar import SCHEMA, RunColumns, events_to_table, with_wall_clock
+from specviz.store.columnar import SCHEMA, events_to_table, with_wall_clock
 from specviz.store.columns import FIELDS_BY_KIND, events_from_columns
 from specviz.store.footer import KEY_CONFIG, KEY_RUNS, KEY_VERSION, TraceFile, inspect_file
 from specviz.store.layout import TraceError, check_run_id, one_line, open_regular, publish, temp_name
@@ -109,14 +111,6 @@ def _gc_paused():
     finally:
         if enabled:
             gc.enable()
-
-
-def columns_to_parquet(columns: RunColumns, final: Path, started: RunStarted, finished: RunFinished) -> Path:
-    """Write one run's recorded columns to ``final`` atomically (the recorder's path)."""
-    check_run_id(started.run_id)
-    with _gc_paused():
-        table = columns.table(_wall_offset(started))
-    return write_table(table, final, kv_metadata([run_entry(started, finished)]))
 
 
 def _wall_offset(started: RunStarted) -> int | None:

@@ -1,0 +1,539 @@
+/* The recording hot path in C: specviz.recording's Recording.log() for one event.
+ *
+ * Per event: stamp run_id, seq and the clocks into the msgspec struct's slots, copy
+ * every field into its kind's column buffers (Arrow layouts: int64/double values, one
+ * validity byte per row, UTF-8 bytes + int32 offsets for strings, a Python list for
+ * lists and maps), append the same values as one binary record to the crash-safe log
+ * buffer (format: specviz/store/binlog.py), and apply the flush policy (write(2) of
+ * the buffered frame). Every CHUNK events it calls the recording's on_chunk(), which
+ * takes the buffers (take()) and hands them to the background Parquet writer.
+ *
+ * Fields are read at the slot offsets of msgspec's member descriptors, so there is no
+ * attribute lookup per field. A value of the wrong type raises TraceError at log() and
+ * leaves every buffer as it was before the event.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <structmember.h>
+#include <errno.h>
+#include <stdint.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+typedef struct {
+    char *p;
+    Py_ssize_t len, cap;
+} Buf;
+
+static int buf_grow(Buf *b, Py_ssize_t extra) {
+    Py_ssize_t cap = b->cap ? b->cap : 256;
+    while (cap < b->len + extra) cap *= 2;
+    char *p = PyMem_Realloc(b->p, cap);
+    if (!p) { PyErr_NoMemory(); return -1; }
+    b->p = p;
+    b->cap = cap;
+    return 0;
+}
+
+static inline int buf_put(Buf *b, const void *src, Py_ssize_t n) {
+    if (b->len + n > b->cap && buf_grow(b, n) < 0) return -1;
+    memcpy(b->p + b->len, src, n);
+    b->len += n;
+    return 0;
+}
+
+static inline int buf_byte(Buf *b, unsigned char c) { return buf_put(b, &c, 1); }
+
+/* Field codes, chosen in Python (columnar.py _code): i int, f float, b bool, s str,
+ * their upper case the same allowing None, o anything else (lists, maps). */
+typedef struct {
+    char code;
+    Py_ssize_t offset;   /* of the slot in the struct */
+    PyObject *name;
+    Buf data;            /* values; for strings their UTF-8 bytes */
+    Buf offs;            /* strings: int32 offsets, n + 1 of them */
+    Buf valid;           /* one byte per row: 1 = a value, 0 = None */
+    Py_ssize_t nulls;
+    PyObject *objs;      /* 'o': the values themselves */
+} Column;
+
+typedef struct {
+    PyTypeObject *type;
+    PyObject *tag;
+    int round_end;
+    int ncols;
+    Column *cols;
+    Py_ssize_t n;
+} Kind;
+
+typedef struct {
+    PyObject_HEAD
+    Kind *kinds;
+    int nkinds;
+    PyObject *run_id, *on_chunk, *encode, *error, *path;
+    Py_ssize_t off_run_id, off_seq, off_mono, off_wall;
+    long long n, wall_offset, every, pending, chunk, in_chunk, end;
+    int fd, policy, fsync;
+    Buf log;
+    Py_ssize_t frame;    /* where the frame being filled starts in log */
+} Recorder;
+
+enum { POLICY_EVENT = 0, POLICY_ROUND = 1, POLICY_EVERY = 2 };
+
+static Py_ssize_t slot_offset(PyObject *descr) {
+    if (Py_TYPE(descr) != &PyMemberDescr_Type) {
+        PyErr_SetString(PyExc_TypeError, "not a struct field descriptor");
+        return -1;
+    }
+    PyMemberDef *m = ((PyMemberDescrObject *)descr)->d_member;
+    if (m->type != T_OBJECT_EX && m->type != T_OBJECT) {
+        PyErr_SetString(PyExc_TypeError, "not an object slot");
+        return -1;
+    }
+    return m->offset;
+}
+
+#define SLOT(ev, off) (*(PyObject **)((char *)(ev) + (off)))
+
+static void slot_set(PyObject *ev, Py_ssize_t off, PyObject *v) {
+    PyObject *old = SLOT(ev, off);
+    Py_INCREF(v);
+    SLOT(ev, off) = v;
+    Py_XDECREF(old);
+}
+
+/* ---- one value into a column and the log record ---- */
+
+static int type_error(Recorder *r, Kind *k, Column *c, const char *want) {
+    PyErr_Format(r->error, "%U events: field %U holds a value that is not %s", k->tag, c->name, want);
+    return -1;
+}
+
+static int put_null(Recorder *r, Column *c, Py_ssize_t width) {
+    static const char zeros[8] = {0};
+    c->nulls++;
+    if (buf_byte(&c->valid, 0) < 0 || buf_byte(&r->log, 0) < 0) return -1;
+    if (width) return buf_put(&c->data, zeros, width);
+    int32_t last = ((int32_t *)c->offs.p)[c->offs.len / 4 - 1];
+    return buf_put(&c->offs, &last, 4);
+}
+
+static int put_int(Recorder *r, Kind *k, Column *c, PyObject *v) {
+    if (!PyLong_Check(v)) return type_error(r, k, c, "int64");
+    int overflow = 0;
+    long long x = PyLong_AsLongLongAndOverflow(v, &overflow);
+    if (overflow || (x == -1 && PyErr_Occurred())) { PyErr_Clear(); return type_error(r, k, c, "int64"); }
+    return buf_put(&c->data, &x, 8) < 0 || buf_put(&r->log, &x, 8) < 0 ? -1 : 0;
+}
+
+static int put_float(Recorder *r, Kind *k, Column *c, PyObject *v) {
+    double x;
+    if (PyFloat_CheckExact(v)) x = PyFloat_AS_DOUBLE(v);
+    else if (PyFloat_Check(v) || PyLong_Check(v)) {
+        x = PyFloat_AsDouble(v);
+        if (x == -1.0 && PyErr_Occurred()) { PyErr_Clear(); return type_error(r, k, c, "double"); }
+    } else return type_error(r, k, c, "double");
+    return buf_put(&c->data, &x, 8) < 0 || buf_put(&r->log, &x, 8) < 0 ? -1 : 0;
+}
+
+static int put_bool(Recorder *r, Kind *k, Column *c, PyObject *v) {
+    if (!PyBool_Check(v)) return type_error(r, k, c, "bool");
+    unsigned char x = v == Py_True;
+    return buf_byte(&c->data, x) < 0 || buf_byte(&r->log, x) < 0 ? -1 : 0;
+}
+
+static int put_str(Recorder *r, Kind *k, Column *c, PyObject *v) {
+    if (!PyUnicode_Check(v)) return type_error(r, k, c, "string");
+    Py_ssize_t n;
+    const char *s = PyUnicode_AsUTF8AndSize(v, &n);
+    if (!s) { PyErr_Clear(); return type_error(r, k, c, "string"); }
+    if (c->data.len + n > INT32_MAX) return type_error(r, k, c, "string (2 GB of text in one chunk)");
+    uint32_t len = (uint32_t)n;
+    int32_t end = (int32_t)(c->data.len + n);
+    if (buf_put(&c->data, s, n) < 0 || buf_put(&c->offs, &end, 4) < 0) return -1;
+    return buf_put(&r->log, &len, 4) < 0 || buf_put(&r->log, s, n) < 0 ? -1 : 0;
+}
+
+static int put_obj(Recorder *r, Kind *k, Column *c, PyObject *v) {
+    /* The log gets msgpack (binlog.py decodes it with the field's type); empty lists
+     * and maps, the common case, without a call into msgspec. */
+    unsigned char empty = 0;
+    if (PyList_CheckExact(v) && PyList_GET_SIZE(v) == 0) empty = 0x90;
+    else if (PyDict_CheckExact(v) && PyDict_GET_SIZE(v) == 0) empty = 0x80;
+    if (empty) {
+        uint32_t one = 1;
+        if (buf_put(&r->log, &one, 4) < 0 || buf_byte(&r->log, empty) < 0) return -1;
+    } else {
+        PyObject *b = PyObject_CallOneArg(r->encode, v);
+        if (!b) { PyErr_Clear(); return type_error(r, k, c, "a list or map of the field's type"); }
+        uint32_t len = (uint32_t)PyBytes_GET_SIZE(b);
+        int bad = buf_put(&r->log, &len, 4) < 0 || buf_put(&r->log, PyBytes_AS_STRING(b), len) < 0;
+        Py_DECREF(b);
+        if (bad) return -1;
+    }
+    return PyList_Append(c->objs, v);
+}
+
+static int put_value(Recorder *r, Kind *k, Column *c, PyObject *v) {
+    char code = c->code;
+    if (code >= 'A' && code <= 'Z') {
+        if (v == Py_None) return put_null(r, c, code == 'S' ? 0 : code == 'B' ? 1 : 8);
+        if (buf_byte(&c->valid, 1) < 0 || buf_byte(&r->log, 1) < 0) return -1;
+        code += 'a' - 'A';
+    }
+    switch (code) {
+    case 'i': return put_int(r, k, c, v);
+    case 'f': return put_float(r, k, c, v);
+    case 'b': return put_bool(r, k, c, v);
+    case 's': return put_str(r, k, c, v);
+    default: return put_obj(r, k, c, v);
+    }
+}
+
+/* ---- an event ---- */
+
+static void kind_rollback(Kind *k, Py_ssize_t log_len, Recorder *r) {
+    Py_ssize_t n = k->n;
+    for (int i = 0; i < k->ncols; i++) {
+        Column *c = &k->cols[i];
+        char code = c->code;
+        if (code == 'S' || code == 's') {
+            c->offs.len = (n + 1) * 4;
+            c->data.len = ((int32_t *)c->offs.p)[n];
+        } else if (code != 'o') {
+            c->data.len = n * (code == 'b' || code == 'B' ? 1 : 8);
+        }
+        if (code >= 'A' && code <= 'Z') {
+            for (Py_ssize_t j = n; j < c->valid.len; j++) c->nulls -= c->valid.p[j] == 0;
+            c->valid.len = n;
+        }
+        if (c->objs && PyList_GET_SIZE(c->objs) > n) PyList_SetSlice(c->objs, n, PY_SSIZE_T_MAX, NULL);
+    }
+    r->log.len = log_len;
+}
+
+static Kind *kind_of(Recorder *r, PyObject *ev) {
+    PyTypeObject *t = Py_TYPE(ev);
+    for (int i = 0; i < r->nkinds; i++)
+        if (r->kinds[i].type == t) return &r->kinds[i];
+    PyErr_Format(r->error, "not an event: %s", _PyType_Name(t));
+    return NULL;
+}
+
+static int stamp(Recorder *r, PyObject *ev) {
+    PyObject *seq = PyLong_FromLongLong(r->n);
+    if (!seq) return -1;
+    slot_set(ev, r->off_seq, seq);
+    Py_DECREF(seq);
+    slot_set(ev, r->off_run_id, r->run_id);
+    PyObject *mono = SLOT(ev, r->off_mono);
+    int set = mono ? PyObject_IsTrue(mono) : 0;
+    if (set < 0) return -1;
+    if (!set) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        mono = PyLong_FromLongLong((long long)ts.tv_sec * 1000000000LL + ts.tv_nsec);
+        if (!mono) return -1;
+        slot_set(ev, r->off_mono, mono);
+        Py_DECREF(mono);
+    }
+    PyObject *wall = SLOT(ev, r->off_wall);
+    set = wall ? PyObject_IsTrue(wall) : 0;
+    if (set < 0) return -1;
+    if (!set) {
+        PyObject *off = PyLong_FromLongLong(r->wall_offset);
+        if (!off) return -1;
+        wall = PyNumber_Add(SLOT(ev, r->off_mono), off);
+        Py_DECREF(off);
+        if (!wall) return -1;
+        slot_set(ev, r->off_wall, wall);
+        Py_DECREF(wall);
+    }
+    return 0;
+}
+
+static int record(Recorder *r, Kind *k, PyObject *ev) {
+    Py_ssize_t log_len = r->log.len;
+    if (buf_byte(&r->log, (unsigned char)(k - r->kinds)) < 0) return -1;
+    for (int i = 0; i < k->ncols; i++) {
+        Column *c = &k->cols[i];
+        PyObject *v = SLOT(ev, c->offset);
+        if (!v) PyErr_Format(r->error, "%U events: field %U is not set", k->tag, c->name);
+        if (!v || put_value(r, k, c, v) < 0) {
+            kind_rollback(k, log_len, r);
+            return -1;
+        }
+    }
+    k->n++;
+    return 0;
+}
+
+/* ---- the log ---- */
+
+static int write_all(Recorder *r, const char *p, Py_ssize_t n) {
+    Py_ssize_t done = 0;
+    while (done < n) {
+        ssize_t w = write(r->fd, p + done, n - done);
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            int err = errno;
+            if (ftruncate(r->fd, r->end) < 0) { /* the torn frame is dropped by recovery instead */ }
+            PyErr_Format(r->error, "cannot write the trace log %U: %s", r->path, strerror(err));
+            return -1;
+        }
+        done += w;
+    }
+    if (r->fsync && fsync(r->fd) < 0) {
+        PyErr_Format(r->error, "cannot write the trace log %U: %s", r->path, strerror(errno));
+        return -1;
+    }
+    r->end += n;
+    return 0;
+}
+
+static int flush_log(Recorder *r) {
+    if (!r->pending) return 0;
+    if (r->fd < 0) {
+        PyErr_Format(r->error ? r->error : PyExc_RuntimeError, "run %U is already finished", r->run_id);
+        return -1;
+    }
+    uint32_t len = (uint32_t)(r->log.len - r->frame - 4);
+    memcpy(r->log.p + r->frame, &len, 4);
+    if (write_all(r, r->log.p, r->log.len) < 0) return -1;  /* kept: the next flush retries */
+    r->log.len = 4;  /* the next frame's length, filled in at its flush */
+    r->frame = 0;
+    r->pending = 0;
+    return 0;
+}
+
+static PyObject *Recorder_log(Recorder *r, PyObject *ev) {
+    if (!r->on_chunk || !r->error) {
+        PyErr_SetString(PyExc_RuntimeError, "recorder cleared");
+        return NULL;
+    }
+    Kind *k = kind_of(r, ev);
+    if (!k || stamp(r, ev) < 0 || record(r, k, ev) < 0) return NULL;
+    r->n++;
+    r->pending++;
+    int flush = r->policy == POLICY_EVENT || r->pending >= r->every || (r->policy == POLICY_ROUND && k->round_end);
+    if (flush && flush_log(r) < 0) return NULL;
+    if (++r->in_chunk >= r->chunk) {
+        r->in_chunk = 0;
+        PyObject *res = PyObject_CallNoArgs(r->on_chunk);
+        if (!res) return NULL;
+        Py_DECREF(res);
+    }
+    Py_INCREF(ev);
+    return ev;
+}
+
+static PyObject *Recorder_flush(Recorder *r, PyObject *unused) {
+    if (flush_log(r) < 0) return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyObject *Recorder_close(Recorder *r, PyObject *unused) {
+    r->fd = -1;  /* the descriptor is the LogWriter's; only our use of it ends */
+    Py_RETURN_NONE;
+}
+
+/* ---- handing the buffers over ---- */
+
+static PyObject *take_bytes(Buf *b, Py_ssize_t keep) {
+    PyObject *out = PyBytes_FromStringAndSize(b->p ? b->p : "", b->len);
+    b->len = keep;
+    return out;
+}
+
+static PyObject *take_column(Column *c) {
+    if (c->code == 'o') {
+        PyObject *objs = c->objs;
+        c->objs = PyList_New(0);
+        if (!c->objs) { c->objs = objs; return NULL; }
+        return objs;
+    }
+    int optional = c->code >= 'A' && c->code <= 'Z';
+    PyObject *valid = optional && c->nulls ? take_bytes(&c->valid, 0) : (Py_INCREF(Py_None), Py_None);
+    c->valid.len = 0;
+    c->nulls = 0;
+    if (c->code == 's' || c->code == 'S') {
+        PyObject *offs = take_bytes(&c->offs, 4);
+        PyObject *data = take_bytes(&c->data, 0);
+        return Py_BuildValue("(NNN)", offs, data, valid);
+    }
+    return Py_BuildValue("(NN)", take_bytes(&c->data, 0), valid);
+}
+
+static PyObject *Recorder_take(Recorder *r, PyObject *unused) {
+    /* [(tag, n, [column, ...]), ...] for the kinds with rows; the buffers start over. */
+    if (!r->on_chunk) {
+        PyErr_SetString(PyExc_RuntimeError, "recorder cleared");
+        return NULL;
+    }
+    PyObject *out = PyList_New(0);
+    for (int i = 0; out && i < r->nkinds; i++) {
+        Kind *k = &r->kinds[i];
+        if (!k->n) continue;
+        PyObject *cols = PyList_New(k->ncols);
+        for (int j = 0; cols && j < k->ncols; j++) {
+            PyObject *col = take_column(&k->cols[j]);
+            if (!col) Py_CLEAR(cols);
+            else PyList_SET_ITEM(cols, j, col);
+        }
+        PyObject *item = cols ? Py_BuildValue("(OnN)", k->tag, k->n, cols) : NULL;
+        k->n = 0;
+        if (!item || PyList_Append(out, item) < 0) Py_CLEAR(out);
+        Py_XDECREF(item);
+    }
+    return out;
+}
+
+static PyObject *Recorder_get_n(Recorder *r, void *unused) { return PyLong_FromLongLong(r->n); }
+
+/* ---- construction ---- */
+
+static int column_init(Column *c, PyObject *spec) {
+    /* spec: (name, code, member descriptor) */
+    PyObject *name, *code, *descr;
+    if (!PyArg_ParseTuple(spec, "UUO", &name, &code, &descr)) return -1;
+    c->code = (char)PyUnicode_READ_CHAR(code, 0);
+    if ((c->offset = slot_offset(descr)) < 0) return -1;
+    Py_INCREF(name);
+    c->name = name;
+    if (c->code == 'o' && !(c->objs = PyList_New(0))) return -1;
+    if (c->code == 's' || c->code == 'S') {
+        int32_t zero = 0;
+        return buf_put(&c->offs, &zero, 4);
+    }
+    return 0;
+}
+
+static int kind_init(Kind *k, PyObject *spec) {
+    /* spec: (type, tag, round_end, [column spec, ...]) */
+    PyObject *type, *tag, *cols;
+    if (!PyArg_ParseTuple(spec, "O!UpO!", &PyType_Type, &type, &tag, &k->round_end, &PyList_Type, &cols)) return -1;
+    Py_INCREF(type);
+    Py_INCREF(tag);
+    k->type = (PyTypeObject *)type;
+    k->tag = tag;
+    k->ncols = (int)PyList_GET_SIZE(cols);
+    k->cols = PyMem_Calloc(k->ncols ? k->ncols : 1, sizeof(Column));
+    if (!k->cols) { PyErr_NoMemory(); return -1; }
+    for (int i = 0; i < k->ncols; i++)
+        if (column_init(&k->cols[i], PyList_GET_ITEM(cols, i)) < 0) return -1;
+    return 0;
+}
+
+static int base_offsets(Recorder *r, PyObject *base) {
+    PyObject *d[4];
+    if (!PyArg_ParseTuple(base, "OOOO", &d[0], &d[1], &d[2], &d[3])) return -1;
+    if ((r->off_run_id = slot_offset(d[0])) < 0 || (r->off_seq = slot_offset(d[1])) < 0) return -1;
+    if ((r->off_mono = slot_offset(d[2])) < 0 || (r->off_wall = slot_offset(d[3])) < 0) return -1;
+    return 0;
+}
+
+static int Recorder_init(Recorder *r, PyObject *args, PyObject *kw) {
+    static char *names[] = {"kinds", "base", "run_id", "fd", "path", "policy", "every", "fsync", "wall_offset",
+                            "chunk", "on_chunk", "encode", "error", "header", NULL};
+    PyObject *kinds, *base, *header;
+    if (r->kinds) { PyErr_SetString(PyExc_RuntimeError, "already initialised"); return -1; }
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O!OUiUiLpLLOOOO", names, &PyList_Type, &kinds, &base, &r->run_id, &r->fd,
+                                     &r->path, &r->policy, &r->every, &r->fsync, &r->wall_offset, &r->chunk, &r->on_chunk,
+                                     &r->encode, &r->error, &header))
+        return -1;
+    Py_INCREF(r->run_id); Py_INCREF(r->path); Py_INCREF(r->on_chunk); Py_INCREF(r->encode); Py_INCREF(r->error);
+    if (r->every < 1 || r->chunk < 1) { PyErr_SetString(PyExc_ValueError, "every and chunk must be positive"); return -1; }
+    if (base_offsets(r, base) < 0) return -1;
+    r->nkinds = (int)PyList_GET_SIZE(kinds);
+    r->kinds = PyMem_Calloc(r->nkinds ? r->nkinds : 1, sizeof(Kind));
+    if (!r->kinds) { PyErr_NoMemory(); return -1; }
+    for (int i = 0; i < r->nkinds; i++)
+        if (kind_init(&r->kinds[i], PyList_GET_ITEM(kinds, i)) < 0) return -1;
+    /* The file's header goes out with the first frame, in the same write(2). */
+    Py_buffer h;
+    if (PyObject_GetBuffer(header, &h, PyBUF_SIMPLE) < 0) return -1;
+    int bad = buf_put(&r->log, h.buf, h.len) < 0;
+    PyBuffer_Release(&h);
+    uint32_t zero = 0;
+    if (bad || buf_put(&r->log, &zero, 4) < 0) return -1;
+    r->frame = r->log.len - 4;
+    return 0;
+}
+
+/* GC support: a Recording holds its Recorder, whose on_chunk holds the Recording. */
+static int Recorder_traverse(Recorder *r, visitproc visit, void *arg) {
+    Py_VISIT(r->on_chunk);
+    Py_VISIT(r->encode);
+    Py_VISIT(r->error);
+    for (int i = 0; r->kinds && i < r->nkinds; i++)
+        for (int j = 0; r->kinds[i].cols && j < r->kinds[i].ncols; j++) Py_VISIT(r->kinds[i].cols[j].objs);
+    return 0;
+}
+
+static int Recorder_clear(Recorder *r) {
+    Py_CLEAR(r->on_chunk);
+    Py_CLEAR(r->encode);
+    Py_CLEAR(r->error);
+    for (int i = 0; r->kinds && i < r->nkinds; i++)
+        for (int j = 0; r->kinds[i].cols && j < r->kinds[i].ncols; j++) Py_CLEAR(r->kinds[i].cols[j].objs);
+    r->fd = -1;
+    return 0;
+}
+
+static void Recorder_dealloc(Recorder *r) {
+    PyObject_GC_UnTrack(r);
+    Recorder_clear(r);
+    for (int i = 0; r->kinds && i < r->nkinds; i++) {
+        Kind *k = &r->kinds[i];
+        for (int j = 0; k->cols && j < k->ncols; j++) {
+            Column *c = &k->cols[j];
+            PyMem_Free(c->data.p); PyMem_Free(c->offs.p); PyMem_Free(c->valid.p);
+            Py_XDECREF(c->name);
+        }
+        PyMem_Free(k->cols);
+        Py_XDECREF(k->type); Py_XDECREF(k->tag);
+    }
+    PyMem_Free(r->kinds);
+    PyMem_Free(r->log.p);
+    Py_XDECREF(r->run_id); Py_XDECREF(r->path);
+    Py_TYPE(r)->tp_free((PyObject *)r);
+}
+
+static PyMethodDef Recorder_methods[] = {
+    {"log", (PyCFunction)Recorder_log, METH_O, "Stamp, buffer and log one event; returns it."},
+    {"flush", (PyCFunction)Recorder_flush, METH_NOARGS, "Write the buffered frame to the log."},
+    {"take", (PyCFunction)Recorder_take, METH_NOARGS, "The column buffers of the events since the last take()."},
+    {"close", (PyCFunction)Recorder_close, METH_NOARGS, "No more writes to the log."},
+    {NULL}
+};
+
+static PyGetSetDef Recorder_getset[] = {
+    {"n", (getter)Recorder_get_n, NULL, "events logged", NULL},
+    {NULL}
+};
+
+static PyTypeObject RecorderType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "specviz.store._recorder.Recorder",
+    .tp_basicsize = sizeof(Recorder),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_traverse = (traverseproc)Recorder_traverse,
+    .tp_clear = (inquiry)Recorder_clear,
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)Recorder_init,
+    .tp_dealloc = (destructor)Recorder_dealloc,
+    .tp_methods = Recorder_methods,
+    .tp_getset = Recorder_getset,
+};
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_recorder", "specviz's compiled recording path.", -1, NULL};
+
+PyMODINIT_FUNC PyInit__recorder(void) {
+    if (PyType_Ready(&RecorderType) < 0) return NULL;
+    PyObject *m = PyModule_Create(&module);
+    if (!m) return NULL;
+    Py_INCREF(&RecorderType);
+    if (PyModule_AddObject(m, "Recorder", (PyObject *)&RecorderType) < 0) return NULL;
+    return m;
+}

@@ -1,0 +1,192 @@
+"""The compiled recording path (specviz/store/_recorder.c) against the pure-Python one:
+the same events give the same Parquet tables, the same logged and recovered events; its
+binary live log is read incrementally and survives hundreds of kinds of damage."""
+
+from __future__ import annotations
+
+import copy
+import os
+import random
+
+import hostile
+import pyarrow.parquet as pq
+import pytest
+import store_sample
+
+from specviz.events import DraftToken, Error, RoundMetrics, RunFinished, TopToken, Verify
+from specviz.recording import open_run
+from specviz.store import LogTail, TraceError, read_events, recover
+from specviz import recording
+from specviz.store import hotpath
+from specviz.store.livelog import decode_log, read_log
+
+ODD = ["", "é\u00e9\u4e2d\U0001f600", "a\x00b", "\n\t\"\\", " " * 300, "\u2028", "x" * 70_000]
+
+
+def test_the_extension_is_built():
+    # A build that silently fell back to Python must not pass as the fast path.
+    assert hotpath.COMPILED, "specviz/store/_recorder.c was not compiled (see hatch_build.py; needs gcc and Python.h)"
+    assert hotpath.recording_path() == "compiled"
+
+
+def _odd_events(n_rounds: int = 40, seed: int = 3) -> list:
+    """Every kind, None and set optionals, top-k lists, odd strings; clocks given (the
+    recorder's own differ from run to run), wall clocks on and off the run's anchor."""
+    rng = random.Random(seed)
+    events = list(store_sample.body())
+    for r in range(n_rounds):
+        s = ODD[r % len(ODD)]
+        top = [TopToken(rng.randrange(99), rng.choice(ODD[:4]), -rng.random()) for _ in range(r % 3)]
+        events.append(DraftToken(round=r, position=0, token_id=r, token_text=s, logprob=None if r % 2 else -0.5, top=top,
+                                 ngram_n=r % 4 or None, source_pos=r, draft_source=s[:5]))
+        events.append(Verify(round=r, position=0, status=("accepted", "rejected", "resampled", "bonus")[r % 4], token_id=r,
+                             draft_token_id=None if r % 3 else r, u=rng.random(), exact=bool(r % 2), top_raw=top, target_p=r * 0.5,
+                             inexact_reason=s[:3]))
+        if r % 7 == 0:
+            events.append(Error(where="target", message=s, round=None if r % 2 else r))
+        events.append(RoundMetrics(round=r, drafted=1, k=None if r % 2 else 4, speedup=None, baseline_estimated=r % 2 == 0))
+    for i, ev in enumerate(events):
+        ev.t_mono_ns = 10**9 + i
+        ev.t_wall_ns = ev.t_mono_ns + 10**18 + (i % 3 == 0) * 77  # started's anchor is 10**18
+    return events
+
+
+def _record(tmp_path, path: str, events: list, monkeypatch, finish: bool = True):
+    monkeypatch.setenv("SPECVIZ_RECORDER", path)
+    started = store_sample.started(tags={"odd": ODD[1]}, versions={})
+    started.t_mono_ns, started.t_wall_ns = 5, 10**18 + 5
+    rec = open_run(tmp_path / path, started)
+    assert (rec._compiled is not None) == (path == "compiled")
+    for ev in copy.deepcopy(events):
+        rec.log(ev)
+    rec.flush()
+    logged, torn = read_log(rec._writer.path)
+    assert not torn
+    if finish:
+        return rec, logged, rec.finish(RunFinished(status="completed", produced=7, t_mono_ns=9, t_wall_ns=10**18 + 9))
+    return rec, logged, None
+
+
+def _plain(events: list) -> list:
+    # Every field (to_builtins would omit a default only when it is the same object).
+    return [(type(e).__name__, [getattr(e, f) for f in e.__struct_fields__ if f != "run_id"]) for e in events]
+
+
+def _table(path):
+    return pq.read_table(path).drop_columns(["run_id"])
+
+
+@pytest.mark.parametrize("n_rounds", [40, 400], ids=["one-row-group", "several-row-groups"])
+def test_both_paths_give_the_same_table_and_log(tmp_path, monkeypatch, n_rounds):
+    monkeypatch.setattr(recording, "CHUNK", 500)  # chunks of 65536 events, scaled down
+    events = _odd_events(n_rounds)
+    _, logged_py, file_py = _record(tmp_path, "python", events, monkeypatch)
+    _, logged_c, file_c = _record(tmp_path, "compiled", events, monkeypatch)
+    assert _plain(logged_c) == _plain(logged_py)
+    assert _table(file_c).equals(_table(file_py))
+    groups = pq.ParquetFile(file_c).metadata.num_row_groups
+    assert groups == (len(events) + 2) // 500 + 1, "a row group per chunk; one for a short run"
+    assert _plain(read_events(file_c)) == _plain(read_events(file_py))
+
+
+def test_both_paths_recover_the_same_run(tmp_path, monkeypatch):
+    events = _odd_events(60)
+    runs = {}
+    for path in ("python", "compiled"):
+        rec, _, _ = _record(tmp_path, path, events, monkeypatch, finish=False)
+        rec._writer.close()  # the writer is gone, as after kill -9: its log is left for recover
+        report = recover(tmp_path / path)
+        assert [r[0] for r in report.recovered] == [rec.run_id] and not report.problems
+        runs[path] = report.recovered[0][1]
+    assert _table(runs["compiled"]).equals(_table(runs["python"]))
+
+
+def test_bad_values_are_one_line_and_leave_the_run_consistent(tmp_path, monkeypatch):
+    monkeypatch.setenv("SPECVIZ_RECORDER", "compiled")
+    rec = open_run(tmp_path, store_sample.started())
+    with pytest.raises(TraceError, match="draft_token events: field token_id holds a value that is not int64"):
+        rec.log(DraftToken(round=0, position=0, token_id="seven"))
+    with pytest.raises(TraceError, match="draft_token events: field token_id holds a value that is not int64"):
+        rec.log(DraftToken(round=0, position=0, token_id=2**63))
+    with pytest.raises(TraceError, match="draft_token events: field token_text holds a value that is not string"):
+        rec.log(DraftToken(round=0, position=0, token_id=1, token_text=5))
+    with pytest.raises(TraceError, match="not an event: str"):
+        rec.log("hello")
+    rec.log(DraftToken(round=0, position=0, token_id=1))
+    path = rec.finish(RunFinished(status="completed", produced=1))
+    assert [e.seq for e in read_events(path)] == [0, 1, 2]
+
+
+def test_log_tail_reads_the_binary_log_in_any_pieces(tmp_path):
+    good = hostile.binary_log()
+    expected = _plain(decode_log(good, "x")[0])
+    assert len(expected) == 13
+    rng = random.Random(5)
+    log = tmp_path / "_live" / "run-00000000000000aa.jsonl"
+    log.parent.mkdir()
+    for _ in range(20):
+        log.write_bytes(b"")
+        tail, seen, pos = LogTail(log), [], 0
+        while pos < len(good):
+            step = rng.randrange(1, 60)
+            with open(log, "ab") as f:
+                f.write(good[pos:pos + step])
+            pos += step
+            seen += tail.poll()
+        assert _plain(seen) == expected
+
+
+def _variants(good: bytes, rng: random.Random) -> list[bytes]:
+    out = [good[:cut] for cut in range(0, len(good), 7)]
+    for _ in range(300):
+        data = bytearray(good)
+        for _ in range(rng.randrange(1, 4)):
+            data[rng.randrange(len(data))] ^= 1 << rng.randrange(8)
+        out.append(bytes(data))
+    for _ in range(60):
+        pos = rng.randrange(len(good))
+        out.append(good[:pos] + bytes(rng.randrange(256) for _ in range(rng.randrange(1, 40))) + good[pos:])
+    return out
+
+
+def test_hundreds_of_damaged_binary_logs_decode_to_a_prefix_or_a_problem(tmp_path):
+    good = hostile.binary_log()
+    events = _plain(decode_log(good, "x")[0])
+    rng = random.Random(11)
+    variants = _variants(good, rng)
+    assert len(variants) >= 400
+    for i, data in enumerate(variants):
+        kept, _ = decode_log(data, "x")
+        assert len(kept) <= len(events)
+        tail = tmp_path / "_live" / f"run-{i:016x}.jsonl"
+        tail.parent.mkdir(exist_ok=True)
+        tail.write_bytes(data)
+        LogTail(tail).poll()  # never raises on damage: what decodes is returned
+    report = recover(tmp_path)
+    assert len(report.recovered) + len(report.problems) + _empty(variants) == len(variants)
+    for run_id, path, n, _ in report.recovered:
+        back = read_events(path)
+        assert [e.seq for e in back] == list(range(n))
+
+
+def _empty(variants: list[bytes]) -> int:
+    return sum(1 for v in variants if not v.strip())
+
+
+def test_flush_policies_hold_in_the_compiled_path(tmp_path, monkeypatch):
+    monkeypatch.setenv("SPECVIZ_RECORDER", "compiled")
+    for policy, visible in (("event", 3), ("round", 2), (2, 3), ("close", 1)):
+        rec = open_run(tmp_path, store_sample.started(), flush=policy)
+        rec.log(RoundMetrics(round=0))
+        rec.log(DraftToken(round=1, position=0, token_id=1))
+        assert len(read_log(rec._writer.path)[0]) == visible, policy
+        rec.finish(RunFinished(status="completed", produced=1))
+    with pytest.raises(TraceError, match="already finished"):
+        rec.log(DraftToken(round=0, position=0, token_id=1))
+
+
+def test_recording_path_is_exposed():
+    import specviz.store
+
+    assert specviz.store.RECORDING_PATH in ("compiled", "python")
+    assert os.environ.get("SPECVIZ_RECORDER", "") != "python" or specviz.store.RECORDING_PATH == "python"
