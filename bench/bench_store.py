@@ -110,7 +110,10 @@ def bench_recording(n: int, top: int, flush) -> None:
         size = path.stat().st_size
         columns = _column_bytes(path)
         t_encode = _parquet_encode_only(path, Path(d) / "again.parquet")
-    print(f"recording ({n:,} events, top-k {top}, flush={flush!r}); wall clock, and CPU time of this process:")
+    import specviz.store
+
+    print(f"recording ({n:,} events, top-k {top}, flush={flush!r}, {specviz.store.RECORDING_PATH} recording path); "
+          "wall clock, and CPU time of this process (all its threads):")
     print(f"  recording off (NullRecording.log)  {n / t_null:>12,.0f} events/s")
     print(f"  log() into the live log           {n / (w1 - w0):>12,.0f} events/s   cpu {n / (c1 - c0):>12,.0f} events/s")
     print(f"  finish(): events -> Parquet       {n / (w2 - w1):>12,.0f} events/s   cpu {n / (c2 - c1):>12,.0f} events/s")

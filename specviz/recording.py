@@ -184,7 +184,7 @@ class Recording:
         check_run_id(self.started.run_id)
         sink = self._sink or ChunkedParquet(self._final())
         # On failure the log stays, locked until this process exits, then recoverable.
-        self.path = sink.finish(self._take_chunk, kv_metadata([run_entry(self.started, finished)]))
+        self.path = sink.finish(self._chunk_table(), kv_metadata([run_entry(self.started, finished)]))
         if self._compiled is not None:
             self._compiled.close()
         self._writer.remove()
@@ -200,22 +200,15 @@ class Recording:
         """CHUNK more events: their table is built and encoded in the background."""
         if self._sink is None:
             self._sink = ChunkedParquet(self._final())
-        self._sink.add(self._chunk_builder())
+        self._sink.add(self._chunk_table())
 
-    def _chunk_builder(self):
+    def _chunk_table(self) -> pa.Table:
+        """The events since the last chunk as a table; the buffers start over."""
         wall = _wall_offset(self.started)
         if self._compiled is not None:
-            parts = self._compiled.take()
-            return lambda: chunk_table(parts, compiled_arrays, self.run_id, wall)
-        parts = self._columns.take()
-        return lambda: self._python_table(parts, wall)
-
-    def _python_table(self, parts: list, wall: int | None):
+            return chunk_table(self._compiled.take(), compiled_arrays, self.run_id, wall)
         with _gc_paused():
-            return chunk_table(parts, python_arrays, self.run_id, wall)
-
-    def _take_chunk(self):
-        return self._chunk_builder()()
+            return chunk_table(self._columns.take(), python_arrays, self.run_id, wall)
 
     def _log_after_finish(self, event: Event) -> Event:
         raise TraceError(f"run {self.run_id} is already finished")

@@ -221,36 +221,44 @@ static Kind *kind_of(Recorder *r, PyObject *ev) {
     return NULL;
 }
 
+static int set_int(PyObject *ev, Py_ssize_t off, long long x) {
+    PyObject *v = PyLong_FromLongLong(x);
+    if (!v) return -1;
+    slot_set(ev, off, v);
+    Py_DECREF(v);
+    return 0;
+}
+
+/* `not x` for a clock slot; -1 on error */
+static int unset(PyObject *v) {
+    if (!v) return 1;
+    int truth = PyObject_IsTrue(v);
+    return truth < 0 ? -1 : !truth;
+}
+
 static int stamp(Recorder *r, PyObject *ev) {
-    PyObject *seq = PyLong_FromLongLong(r->n);
-    if (!seq) return -1;
-    slot_set(ev, r->off_seq, seq);
-    Py_DECREF(seq);
+    if (set_int(ev, r->off_seq, r->n) < 0) return -1;
     slot_set(ev, r->off_run_id, r->run_id);
-    PyObject *mono = SLOT(ev, r->off_mono);
-    int set = mono ? PyObject_IsTrue(mono) : 0;
-    if (set < 0) return -1;
-    if (!set) {
+    int no_mono = unset(SLOT(ev, r->off_mono)), no_wall = unset(SLOT(ev, r->off_wall));
+    if (no_mono < 0 || no_wall < 0) return -1;
+    long long mono = 0;
+    if (no_mono) {
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
-        mono = PyLong_FromLongLong((long long)ts.tv_sec * 1000000000LL + ts.tv_nsec);
-        if (!mono) return -1;
-        slot_set(ev, r->off_mono, mono);
-        Py_DECREF(mono);
+        mono = (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+        if (set_int(ev, r->off_mono, mono) < 0) return -1;
     }
-    PyObject *wall = SLOT(ev, r->off_wall);
-    set = wall ? PyObject_IsTrue(wall) : 0;
-    if (set < 0) return -1;
-    if (!set) {
+    if (!no_wall) return 0;
+    if (!no_mono) {  /* a clock given by the caller: wall = it + the offset, as in Python */
         PyObject *off = PyLong_FromLongLong(r->wall_offset);
-        if (!off) return -1;
-        wall = PyNumber_Add(SLOT(ev, r->off_mono), off);
-        Py_DECREF(off);
+        PyObject *wall = off ? PyNumber_Add(SLOT(ev, r->off_mono), off) : NULL;
+        Py_XDECREF(off);
         if (!wall) return -1;
         slot_set(ev, r->off_wall, wall);
         Py_DECREF(wall);
+        return 0;
     }
-    return 0;
+    return set_int(ev, r->off_wall, mono + r->wall_offset);
 }
 
 static int record(Recorder *r, Kind *k, PyObject *ev) {

@@ -152,6 +152,11 @@ def _first_line(e: BaseException) -> str:
 
 
 def _object_column(values: list, arrow: pa.DataType) -> pa.Array:
+    if pa.types.is_list(arrow) and not any(values):
+        # Every list empty (no top-k recorded, the common case): offsets only, no Python
+        # per value. (A None would be a null, which a list field never holds.)
+        if None not in values:
+            return pa.ListArray.from_arrays(pa.array(np.zeros(len(values) + 1, np.int32)), pa.array([], arrow.value_type))
     if arrow == TOP:
         return _top_array(values)
     if pa.types.is_map(arrow):

@@ -10,7 +10,7 @@ File-level key-value metadata makes a single file meaningful on its own:
 Rows are the wide event table of ``columns.py``, grouped by event kind and in seq order
 within a kind (per row group): a kind's columns are then contiguous and every other
 column is one long null run that costs nothing. Order by (run_id, seq) for event order.
-One row group per 65,536 recorded events (one for most runs) keeps the footer (which
+One row group per 131,072 recorded events (one for most runs) keeps the footer (which
 every listing reads) small.
 
 Events are recorded column by column (``columnar.py``: no per-event transpose at the
