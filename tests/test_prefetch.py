@@ -37,7 +37,7 @@ def traces(tmp_path_factory):
     yield {"dir": d, "run": run_id, "live": live.run_id}
 
 
-def _get(url: str):
+def _get(url):
     try:
         with urllib.request.urlopen(url, timeout=60) as r:
             return r.status, r.headers, r.read()
@@ -84,3 +84,26 @@ def test_a_page_request_starts_reading_its_run(traces, monkeypatch):
     for path, query in (("/runs", f"run={traces['run']}"), ("/replay", ""), ("/_stcore/health", "")):
         asyncio.run(middleware({"type": "http", "method": "GET", "path": path, "query_string": query.encode()}, None, None))
     assert not prefetch.PREFETCHER._jobs
+
+
+def test_player_files_are_revalidated_not_sent_again(traces):
+    """viewer/player_files.py: the player's files come gzip'd with an ETag; a browser that
+    has a file gets a 304 with no body (Streamlit alone sent every file again on every
+    open, Plotly's 1.2 MB bundle re-compressed each time)."""
+    from viewer.player import COMPONENT, FRONTEND, component_dir
+
+    with serve(traces["dir"]) as url:
+        base = f"{url}/component/viewer.player.{COMPONENT}"
+        for name in ("plotly.min.js", "player.js", "index.html"):
+            req = urllib.request.Request(f"{base}/{name}", headers={"Accept-Encoding": "gzip"})
+            status, headers, body = _get(req)
+            assert status == 200 and headers["Content-Encoding"] == "gzip" and headers["Cache-Control"] == "no-cache"
+            assert gzip.decompress(body) == (component_dir() / name).read_bytes()
+            etag = headers["ETag"]
+            req = urllib.request.Request(f"{base}/{name}", headers={"Accept-Encoding": "gzip", "If-None-Match": etag})
+            status, headers, body = _get(req)
+            assert status == 304 and body == b"" and headers["ETag"] == etag, (name, status)
+        assert (FRONTEND / "player.js").read_bytes() == (component_dir() / "player.js").read_bytes()
+        # Anything else still goes to Streamlit (here: a file the player does not have).
+        status, _, _ = _get(urllib.request.Request(f"{base}/nothing.js", headers={"Accept-Encoding": "gzip"}))
+        assert status == 404

@@ -1,14 +1,16 @@
 """What `specviz view` serves: the viewer (app.py) as Streamlit's ASGI app, plus the
 player's payload route and the middleware that starts reading a linked run at once
-(viewer/prefetch.py). Streamlit's `streamlit run` finds ``app`` here and serves it with
+(viewer/prefetch.py), and the player's files served so a browser keeps them
+(viewer/player_files.py). Streamlit's `streamlit run` finds ``app`` here and serves it with
 uvicorn; `streamlit run viewer/app.py` still serves the pages alone."""
 
 import streamlit as st
 from starlette.middleware import Middleware
 from starlette.routing import Route
 
+from viewer.player_files import PlayerFiles
 from viewer.prefetch import PAYLOAD_ROUTE, PREFETCHER, PrefetchOnRequest, payload_endpoint
 
 PREFETCHER.serving = True
 app = st.App("app.py", routes=[Route(PAYLOAD_ROUTE, payload_endpoint, methods=["GET"])],
-             middleware=[Middleware(PrefetchOnRequest)])
+             middleware=[Middleware(PlayerFiles), Middleware(PrefetchOnRequest)])

@@ -26,6 +26,7 @@ FRONTEND = Path(__file__).resolve().parent / "frontend"
 PLOTLY_BASIC = FRONTEND / "vendor" / "plotly-basic.min.js"
 PLOTLY_FULL = Path(plotly.__file__).resolve().parent / "package_data" / "plotly.min.js"
 PLOTLY_JS = PLOTLY_BASIC if PLOTLY_BASIC.is_file() else PLOTLY_FULL
+COMPONENT = "specviz_player"
 FILES = ("index.html", "player.css", "model.js", "charts.js", "treeview.js", "player.js")
 
 
@@ -56,7 +57,7 @@ def component_dir() -> Path:
 def _component():
     import streamlit.components.v1 as components
 
-    return components.declare_component("specviz_player", path=str(component_dir()))
+    return components.declare_component(COMPONENT, path=str(component_dir()))
 
 
 def player(data: str, version: str, *, pos: int | None, nonce: int, key: str, work_ms: float = 0.0,
