@@ -45,6 +45,90 @@ static inline int buf_put(Buf *b, const void *src, Py_ssize_t n) {
 
 static inline int buf_byte(Buf *b, unsigned char c) { return buf_put(b, &c, 1); }
 
+/* ---- memory handed to Python without a copy ---- */
+
+/* take() gives each buffer's memory to a Block (numpy and pyarrow wrap it, no copy);
+ * when the last reference goes, the memory returns to the recorder's Pool and a later
+ * chunk reuses pages that are already mapped: a page fault costs microseconds in a VM,
+ * and a chunk is ~15 MB of buffers. Blocks hold the Pool, never the recorder. */
+#define POOL_MAX 1024
+
+typedef struct {
+    PyObject_HEAD
+    int n;
+    char *p[POOL_MAX];
+    Py_ssize_t cap[POOL_MAX];
+} Pool;
+
+typedef struct {
+    PyObject_HEAD
+    char *p;
+    Py_ssize_t len, cap;
+    Pool *pool;
+} Block;
+
+static void pool_put(Pool *pool, char *p, Py_ssize_t cap) {
+    if (!p) return;
+    if (pool->n == POOL_MAX) { PyMem_Free(p); return; }
+    pool->p[pool->n] = p;
+    pool->cap[pool->n++] = cap;
+}
+
+static void pool_get(Pool *pool, Buf *b) {
+    b->len = 0;
+    if (pool->n) { pool->n--; b->p = pool->p[pool->n]; b->cap = pool->cap[pool->n]; }
+    else { b->p = NULL; b->cap = 0; }
+}
+
+static void Pool_dealloc(Pool *pool) {
+    while (pool->n) PyMem_Free(pool->p[--pool->n]);
+    Py_TYPE(pool)->tp_free((PyObject *)pool);
+}
+
+static void Block_dealloc(Block *b) {
+    pool_put(b->pool, b->p, b->cap);
+    Py_DECREF(b->pool);
+    Py_TYPE(b)->tp_free((PyObject *)b);
+}
+
+static int Block_getbuffer(Block *b, Py_buffer *view, int flags) {
+    return PyBuffer_FillInfo(view, (PyObject *)b, b->p ? b->p : (char *)"", b->len, 1, flags);
+}
+
+static PyBufferProcs Block_as_buffer = {(getbufferproc)Block_getbuffer, NULL};
+
+static PyTypeObject PoolType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "specviz.store._recorder.Pool",
+    .tp_basicsize = sizeof(Pool),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_dealloc = (destructor)Pool_dealloc,
+};
+
+static PyTypeObject BlockType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "specviz.store._recorder.Block",
+    .tp_basicsize = sizeof(Block),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_dealloc = (destructor)Block_dealloc,
+    .tp_as_buffer = &Block_as_buffer,
+};
+
+/* The buffer's memory as a Block; the buffer goes on with memory from the pool. */
+static PyObject *take_block(Pool *pool, Buf *b, int offsets) {
+    Block *blk = PyObject_New(Block, &BlockType);
+    if (!blk) return NULL;
+    blk->p = b->p;
+    blk->len = b->len;
+    blk->cap = b->cap;
+    Py_INCREF(pool);
+    blk->pool = pool;
+    pool_get(pool, b);
+    int32_t zero = 0;  /* a string column's offsets start at 0 */
+    if (offsets && buf_put(b, &zero, 4) < 0) { Py_DECREF(blk); return NULL; }
+    return (PyObject *)blk;
+}
+
 /* Field codes, chosen in Python (columnar.py _code): i int, f float, b bool, s str,
  * their upper case the same allowing None, o anything else (lists, maps). */
 typedef struct {
@@ -54,7 +138,7 @@ typedef struct {
     Buf data;            /* values; for strings their UTF-8 bytes */
     Buf offs;            /* strings: int32 offsets, n + 1 of them */
     Buf valid;           /* one byte per row: 1 = a value, 0 = None */
-    Py_ssize_t nulls;
+    Py_ssize_t nulls;    /* optional columns: rows that are None; 'o': rows not an empty list or map */
     PyObject *objs;      /* 'o': the values themselves */
 } Column;
 
@@ -76,6 +160,7 @@ typedef struct {
     long long n, wall_offset, every, pending, chunk, in_chunk, end;
     int fd, policy, fsync;
     Buf log;
+    Pool *pool;
     Py_ssize_t frame;    /* where the frame being filled starts in log */
 } Recorder;
 
@@ -171,6 +256,7 @@ static int put_obj(Recorder *r, Kind *k, Column *c, PyObject *v) {
         int bad = buf_put(&r->log, &len, 4) < 0 || buf_put(&r->log, PyBytes_AS_STRING(b), len) < 0;
         Py_DECREF(b);
         if (bad) return -1;
+        c->nulls++;
     }
     return PyList_Append(c->objs, v);
 }
@@ -208,7 +294,11 @@ static void kind_rollback(Kind *k, Py_ssize_t log_len, Recorder *r) {
             for (Py_ssize_t j = n; j < c->valid.len; j++) c->nulls -= c->valid.p[j] == 0;
             c->valid.len = n;
         }
-        if (c->objs && PyList_GET_SIZE(c->objs) > n) PyList_SetSlice(c->objs, n, PY_SSIZE_T_MAX, NULL);
+        if (c->objs && PyList_GET_SIZE(c->objs) > n) {
+            PyObject *v = PyList_GET_ITEM(c->objs, n);  /* at most the one value of this event */
+            c->nulls -= !((PyList_CheckExact(v) && !PyList_GET_SIZE(v)) || (PyDict_CheckExact(v) && !PyDict_GET_SIZE(v)));
+            PyList_SetSlice(c->objs, n, PY_SSIZE_T_MAX, NULL);
+        }
     }
     r->log.len = log_len;
 }
@@ -348,29 +438,29 @@ static PyObject *Recorder_close(Recorder *r, PyObject *unused) {
 
 /* ---- handing the buffers over ---- */
 
-static PyObject *take_bytes(Buf *b, Py_ssize_t keep) {
-    PyObject *out = PyBytes_FromStringAndSize(b->p ? b->p : "", b->len);
-    b->len = keep;
-    return out;
-}
-
-static PyObject *take_column(Column *c) {
-    if (c->code == 'o') {
+static PyObject *take_column(Pool *pool, Column *c) {
+    if (c->code == 'o') {  /* (values, how many are not an empty list or map) */
         PyObject *objs = c->objs;
         c->objs = PyList_New(0);
         if (!c->objs) { c->objs = objs; return NULL; }
-        return objs;
+        Py_ssize_t nonempty = c->nulls;
+        c->nulls = 0;
+        return Py_BuildValue("(Nn)", objs, nonempty);
     }
     int optional = c->code >= 'A' && c->code <= 'Z';
-    PyObject *valid = optional && c->nulls ? take_bytes(&c->valid, 0) : (Py_INCREF(Py_None), Py_None);
+    PyObject *valid = optional && c->nulls ? take_block(pool, &c->valid, 0) : (Py_INCREF(Py_None), Py_None);
     c->valid.len = 0;
     c->nulls = 0;
+    if (!valid) return NULL;
     if (c->code == 's' || c->code == 'S') {
-        PyObject *offs = take_bytes(&c->offs, 4);
-        PyObject *data = take_bytes(&c->data, 0);
+        PyObject *offs = take_block(pool, &c->offs, 1);
+        PyObject *data = offs ? take_block(pool, &c->data, 0) : NULL;
+        if (!data) { Py_XDECREF(offs); Py_DECREF(valid); return NULL; }
         return Py_BuildValue("(NNN)", offs, data, valid);
     }
-    return Py_BuildValue("(NN)", take_bytes(&c->data, 0), valid);
+    PyObject *data = take_block(pool, &c->data, 0);
+    if (!data) { Py_DECREF(valid); return NULL; }
+    return Py_BuildValue("(NN)", data, valid);
 }
 
 static PyObject *Recorder_take(Recorder *r, PyObject *unused) {
@@ -385,7 +475,7 @@ static PyObject *Recorder_take(Recorder *r, PyObject *unused) {
         if (!k->n) continue;
         PyObject *cols = PyList_New(k->ncols);
         for (int j = 0; cols && j < k->ncols; j++) {
-            PyObject *col = take_column(&k->cols[j]);
+            PyObject *col = take_column(r->pool, &k->cols[j]);
             if (!col) Py_CLEAR(cols);
             else PyList_SET_ITEM(cols, j, col);
         }
@@ -453,6 +543,8 @@ static int Recorder_init(Recorder *r, PyObject *args, PyObject *kw) {
     Py_INCREF(r->run_id); Py_INCREF(r->path); Py_INCREF(r->on_chunk); Py_INCREF(r->encode); Py_INCREF(r->error);
     if (r->every < 1 || r->chunk < 1) { PyErr_SetString(PyExc_ValueError, "every and chunk must be positive"); return -1; }
     if (base_offsets(r, base) < 0) return -1;
+    if (!(r->pool = PyObject_New(Pool, &PoolType))) return -1;
+    r->pool->n = 0;
     r->nkinds = (int)PyList_GET_SIZE(kinds);
     r->kinds = PyMem_Calloc(r->nkinds ? r->nkinds : 1, sizeof(Kind));
     if (!r->kinds) { PyErr_NoMemory(); return -1; }
@@ -504,6 +596,7 @@ static void Recorder_dealloc(Recorder *r) {
     }
     PyMem_Free(r->kinds);
     PyMem_Free(r->log.p);
+    Py_XDECREF(r->pool);
     Py_XDECREF(r->run_id); Py_XDECREF(r->path);
     Py_TYPE(r)->tp_free((PyObject *)r);
 }
@@ -538,7 +631,7 @@ static PyTypeObject RecorderType = {
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_recorder", "specviz's compiled recording path.", -1, NULL};
 
 PyMODINIT_FUNC PyInit__recorder(void) {
-    if (PyType_Ready(&RecorderType) < 0) return NULL;
+    if (PyType_Ready(&RecorderType) < 0 || PyType_Ready(&PoolType) < 0 || PyType_Ready(&BlockType) < 0) return NULL;
     PyObject *m = PyModule_Create(&module);
     if (!m) return NULL;
     Py_INCREF(&RecorderType);

@@ -151,12 +151,13 @@ def _first_line(e: BaseException) -> str:
     return (str(e).strip().splitlines() or [type(e).__name__])[0]
 
 
+def _empty_lists(n: int, arrow: pa.DataType) -> pa.Array:
+    return pa.ListArray.from_arrays(pa.array(np.zeros(n + 1, np.int32)), pa.array([], arrow.value_type))
+
+
 def _object_column(values: list, arrow: pa.DataType) -> pa.Array:
-    if pa.types.is_list(arrow) and not any(values):
-        # Every list empty (no top-k recorded, the common case): offsets only, no Python
-        # per value. (A None would be a null, which a list field never holds.)
-        if None not in values:
-            return pa.ListArray.from_arrays(pa.array(np.zeros(len(values) + 1, np.int32)), pa.array([], arrow.value_type))
+    if pa.types.is_list(arrow) and not any(values) and None not in values:
+        return _empty_lists(len(values), arrow)  # no top-k recorded, the common case: no Python per value
     if arrow == TOP:
         return _top_array(values)
     if pa.types.is_map(arrow):
@@ -215,7 +216,9 @@ def compiled_arrays(layout: _KindLayout, n: int, buffers: list) -> dict[str, pa.
     out = {}
     for name, code, buf in zip(layout.fields, layout.codes, buffers):
         if code == "o":
-            out[name] = _column(buf, name, None, layout.kind)
+            values, nonempty = buf
+            arrow = SCHEMA.field(name).type
+            out[name] = _column(values, name, None, layout.kind) if nonempty or not pa.types.is_list(arrow) else _empty_lists(n, arrow)
         elif code in "sS":
             offsets, data, valid = buf
             out[name] = pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(data), _bitmap(valid))
@@ -239,11 +242,26 @@ def chunk_table(parts: list, arrays, run_id: str, wall_offset_ns: int | None) ->
     return pa.concat_tables(tables) if tables else SCHEMA.empty_table()
 
 
+_REPEATED: dict[tuple, pa.Array] = {}
+
+
+def _repeat(value, arrow: pa.DataType, n: int) -> pa.Array:
+    """``value`` n times: a slice of an array kept from earlier chunks (a chunk's kind,
+    run id and clock anchor are the previous chunk's), not a new one per chunk."""
+    key = (value, arrow)
+    kept = _REPEATED.get(key)
+    if kept is None or len(kept) < n:
+        if len(_REPEATED) > 32:
+            _REPEATED.clear()  # a long-lived process records run after run: keep a few
+        kept = _REPEATED[key] = pa.repeat(pa.scalar(value, arrow), n)
+    return kept.slice(0, n)
+
+
 def _kind_table(layout: _KindLayout, n: int, columns: dict, run_id: str, nulls: dict, wall_offset_ns: int | None) -> pa.Table:
-    columns["kind"] = pa.repeat(pa.scalar(layout.kind), n)
-    columns["run_id"] = pa.repeat(pa.scalar(run_id), n)
+    columns["kind"] = _repeat(layout.kind, pa.string(), n)
+    columns["run_id"] = _repeat(run_id, pa.string(), n)
     if wall_offset_ns is not None:
-        columns[WALL_OFFSET] = pa.repeat(pa.scalar(wall_offset_ns, pa.int64()), n)
+        columns[WALL_OFFSET] = _repeat(wall_offset_ns, pa.int64(), n)
         derived = pc.add(columns["t_mono_ns"], wall_offset_ns)
         wall = columns["t_wall_ns"]
         columns["t_wall_ns"] = pc.if_else(pc.equal(wall, derived), pa.scalar(None, pa.int64()), wall)
