@@ -48,6 +48,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+import weakref
 from pathlib import Path
 from typing import Literal
 
@@ -200,6 +201,7 @@ class Recording:
         """CHUNK more events: their table is built and encoded in the background."""
         if self._sink is None:
             self._sink = ChunkedParquet(self._final())
+            weakref.finalize(self, self._sink.abort)  # dropped without finish(): no thread left behind
         self._sink.add(self._chunk_table())
 
     def _chunk_table(self) -> pa.Table:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import os
 import random
+import time
 
 import hostile
 import pyarrow.parquet as pq
@@ -183,6 +184,30 @@ def test_flush_policies_hold_in_the_compiled_path(tmp_path, monkeypatch):
         rec.finish(RunFinished(status="completed", produced=1))
     with pytest.raises(TraceError, match="already finished"):
         rec.log(DraftToken(round=0, position=0, token_id=1))
+
+
+@pytest.mark.parametrize("path", ["compiled", "python"])
+def test_a_recording_dropped_mid_chunks_leaves_no_thread_nor_temp_file(tmp_path, monkeypatch, path):
+    import gc
+    import threading
+
+    monkeypatch.setenv("SPECVIZ_RECORDER", path)
+    monkeypatch.setattr(recording, "CHUNK", 50)
+    rec = open_run(tmp_path, store_sample.started())
+    for ev in _odd_events(60):
+        rec.log(ev)
+    deadline = time.monotonic() + 30
+    while not list(tmp_path.glob("date=*/.run-*.tmp")) and time.monotonic() < deadline:
+        time.sleep(0.05)  # the encoder thread opens it with the first chunk
+    assert list(tmp_path.glob("date=*/.run-*.tmp")), "chunks are being encoded into a temp file"
+    run_id = rec.run_id
+    del rec
+    gc.collect()
+    for t in threading.enumerate():
+        if t.name == "specviz-parquet":
+            t.join(10)
+    assert not list(tmp_path.glob("date=*/.run-*.tmp")) and "specviz-parquet" not in [t.name for t in threading.enumerate()]
+    assert [r[0] for r in recover(tmp_path).recovered] == [run_id]
 
 
 def test_recording_path_is_exposed():

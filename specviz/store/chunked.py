@@ -45,6 +45,7 @@ class ChunkedParquet:
         # than holding the whole run in memory twice.
         self._queue: queue.Queue = queue.Queue(maxsize=2)
         self._thread: threading.Thread | None = None
+        self._ended = False
 
     def add(self, table: pa.Table) -> None:
         """Queue one chunk's table for the background thread to write."""
@@ -60,6 +61,15 @@ class ChunkedParquet:
                     self._write(table)
                 except BaseException as e:  # reported by finish(), in the recorder's thread
                     self._error = e
+        if self._ended:
+            self._discard()  # abandoned: see abort()
+
+    def abort(self) -> None:
+        """The recording was dropped without finish(): stop the thread, remove the temp
+        file (its log, not this, is what `specviz recover` publishes)."""
+        if self._thread is not None and not self._ended:
+            self._ended = True
+            self._queue.put(None)
 
     def _write(self, table: pa.Table) -> None:
         if self._writer is None:
@@ -75,6 +85,7 @@ class ChunkedParquet:
         self.add(table)
         self._queue.put(None)
         self._thread.join()
+        self._ended = True
         try:
             if self._error is not None:
                 raise self._error
