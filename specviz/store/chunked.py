@@ -61,6 +61,9 @@ class ChunkedParquet:
                     self._write(table)
                 except BaseException as e:  # reported by finish(), in the recorder's thread
                     self._error = e
+            # Let go before waiting for the next: its buffers go back to the recorder's
+            # pool (_recorder.c) for the chunk being filled.
+            del table
         if self._ended:
             self._discard()  # abandoned: see abort()
 
