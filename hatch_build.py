@@ -25,6 +25,7 @@ def compile_extension(root: Path) -> Path | None:
     """The compiled module's path, or None (reason on stderr) when it cannot be built."""
     source = root / SOURCE
     target = source.with_name("_recorder" + sysconfig.get_config_var("EXT_SUFFIX"))
+    target.unlink(missing_ok=True)  # never leave an older build to be imported if this one fails
     compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
     include = sysconfig.get_paths()["include"]
     if compiler is None or not (Path(include) / "Python.h").exists():
