@@ -30,7 +30,7 @@ import store_sample
 from specviz.events import RunFinished
 from specviz.recording import open_run
 from specviz.store import binlog
-from specviz.store.hotpath import recording_path
+from specviz.store import hotpath
 
 VICTIM = "dddd00000000beef"  # the run every damaged copy claims to be
 T0 = 1_700_000_000_000_000_000  # 2023-11-14, in ns
@@ -369,6 +369,15 @@ def live_logs(seed: int = 31) -> list[Entry]:
 def binary_log() -> bytes:
     """The unfinished run of log_lines() as the compiled recorder logs it (binlog.py):
     the header and one frame per flush (run_started, then a frame per round)."""
+    forced = os.environ.pop("SPECVIZ_RECORDER", None)  # this log is the compiled path's
+    try:
+        return _binary_log()
+    finally:
+        if forced is not None:
+            os.environ["SPECVIZ_RECORDER"] = forced
+
+
+def _binary_log() -> bytes:
     with tempfile.TemporaryDirectory() as d:
         events = _victim_events()[:-1]
         rec = open_run(d, events[0], flush="round")
@@ -384,7 +393,7 @@ def binary_log() -> bytes:
 
 def binary_logs(seed: int = 37) -> list[Entry]:
     """Damaged live logs of the compiled recorder's binary format."""
-    if recording_path() != "compiled":
+    if not hotpath.COMPILED:
         return []  # test_recorder_paths.py fails on that already
     good = binary_log()
     head = len(binlog.MAGIC) + 4 + int.from_bytes(good[len(binlog.MAGIC):len(binlog.MAGIC) + 4], "little")
