@@ -75,25 +75,25 @@ class _Strings:
     def __init__(self) -> None:
         self.ids: dict[str, int] = {}
 
-    def __call__(self, text: str) -> int:
-        i = self.ids.get(text)
-        if i is None:
-            i = self.ids[text] = len(self.ids)
-        return i
-
     def intern(self, events: Iterable) -> None:
         # An event's strings get their numbers at that event, so a string table read from a
         # prefix of the run is a prefix of the table read from all of it (deltas stay small).
+        # Gathered in event order first, then numbered in C (dict.fromkeys keeps the first
+        # occurrence's place): a call per string was a third of a cold open's payload.
+        texts: list[str] = []
+        add, extend = texts.append, texts.extend
         for ev in events:
             if isinstance(ev, Verify):
-                self(ev.token_text)
-                self(ev.draft_token_text)
+                add(ev.token_text)
+                add(ev.draft_token_text)
             elif not isinstance(ev, DraftToken):
                 continue
             else:
-                self(ev.token_text)
-            for t in ev.top[:TOP_N]:
-                self(t.text)
+                add(ev.token_text)
+            extend([t.text for t in ev.top[:TOP_N]])
+        ids = self.ids
+        new = [t for t in dict.fromkeys(texts) if t not in ids]
+        ids.update(zip(new, range(len(ids), len(ids) + len(new))))
 
     def tops(self, tops: Sequence[Sequence[TopToken]]) -> list[list]:
         """Each row's top alternatives as a flat [text id, probability, ...] list."""
