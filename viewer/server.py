@@ -8,9 +8,13 @@ import streamlit as st
 from starlette.middleware import Middleware
 from starlette.routing import Route
 
+from viewer import data
 from viewer.player_files import PlayerFiles
 from viewer.prefetch import PAYLOAD_ROUTE, PREFETCHER, PrefetchOnRequest, payload_endpoint
 
 PREFETCHER.serving = True
+# The imports a first read needs (~1 s of CPU), started with the server rather than on the
+# first page run: a run opened right after the first page otherwise read while they ran.
+data.warm_imports()
 app = st.App("app.py", routes=[Route(PAYLOAD_ROUTE, payload_endpoint, methods=["GET"])],
              middleware=[Middleware(PlayerFiles), Middleware(PrefetchOnRequest)])
