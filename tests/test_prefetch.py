@@ -7,7 +7,9 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
+import threading
 import time
+from concurrent.futures import Future
 import urllib.error
 import urllib.request
 
@@ -107,3 +109,21 @@ def test_player_files_are_revalidated_not_sent_again(traces):
         # Anything else still goes to Streamlit (here: a file the player does not have).
         status, _, _ = _get(urllib.request.Request(f"{base}/nothing.js", headers={"Accept-Encoding": "gzip"}))
         assert status == 404
+
+
+def test_a_job_done_before_its_callback_is_added_does_not_deadlock():
+    """A run read before makes a job that can finish before submit adds the callback that
+    forgets it; the callback then runs inside submit, under the registry's lock (a plain
+    Lock deadlocked there). Which thread wins that race cannot be chosen from outside, so
+    the executor here hands back a future that is already done (a stand-in for the pool:
+    the only way to make the race certain)."""
+    registry = prefetch.Prefetcher()
+    done = Future()
+    done.set_result("memo")
+    registry._pool.submit = lambda fn, *args: done
+    got = []
+    worker = threading.Thread(target=lambda: got.append(registry.submit(Source("x", "y")).result()), daemon=True)
+    worker.start()
+    worker.join(10)
+    assert got == ["memo"], "submit deadlocked on a job that was already done"
+    assert not registry._jobs  # and it was forgotten, so a changed run is read again

@@ -41,7 +41,9 @@ class Prefetcher:
 
     def __init__(self) -> None:
         self.serving = False  # set by viewer/server.py: this process answers PAYLOAD_ROUTE
-        self._lock = threading.Lock()
+        # Reentrant: a job already done when its callback is added runs _forget at once, in
+        # submit, under this lock (a plain Lock deadlocked there, on a run read before).
+        self._lock = threading.RLock()
         self._jobs: dict[data.Source, Future] = {}
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="specviz-prefetch")
 
