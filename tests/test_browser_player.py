@@ -156,6 +156,19 @@ def test_tree_and_timeline_clicks_jump(traces, served):
         assert f"p(this token) {100 * math.exp(commit.verify.final_logprob):.1f}%" in frame.locator("#tip").inner_text()
 
 
+
+def test_a_failed_fetch_falls_back_to_the_page(traces, served):
+    """The player fetches the run itself (viewer/prefetch.py); when that request fails
+    (here: the browser aborts it), the player says so and the page sends the run through
+    Streamlit instead, at the linked position."""
+    with browser_page() as page:
+        page.route("**/specviz/payload*", lambda route: route.abort())
+        page.goto(f"{served}/replay?run={traces['long']}&seq=120")
+        frame = wait_for_replay(page)
+        assert frame.evaluate("() => window.specviz.received.map((r) => r[0])") == ["whole"]
+        assert frame.evaluate(POS) == 120
+        assert frame.evaluate("() => window.specviz.fetchFailed") is True
+
 def test_html_export_plays_offline(traces, tmp_path):
     out = tmp_path / "run.html"
     r = CliRunner().invoke(cli, ["--traces", str(traces["dir"]), "export", traces["long"][:6], "-o", str(out)])
