@@ -117,7 +117,7 @@ def test_confidence_rule_decisions_are_rederived_from_the_recorded_events(layers
         else:
             policy.keep_drafting(qs)
         assert r.k == policy.k_used(cap, len(qs))
-        policy.observe(cap, r.drafted, r.tested, r.accepted, r.draft_ms, r.verify_ms, r.round_ms, qs)
+        policy.observe(r.k, r.drafted, r.tested, r.accepted, r.draft_ms, r.verify_ms, r.round_ms, qs)
         produced += r.produced
     assert {r.k_rule for r in rounds} == {"warm-up", "confidence"}
     assert stops >= len(rounds) // 2  # the rule, not K's cap, ended most drafts

@@ -21,8 +21,10 @@ rather than tuned): after drafting tokens 1..i with confidences q_1..q_i, draft 
                   of tested tokens with confidence q in the run so far (binned);
   n(q_i)          the acceptance so far of a token drafted after one of confidence q_i
                   (confidence runs in streaks: a sure token is usually followed by one);
-  ρ               the run's tokens per millisecond so far (Dinkelbach: a token gained is
-                  worth 1/ρ ms, so this is the one-step optimal stop for tokens / ms);
+  ρ               the best rate known so far: the run's tokens per millisecond, or the
+                  survival model's expected rate of the best fixed K if higher (Dinkelbach:
+                  a token gained is worth 1/ρ ms, so this is the one-step optimal stop for
+                  tokens / ms, and ρ only rises towards the optimum);
   d, v            ms per drafted token and per token the target scores (the verify line).
 Both tables start from a calibrated drafter (a = n = the bin's mid-q) with PRIOR_WEIGHT
 pseudo-trials. The survival rule's first WARM_ROUNDS rounds use START_K; the confidence
@@ -142,9 +144,16 @@ class AdaptiveK:
         rule = self.rule
         if rule == "confidence":
             return self.k_max  # the cap: keep_drafting ends the draft
-        r = self.regimes[self.copying]
-        if rule == "warm-up" or not r.tested.any():
+        rates = self._fixed_k_rates()
+        if rule == "warm-up" or rates is None:
             return min(START_K, self.k_max)
+        return int(np.argmax(rates)) + 1
+
+    def _fixed_k_rates(self) -> np.ndarray | None:
+        """Expected tokens per ms of drafting up to K = 1..k_max in this regime (survival model)."""
+        r = self.regimes[self.copying]
+        if not r.tested.any() or not self.rounds:
+            return None
         n = self.k_max
         pooled = r.accepted.sum() / r.tested.sum()
         h = smoothed(r.accepted[:n], r.tested[:n], pooled if pooled > 0 else PRIOR_ACCEPT)
@@ -152,15 +161,16 @@ class AdaptiveK:
         tau, drafted = expected(h, g)
         d0, d1 = self.draft.line()
         v0, v1 = self.verify.line()
-        cost = d0 + d1 * drafted + v0 + v1 * (drafted + 1) + self.other_sum / self.rounds
-        return int(np.argmax(tau / cost)) + 1
+        return tau / (d0 + d1 * drafted + v0 + v1 * (drafted + 1) + self.other_sum / self.rounds)
 
     def threshold(self) -> float | None:
         """ρ · (d + v): what S_i · n(q_i) must reach to draft one more token (confidence rule)."""
         if self.rule != "confidence":
             return None
         d = self.draft_ms_sum / self.drafted_sum if self.drafted_sum else 0.0
-        return self.produced_sum / self.ms_sum * (d + self.verify.line()[1])
+        rates = self._fixed_k_rates()
+        rho = max(self.produced_sum / self.ms_sum, 0.0 if rates is None else float(rates.max()))
+        return rho * (d + self.verify.line()[1])
 
     def keep_drafting(self, logprobs: list[float | None]) -> bool:
         """After the drafter drafted tokens of these log q: draft another? (confidence rule)"""
