@@ -442,15 +442,14 @@ def compact_cmd(ctx):
     Safe to interrupt at any moment; run it again to finish. Runs are read and listed as
     before; live runs, older-schema files and unreadable files are left as they are.
     """
-    from specviz.store.compact import compact, packable_files
+    from specviz.store.compact import plan_compaction
 
-    traces = _traces(ctx)
-    total = packable_files(traces) if traces.is_dir() and sys.stderr.isatty() else 0
-    if total:
-        with click.progressbar(length=total, label="packing run files", file=sys.stderr, show_pos=True) as bar:
-            report = compact(traces, progress=bar.update)
+    plan = plan_compaction(_traces(ctx))
+    if plan.files and sys.stderr.isatty():
+        with click.progressbar(length=plan.files, label="packing run files", file=sys.stderr, show_pos=True) as bar:
+            report = plan.run(progress=bar.update)
     else:
-        report = compact(traces)
+        report = plan.run()
     packs = sorted({str(p) for _, p in report.packed})
     if report.packed:
         click.echo(f"packed {len(report.packed)} runs into {len(packs)} file(s): "

@@ -64,6 +64,10 @@ class Listing:
             self.shadowed.setdefault(summary.path, set()).add(summary.run_id)
             self.problems.append(Problem(summary.path, f"run {summary.run_id} is also in {first.path}; this copy is not listed"))
 
+    def get(self, run_id: str) -> RunSummary | None:
+        """The listed copy of a run (a full id), if any."""
+        return self._by_id.get(run_id)
+
     def extend(self, other: "Listing") -> None:
         self.problems.extend(other.problems)
         known = {g.path for g in self.files}

@@ -82,10 +82,12 @@ class ChunkedParquet:
         self._writer.write_table(table, row_group_size=max(table.num_rows, 1))
 
     def finish(self, table: pa.Table, kv: dict[str, str]) -> Path:
-        """Write the last chunk and the footer, publish; returns the final path."""
+        """Write the last chunk (an empty one adds no row group once others are written)
+        and the footer, publish; returns the final path."""
         if self._thread is None:
             return write_table(table, self.final, kv)
-        self.add(table)
+        if table.num_rows:
+            self.add(table)
         self._queue.put(None)
         self._thread.join()
         self._ended = True

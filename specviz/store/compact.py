@@ -27,14 +27,14 @@ from typing import Callable
 
 import msgspec
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from specviz.events import SCHEMA_VERSION
-from specviz.store.catalog import Listing, RunSummary, scan
+from specviz.store.catalog import Listing, scan
+from specviz.store.chunked import ChunkedParquet
 from specviz.store.footer import RunEntry, TraceFile
 from specviz.store.columnar import SCHEMA
-from specviz.store.layout import TraceError, is_pack, one_line, pack_path, temp_name
-from specviz.store.parquet_file import WRITE_OPTIONS, kv_metadata, read_rows
+from specviz.store.layout import TraceError, is_pack, one_line, pack_path
+from specviz.store.parquet_file import kv_metadata, read_rows
 from specviz.store.recovery import Problem, clean_temp_files
 from specviz.store.transfer import conformed, check_run_rows
 
@@ -52,26 +52,43 @@ class CompactReport:
     problems: list[Problem] = field(default_factory=list)
 
 
-def packable_files(traces: str | os.PathLike) -> int:
-    """How many run files `compact` would read (for a progress bar)."""
-    return sum(map(len, _packable(scan(traces)).values()))
+@dataclass
+class CompactPlan:
+    """What `compact` will do in a trace directory, from one listing of it."""
+
+    listing: Listing
+    packable: dict[Path, list[TraceFile]]  # run files to pack, by day
+
+    @property
+    def files(self) -> int:
+        """How many run files it reads (for a progress bar)."""
+        return sum(map(len, self.packable.values()))
+
+    def run(self, progress: Callable[[int], None] | None = None) -> CompactReport:
+        """First remove run files an interrupted compaction left beside their pack, then
+        pack; ``progress(n)`` is called as n more run files are read."""
+        report = CompactReport(unreadable=len(self.listing.problems))
+        _remove_packed_leftovers(self.listing, report)
+        for partition, files in sorted(self.packable.items()):
+            for chunk in _chunks(files):
+                _write_pack(partition, chunk, report, progress)
+        return report
 
 
-def compact(traces: str | os.PathLike, *, progress: Callable[[int], None] | None = None) -> CompactReport:
-    """Pack every day's finished run files (this schema version, two or more per day);
-    first remove run files an interrupted compaction left beside their pack.
-    ``progress(n)`` is called as n more run files are read."""
+def plan_compaction(traces: str | os.PathLike) -> CompactPlan:
+    """Temp files of killed writers cleaned, the directory listed, the packs planned."""
     traces = Path(traces)
     if not traces.is_dir():
         raise TraceError(f"{traces} is not a trace directory")
     clean_temp_files(traces)
     listing = scan(traces)
-    report = CompactReport(unreadable=len(listing.problems))
-    _remove_packed_leftovers(listing, report)
-    for partition, files in sorted(_packable(listing).items()):
-        for chunk in _chunks(files):
-            _write_pack(partition, chunk, report, progress)
-    return report
+    return CompactPlan(listing, _packable(listing))
+
+
+def compact(traces: str | os.PathLike, *, progress: Callable[[int], None] | None = None) -> CompactReport:
+    """Pack every day's finished run files (this schema version, two or more per day);
+    see `CompactPlan.run`."""
+    return plan_compaction(traces).run(progress)
 
 
 def _packable(listing: Listing) -> dict[Path, list[TraceFile]]:
@@ -83,8 +100,9 @@ def _packable(listing: Listing) -> dict[Path, list[TraceFile]]:
     contested = set().union(*listing.shadowed.values())
     by_day: dict[Path, list[TraceFile]] = {}
     for tf in listing.files:
+        # A run file holds one run: listed from it, its copy is not shadowed.
         if (not is_pack(tf.path) and tf.path in listed and tf.schema_version == SCHEMA_VERSION
-                and tf.path not in listing.shadowed and not contested & set(tf.run_ids)):
+                and not contested & set(tf.run_ids)):
             by_day.setdefault(tf.path.parent, []).append(tf)
     return {day: sorted(files, key=lambda tf: tf.run_ids[0]) for day, files in by_day.items() if len(files) > 1}
 
@@ -101,35 +119,35 @@ def _chunks(files: list[TraceFile]) -> list[list[TraceFile]]:
 
 
 def _write_pack(partition: Path, files: list[TraceFile], report: CompactReport, progress) -> None:
-    final = pack_path(partition)
-    tmp = temp_name(final)
+    """Row groups of `ROW_GROUP_ROWS` rows encoded as they fill (`ChunkedParquet`, as the
+    recorder writes a long run), published once at least two run files are in."""
+    out = ChunkedParquet(pack_path(partition))
     packed, entries, pending, rows = [], [], [], 0
     try:
-        with pq.ParquetWriter(tmp, SCHEMA, store_schema=False, **WRITE_OPTIONS) as writer:
-            for tf in files:
-                table = _checked_rows(tf, report)  # one run per run file: read whole
-                if progress:
-                    progress(1)
-                if table is None:
-                    continue
-                pending.append(table)
-                packed.append(tf)
-                entries.extend(msgspec.to_builtins(RunEntry(e.run_started, e.run_finished)) for e in tf.runs)
-                rows += table.num_rows
-                if rows >= ROW_GROUP_ROWS:
-                    _flush(writer, pending)
-                    rows = 0
-            _flush(writer, pending)
-            writer.add_key_value_metadata(kv_metadata(entries))
-        if len(packed) > 1:
-            os.link(tmp, final)  # never replaces: a pack name is new
-    except (OSError, TraceError, pa.ArrowException) as e:
+        for tf in files:
+            table = _checked_rows(tf, report)  # one run per run file: read whole
+            if progress:
+                progress(1)
+            if table is None:
+                continue
+            pending.append(table)
+            packed.append(tf)
+            entries.extend(msgspec.to_builtins(RunEntry(e.run_started, e.run_finished)) for e in tf.runs)
+            rows += table.num_rows
+            if rows >= ROW_GROUP_ROWS:
+                out.add(pa.concat_tables(pending))
+                pending.clear()
+                rows = 0
+        if len(packed) < 2:
+            out.abort()
+            return  # one good file is already as packed as it gets
+        final = out.finish(pa.concat_tables(pending) if pending else SCHEMA.empty_table(), kv_metadata(entries))
+    except TraceError as e:
         report.problems.append(Problem(partition, f"not compacted: {one_line(e)}"))
         return
-    finally:
-        tmp.unlink(missing_ok=True)
-    if len(packed) < 2:
-        return  # one good file is already as packed as it gets
+    except BaseException:
+        out.abort()
+        raise
     report.bytes_after += final.stat().st_size
     for tf in packed:
         report.bytes_before += _size(tf.path)
@@ -149,13 +167,6 @@ def _checked_rows(tf: TraceFile, report: CompactReport) -> pa.Table | None:
         return None
 
 
-def _flush(writer: pq.ParquetWriter, pending: list[pa.Table]) -> None:
-    if pending:
-        table = pa.concat_tables(pending)
-        writer.write_table(table, row_group_size=max(table.num_rows, 1))
-        pending.clear()
-
-
 def _remove_packed_leftovers(listing: Listing, report: CompactReport) -> None:
     """Run files whose run a pack also holds (a compaction killed after publishing):
     removed where the pack's rows are exactly the file's, else reported and kept."""
@@ -163,7 +174,7 @@ def _remove_packed_leftovers(listing: Listing, report: CompactReport) -> None:
         if not is_pack(pack):
             continue
         for run_id in sorted(run_ids):
-            own = _listed_from(listing, run_id)
+            own = listing.get(run_id)
             if own is None or is_pack(own.path):
                 continue
             try:
@@ -175,10 +186,6 @@ def _remove_packed_leftovers(listing: Listing, report: CompactReport) -> None:
                 _unlink(own.path, report)
             else:
                 report.problems.append(Problem(pack, f"run {run_id} differs from {own.path}; both kept, the run file is listed"))
-
-
-def _listed_from(listing: Listing, run_id: str) -> RunSummary | None:
-    return next((s for s in listing.runs if s.run_id == run_id), None)
 
 
 def _rows(path: Path, run_ids: list[str] | None) -> pa.Table:
@@ -202,4 +209,4 @@ def _size(path: Path) -> int:
         return 0
 
 
-__all__ = ["compact", "packable_files", "CompactReport", "ROW_GROUP_ROWS", "MAX_PACK_ROWS"]
+__all__ = ["compact", "plan_compaction", "CompactPlan", "CompactReport", "ROW_GROUP_ROWS", "MAX_PACK_ROWS"]
