@@ -61,7 +61,7 @@ from specviz.store.columnar import RunColumns, chunk_table, compiled_arrays, pyt
 from specviz.store.hotpath import compiled_recorder, recording_path
 from specviz.store.layout import TraceError, check_run_id, new_run_id, parquet_path
 from specviz.store.livelog import LogWriter, read_log
-from specviz.store.parquet_file import _gc_paused, _wall_offset, kv_metadata, run_entry
+from specviz.store.parquet_file import gc_paused, kv_metadata, run_entry, wall_offset_of
 from specviz.totals import finished_from_events
 
 FlushPolicy = Literal["event", "round", "close"] | int
@@ -206,10 +206,10 @@ class Recording:
 
     def _chunk_table(self) -> pa.Table:
         """The events since the last chunk as a table; the buffers start over."""
-        wall = _wall_offset(self.started)
+        wall = wall_offset_of(self.started)
         if self._compiled is not None:
             return chunk_table(self._compiled.take(), compiled_arrays, self.run_id, wall)
-        with _gc_paused():
+        with gc_paused():
             return chunk_table(self._columns.take(), python_arrays, self.run_id, wall)
 
     def _log_after_finish(self, event: Event) -> Event:

@@ -100,7 +100,7 @@ def write_table(table: pa.Table, final: Path, kv: dict[str, str], *, exclusive: 
 
 
 @contextmanager
-def _gc_paused():
+def gc_paused():
     # Building the table allocates an object per string and list; with a run's worth
     # of them alive the cyclic collector would rescan them every few thousand
     # allocations.
@@ -113,7 +113,7 @@ def _gc_paused():
             gc.enable()
 
 
-def _wall_offset(started: RunStarted) -> int | None:
+def wall_offset_of(started: RunStarted) -> int | None:
     # The anchor of every event's wall clock: run_started carries both clocks.
     return started.t_wall_ns - started.t_mono_ns if started.t_wall_ns and started.t_mono_ns else None
 
@@ -121,8 +121,8 @@ def _wall_offset(started: RunStarted) -> int | None:
 def events_to_parquet(events: list, final: Path, started: RunStarted, finished: RunFinished) -> Path:
     """Write one run's events (seq order, run_started first) to ``final`` atomically."""
     run_id = check_run_id(started.run_id)
-    with _gc_paused():
-        table = events_to_table(events, run_id, _wall_offset(started))
+    with gc_paused():
+        table = events_to_table(events, run_id, wall_offset_of(started))
     return write_table(table, final, kv_metadata([run_entry(started, finished)]))
 
 
