@@ -127,3 +127,39 @@ def test_a_job_done_before_its_callback_is_added_does_not_deadlock():
     worker.join(10)
     assert got == ["memo"], "submit deadlocked on a job that was already done"
     assert not registry._jobs  # and it was forgotten, so a changed run is read again
+
+
+def _hostile_run_values() -> list[str]:
+    """Hundreds of `run=` values a hostile or broken client could send."""
+    import random
+
+    rng = random.Random(17)
+    fixed = ["*", "**", "?", "[", "[a-f]*", "../", "../../etc/passwd", "/etc/passwd", "%00", "\x00", "a\x00b", " ", "\n",
+             "run-", "date=*", "_live", "..", ".", "'; DROP TABLE runs; --", "0" * 10_000, "é", "\U0001f600", "\\", "~",
+             "{a,b}", "$(id)", "`id`", "%2e%2e%2f", "a" * 300, "\x1b[31m", "\r\n", "null", "[]", "{}"]
+    alphabet = "0123456789abcdef*?[]/.\\\x00%-_ zZ\u00e9\U0001f600\n"
+    generated = ["".join(rng.choice(alphabet) for _ in range(rng.randint(1, 40))) for _ in range(300)]
+    return fixed + generated
+
+
+def test_hostile_run_values_get_a_clear_answer_and_the_server_stays_up(traces):
+    """Generated run= values (glob characters, paths out of the directory, NULs, control
+    characters, huge strings): every answer is 400, 404 or 409 with plain text, never a
+    run's payload, never a server error; a page request with the same values is served;
+    the real run is still served afterwards."""
+    import urllib.parse
+
+    with serve(traces["dir"]) as url:
+        for value in _hostile_run_values():
+            query = urllib.parse.urlencode({"run": value})
+            status, headers, body = _get(f"{url}{prefetch.PAYLOAD_ROUTE}?{query}")
+            prefix = value.strip().lower()
+            names_the_run = bool(prefix) and traces["run"].startswith(prefix) and not traces["live"].startswith(prefix)
+            if names_the_run:  # a generated value can be a unique prefix of the real run ("e")
+                assert status == 200 and headers["Content-Encoding"] == "gzip", (value, status)
+                continue
+            assert status in (400, 404, 409), (value, status, body[:200])
+            assert headers.get("Content-Encoding") != "gzip", value
+            assert _get(f"{url}/replay?{query}")[0] == 200, value
+        status, headers, _ = _get(f"{url}{prefetch.PAYLOAD_ROUTE}?run={traces['run']}")
+        assert status == 200 and headers["Content-Encoding"] == "gzip"

@@ -59,14 +59,19 @@ def _where(traces: str):
     return paths[0] if len(paths) == 1 else paths
 
 
-def _files_of(traces: str, pattern: str = "run-*") -> list[Path]:
+def _files_of(traces: str, pattern: str | None = "run-*") -> list[Path]:
+    """The file sources, and in each directory source its files matching ``pattern``
+    (none for None)."""
     files = []
     for p in sources(traces):
         if p.is_file():
             files.append(p)
-        else:
+        elif pattern is not None:
             files += list(p.glob(f"date=*/{pattern}.parquet")) + list(p.glob(f"_live/{pattern}"))
     return files
+
+
+_HEX = "0123456789abcdef"
 
 
 @dataclass(frozen=True)
@@ -78,8 +83,13 @@ class Source:
 
     def version(self) -> tuple:
         """Changes whenever the run's files do (sizes and mtimes): the cache key's moving part."""
+        # The id comes from a link (a URL anyone can type) and goes into a glob: only the
+        # hex digits a run id or its prefix can hold (as store.resolve reads it) name run
+        # files in a directory; files opened as sources are theirs whatever the id.
+        prefix = self.run_id.strip().lower()
+        pattern = f"run-{prefix}*" if prefix and not prefix.strip(_HEX) else None
         out = []
-        for f in sorted(_files_of(self.path, f"run-{self.run_id}*")):
+        for f in sorted(_files_of(self.path, pattern)):
             try:
                 s = f.stat()
             except OSError:
