@@ -170,6 +170,8 @@ def bench_aggregate(runs: int, per_run: int, keep: Path | None) -> None:
                 rec.log(ev)
             rec.finish(finished(per_run))
     t_write = time.perf_counter() - t0
+    run_files, packs = (len(list(d.glob(f"date=*/{kind}-*.parquet"))) for kind in ("run", "pack"))
+    auto = "off" if os.environ.get("SPECVIZ_AUTO_COMPACT", "1").strip() == "0" else "on"
     queries = {
         "acceptance by k, temperature (runs)": "SELECT k, temperature, avg(acceptance_rate) AS acc, count(*) AS n FROM runs GROUP BY ALL ORDER BY ALL",
         "acceptance by k, temperature (verifications)": (
@@ -182,7 +184,8 @@ def bench_aggregate(runs: int, per_run: int, keep: Path | None) -> None:
     con = connect(d)
     t_connect = time.perf_counter() - t0
     n_events = con.execute("SELECT count(*) FROM events").fetchone()[0]
-    print(f"aggregate over {runs:,} runs / {n_events:,} events ({d}; written in {t_write:.1f} s):")
+    print(f"aggregate over {runs:,} runs / {n_events:,} events ({d}; written in {t_write:.1f} s, "
+          f"recording's auto compaction {auto}: {run_files} run files + {packs} packs):")
     print(f"  connect (validate footers, views)  {t_connect:.3f} s")
     for name, sql in queries.items():
         best = min(_timed(con, sql) for _ in range(3))
@@ -191,7 +194,7 @@ def bench_aggregate(runs: int, per_run: int, keep: Path | None) -> None:
     con = connect(d)
     con.execute(queries["acceptance by k, temperature (runs)"]).fetchall()
     print(f"  connect + runs query, footers cached {time.perf_counter() - t0:.3f} s")
-    _cold_figures(d, queries, "one file per run, as recorded")
+    _cold_figures(d, queries, f"as recorded: {run_files} run files + {packs} packs")
     print(f"  load average while measuring      {os.getloadavg()[0]:>12.2f} (2 cores)")
     with tempfile.TemporaryDirectory() as tmp:
         packed = Path(tmp) / "traces"

@@ -6,6 +6,7 @@ turns it into a `click.ClickException`, so users never see a traceback.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 import io
@@ -442,14 +443,19 @@ def compact_cmd(ctx):
     Safe to interrupt at any moment; run it again to finish. Runs are read and listed as
     before; live runs, older-schema files and unreadable files are left as they are.
     """
-    from specviz.store.compact import plan_compaction
+    from specviz.store.compact import compaction_lock, plan_compaction
 
-    plan = plan_compaction(_traces(ctx))
-    if plan.files and sys.stderr.isatty():
-        with click.progressbar(length=plan.files, label="packing run files", file=sys.stderr, show_pos=True) as bar:
-            report = plan.run(progress=bar.update)
-    else:
-        report = plan.run()
+    traces = _traces(ctx)
+    with contextlib.ExitStack() as held:
+        if not held.enter_context(compaction_lock(traces, wait=False)):
+            click.echo("waiting for another compaction of these traces to finish", err=True)
+            held.enter_context(compaction_lock(traces))
+        plan = plan_compaction(traces)
+        if plan.files and sys.stderr.isatty():
+            with click.progressbar(length=plan.files, label="packing run files", file=sys.stderr, show_pos=True) as bar:
+                report = plan.run(progress=bar.update)
+        else:
+            report = plan.run()
     packs = sorted({str(p) for _, p in report.packed})
     if report.packed:
         click.echo(f"packed {len(report.packed)} runs into {len(packs)} file(s): "

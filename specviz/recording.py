@@ -48,6 +48,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+import warnings
 import weakref
 from pathlib import Path
 from typing import Literal
@@ -59,7 +60,7 @@ from specviz.events import Error, Event, RoundMetrics, RunFinished, RunStarted
 from specviz.store.chunked import CHUNK, ChunkedParquet
 from specviz.store.columnar import RunColumns, chunk_table, compiled_arrays, python_arrays
 from specviz.store.hotpath import compiled_recorder, recording_path
-from specviz.store.layout import TraceError, check_run_id, new_run_id, parquet_path
+from specviz.store.layout import TraceError, check_run_id, new_run_id, one_line, parquet_path
 from specviz.store.livelog import LogWriter, read_log
 from specviz.store.parquet_file import gc_paused, kv_metadata, run_entry, wall_offset_of
 from specviz.totals import finished_from_events
@@ -96,6 +97,7 @@ class Recording:
         self.started = started
         self.finished: RunFinished | None = None
         self.path: Path | None = None
+        self.compacted = None  # the store.compact.CompactReport if finish() packed older runs
         self._policy = flush
         # "close" (and "round" without rounds) still writes every _MAX_PENDING events, so
         # what a crash can lose stays bounded.
@@ -192,6 +194,7 @@ class Recording:
         self._columns = RunColumns(self.run_id)
         self._compiled = None
         self.log = self._log_after_finish  # type: ignore[method-assign]  # no check on the hot path
+        self.compacted = _compact_after(self.traces, self.path)
         return self.path
 
     def _final(self) -> Path:
@@ -240,6 +243,18 @@ class Recording:
 
 
 _TOTALS = tuple(f for f in RunFinished.__struct_fields__ if f not in Event.__struct_fields__ + ("status", "finish_reason"))
+
+
+def _compact_after(traces: Path, published: Path):
+    """The day's older run files packed if due (store.compact.maybe_compact). The run is
+    published already: a compaction that fails is reported and leaves every file valid."""
+    from specviz.store.compact import maybe_compact
+
+    try:
+        return maybe_compact(traces, published)
+    except (TraceError, OSError) as e:
+        warnings.warn(f"traces not compacted: {one_line(e)}", stacklevel=3)
+        return None
 
 
 def _with_totals(finished: RunFinished, events: list[Event]) -> RunFinished:

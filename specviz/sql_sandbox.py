@@ -21,12 +21,14 @@ files themselves, no temporary directory, configuration locked.
 
 from __future__ import annotations
 
+import os
+import re
 import threading
 import time
 
 import duckdb
 
-from specviz.store.layout import TraceError
+from specviz.store.layout import TraceError, printable
 
 DEFAULT_TIMEOUT_S = 30.0
 ALLOWED_KINDS = frozenset({"SELECT"})
@@ -193,6 +195,10 @@ def run(con: duckdb.DuckDBPyConnection, statements: list, *, timeout: float | No
         raise QueryTimeout(f"query stopped at its time limit of {timeout:g} s") from None
     error = box.get("error")
     if isinstance(error, duckdb.PermissionException):
+        gone = _vanished_trace(con, str(error))
+        if gone:
+            raise TraceError(f"{printable(gone)} was packed or removed after the traces were opened "
+                             "(`specviz compact`, or a recording's auto compaction): run the query again") from None
         raise TraceError(f"refused: queries may read only the trace views ({one_line(error)})") from None
     if isinstance(error, duckdb.Error):
         raise TraceError(one_line(error)) from None  # DuckDB's own "Binder Error: ..." wording
@@ -200,6 +206,23 @@ def run(con: duckdb.DuckDBPyConnection, statements: list, *, timeout: float | No
         raise error
     description = box["description"]
     return [d[0] for d in description], [str(d[1]) for d in description], box["rows"]
+
+
+_CANNOT_ACCESS = re.compile(r'Cannot access file "(.+)/\*\*/\*\.parquet"')
+
+
+def _vanished_trace(con: duckdb.DuckDBPyConnection, message: str) -> str | None:
+    """The trace file a view still names but that is gone: DuckDB then looks for it as a
+    directory of files, which the sandbox refuses. Only a file of the connection's own
+    list counts (a path typed in a query is refused as any other)."""
+    m = _CANNOT_ACCESS.search(message)
+    if m is None or os.path.lexists(m.group(1)):
+        return None
+    try:
+        allowed = con.execute("SELECT current_setting('allowed_paths')").fetchone()[0]
+    except duckdb.Error:
+        return None
+    return m.group(1) if m.group(1) in allowed else None
 
 
 def _stop(con: duckdb.DuckDBPyConnection, done: threading.Event) -> None:

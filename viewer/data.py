@@ -356,7 +356,16 @@ def run_sql(traces_dir: str, query: str, *, timeout: float = SQL_TIMEOUT_S, max_
     memo = st.session_state.get("_sql_result")
     if memo is not None and memo[0] == memo_key:
         return memo[1]
-    result = sql_query(con, query, max_rows=max_rows, timeout=timeout)
+    try:
+        result = sql_query(con, query, max_rows=max_rows, timeout=timeout)
+    except trace_error_types():
+        if _dir_version(traces_dir) == memo_key[0][1]:
+            raise
+        # Runs were published or packed while it ran (a recording compacts as it goes):
+        # once more over the files there are now.
+        con = session_sql_connection(traces_dir)
+        memo_key = (st.session_state["_sql_connection"][0], query, timeout, max_rows)
+        result = sql_query(con, query, max_rows=max_rows, timeout=timeout)
     df = pd.DataFrame.from_records(result.rows, columns=result.columns)
     st.session_state["_sql_result"] = (memo_key, df)
     return df

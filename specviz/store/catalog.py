@@ -339,9 +339,9 @@ def _read_listed(source, run_id: str) -> list:
     try:
         return read_run(summary)
     except TraceError:
-        if summary.path.suffix != ".jsonl":
+        if summary.path.suffix != ".jsonl" and os.path.lexists(summary.path):
             raise
-        return read_run(find(summary.run_id))  # it finished meanwhile
+        return read_run(find(summary.run_id))  # it finished, or was packed, meanwhile
 
 
 def read_events(source: str | os.PathLike | list, run_id: str | None = None) -> list:

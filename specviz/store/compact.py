@@ -15,12 +15,23 @@ by one rename, and only then are its run files removed. Killed before the rename
 temp file is cleaned up on the next run; killed after it, a run is in both its file and
 the pack: listings and views use the run file (the pack's copy is left out, see
 `catalog.Listing.served`) until the next `compact` removes the run file, which it does
-only where the pack's rows are the run file's rows exactly.
+only where the pack's rows are the run file's rows exactly. One compaction at a time per
+directory (`compaction_lock`): two would pack the same runs twice.
+
+Recording compacts as it goes (`maybe_compact`, Delta Lake's auto compaction): when a
+finished run leaves a day with `AUTO.min_files` small run files beyond its newest
+`AUTO.keep_recent`, the older ones are packed before `finish()` returns, so a store
+stays a few files per day however many runs are recorded into it. The newest runs stay
+files (just recorded: replayed, exported, shared as they are); `SPECVIZ_AUTO_COMPACT=0`
+turns it off.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -33,13 +44,29 @@ from specviz.store.catalog import Listing, scan
 from specviz.store.chunked import ChunkedParquet
 from specviz.store.footer import RunEntry, TraceFile
 from specviz.store.columnar import SCHEMA
-from specviz.store.layout import TraceError, is_pack, one_line, pack_path
+from specviz.store.layout import LIVE_DIR, TraceError, is_pack, one_line, pack_path
 from specviz.store.parquet_file import kv_metadata, read_rows
 from specviz.store.recovery import Problem, clean_temp_files
 from specviz.store.transfer import conformed, check_run_rows
 
 ROW_GROUP_ROWS = 1 << 18  # ~40 row groups for 10 M events: footers stay small, scans parallel, memory bounded
 MAX_PACK_ROWS = 32 << 20  # a pack is written in one pass; beyond this a partition gets several
+AUTO_ENV = "SPECVIZ_AUTO_COMPACT"
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Which run files of a day a compaction packs."""
+
+    min_files: int = 2  # fewer packable files than this in a day: that day is left alone
+    keep_recent: int = 0  # a day's newest run files (by start time) stay files
+    max_rows: int | None = None  # run files this long already have a pack's row groups: left alone
+
+
+MANUAL = Policy()
+# 64 files: about where footers start to cost more than the rows of a 10,000-event run
+# (bench_store: ~0.35 ms each); a pack of 64 such runs is ~3 row groups.
+AUTO = Policy(min_files=64, keep_recent=16, max_rows=ROW_GROUP_ROWS)
 
 
 @dataclass
@@ -75,36 +102,92 @@ class CompactPlan:
         return report
 
 
-def plan_compaction(traces: str | os.PathLike) -> CompactPlan:
-    """Temp files of killed writers cleaned, the directory listed, the packs planned."""
+def plan_compaction(traces: str | os.PathLike, policy: Policy = MANUAL, *, keep: Path | None = None) -> CompactPlan:
+    """Temp files of killed writers cleaned, the directory listed, the packs planned
+    (``keep``: a run file to leave as it is). Call it holding `compaction_lock`."""
     traces = Path(traces)
     if not traces.is_dir():
         raise TraceError(f"{traces} is not a trace directory")
     clean_temp_files(traces)
     listing = scan(traces)
-    return CompactPlan(listing, _packable(listing))
+    return CompactPlan(listing, _packable(listing, policy, keep))
 
 
 def compact(traces: str | os.PathLike, *, progress: Callable[[int], None] | None = None) -> CompactReport:
     """Pack every day's finished run files (this schema version, two or more per day);
-    see `CompactPlan.run`."""
-    return plan_compaction(traces).run(progress)
+    see `CompactPlan.run`. Waits for a compaction already running here."""
+    with compaction_lock(traces) as held:
+        assert held
+        return plan_compaction(traces).run(progress)
 
 
-def _packable(listing: Listing) -> dict[Path, list[TraceFile]]:
+@contextlib.contextmanager
+def compaction_lock(traces: str | os.PathLike, *, wait: bool = True):
+    """Held while one process compacts ``traces``; yields False when ``wait`` is off and
+    another holds it. The lock file (``_live/compact.lock``) is never removed: removing
+    a lock file lets two holders in."""
+    if not Path(traces).is_dir():
+        raise TraceError(f"{traces} is not a trace directory")
+    path = Path(traces) / LIVE_DIR / "compact.lock"
+    try:
+        path.parent.mkdir(exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, 0o644)
+    except OSError as e:
+        raise TraceError(f"cannot lock {path} for compaction: {e.strerror or e}") from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise TraceError(f"cannot lock {path} for compaction: not a regular file")
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def maybe_compact(traces: str | os.PathLike, published: Path) -> CompactReport | None:
+    """After ``published`` (a run file just written) joined its day: pack the day's
+    older small run files once there are `AUTO.min_files` of them (see the module
+    docstring); None when nothing was due, another process is compacting, or it is off."""
+    if os.environ.get(AUTO_ENV, "1").strip() == "0":
+        return None
+    try:
+        with os.scandir(published.parent) as entries:
+            run_files = sum(1 for e in entries if e.name.startswith("run-") and e.name.endswith(".parquet"))
+    except OSError:
+        return None
+    if run_files <= AUTO.min_files + AUTO.keep_recent:  # the one just published stays too
+        return None  # the common case: one directory read per finished run
+    with compaction_lock(traces, wait=False) as held:
+        if not held:
+            return None  # another recorder is on it; the next finish looks again
+        plan = plan_compaction(traces, AUTO, keep=published)
+        plan.packable = {day: files for day, files in plan.packable.items() if day == published.parent}
+        return plan.run() if plan.packable else None
+
+
+def _packable(listing: Listing, policy: Policy, keep: Path | None) -> dict[Path, list[TraceFile]]:
     """Run files to pack, by day: listed, of this schema version, held by no other file,
-    two or more a day."""
-    listed = {s.path for s in listing.runs if not s.live}
+    as many a day as the policy wants."""
+    listed = {s.path: s.started_ns for s in listing.runs if not s.live}
     # A run another file also holds stays in its run file, which listings prefer: packed,
     # it would be one pack against another, and a pack's name would decide.
     contested = set().union(*listing.shadowed.values())
     by_day: dict[Path, list[TraceFile]] = {}
     for tf in listing.files:
         # A run file holds one run: listed from it, its copy is not shadowed.
-        if (not is_pack(tf.path) and tf.path in listed and tf.schema_version == SCHEMA_VERSION
-                and not contested & set(tf.run_ids)):
+        if (not is_pack(tf.path) and tf.path in listed and tf.schema_version == SCHEMA_VERSION and tf.path != keep
+                and not contested & set(tf.run_ids) and (policy.max_rows is None or tf.num_rows < policy.max_rows)):
             by_day.setdefault(tf.path.parent, []).append(tf)
-    return {day: sorted(files, key=lambda tf: tf.run_ids[0]) for day, files in by_day.items() if len(files) > 1}
+    out = {}
+    for day, files in by_day.items():
+        files.sort(key=lambda tf: (listed[tf.path], tf.run_ids[0]))
+        files = files[:max(len(files) - policy.keep_recent, 0)]
+        if len(files) >= max(policy.min_files, 2):
+            out[day] = sorted(files, key=lambda tf: tf.run_ids[0])
+    return out
 
 
 def _chunks(files: list[TraceFile]) -> list[list[TraceFile]]:
@@ -209,4 +292,5 @@ def _size(path: Path) -> int:
         return 0
 
 
-__all__ = ["compact", "plan_compaction", "CompactPlan", "CompactReport", "ROW_GROUP_ROWS", "MAX_PACK_ROWS"]
+__all__ = ["compact", "plan_compaction", "maybe_compact", "compaction_lock", "CompactPlan", "CompactReport", "Policy",
+           "MANUAL", "AUTO", "AUTO_ENV", "ROW_GROUP_ROWS", "MAX_PACK_ROWS"]
