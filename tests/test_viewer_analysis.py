@@ -120,3 +120,15 @@ def test_where_condition_and_sampled_audit_chart(traces):
 def test_bad_condition_is_an_error_message_not_a_traceback(traces):
     at = open_analysis(traces, where="no_such_column = 1")
     assert at.error and "Cannot analyse" in at.error[0].value
+
+
+def test_a_link_with_run_id_prefixes_analyses_those_runs(traces):
+    """Like Replay's and Compare's links, /analysis?runs= takes any unique prefix (as every
+    command does); a prefix that names no run, or several, is said, not silently dropped."""
+    ids = [r[0] for r in connect(traces).execute("SELECT run_id FROM runs WHERE drafter LIKE 'ngram%'").fetchall()]
+    at = open_analysis(traces, runs=",".join(r[:8] for r in ids))
+    assert sorted(at.multiselect(key="analysis_pick").value) == sorted(ids)
+    assert at.metric and at.metric[0].value == "2"
+    at = open_analysis(traces, runs=f"{ids[0][:8]},ffffffffff")
+    assert at.multiselect(key="analysis_pick").value == [ids[0]]
+    assert any("ffffffffff" in w.value for w in at.warning), [w.value for w in at.warning]

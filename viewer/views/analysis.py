@@ -15,7 +15,7 @@ ss.setdefault("analysis_runs", [])
 ss.setdefault("analysis_where", "")
 
 if link := session.consume_link("runs"):
-    ss.analysis_runs = [r for r in link.split(",") if r]
+    ss.analysis_runs = pages.full_ids([r for r in link.split(",") if r])  # unique prefixes, as everywhere
 if link := session.consume_link("where"):
     ss.analysis_where = link
 if not ss.analysis_runs and not ss.analysis_where and ss.get("run"):
@@ -23,6 +23,8 @@ if not ss.analysis_runs and not ss.analysis_where and ss.get("run"):
 
 traces = session.traces_dir()
 ids = [r["run_id"] for r in data.list_runs(traces)]
+if unknown := [r for r in ss.analysis_runs if r not in ids]:
+    st.warning(f"No single run in {traces} starts with: {', '.join(unknown)}")
 c1, c2 = st.columns([3, 2])
 picked = c1.multiselect("Runs", ids, default=[r for r in ss.analysis_runs if r in ids], key="analysis_pick",
                         help="Runs to analyse together; runs of one configuration are pooled.")
