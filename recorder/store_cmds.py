@@ -142,7 +142,7 @@ def runs_cmd(ctx, status, method, drafter, target, k, prompt_text, since, limit,
     if abandoned:
         click.echo(f"note: {abandoned} run(s) left by a stopped recorder; `specviz recover` publishes them as Parquet", err=True)
     _hint_compact(listing)
-    rows = []
+    rows, hidden = [], 0
     for s in listing.runs:
         st, fin = s.started, s.finished
         if (status and s.status != status) or (method and st.method != method) or (k is not None and st.k != k):
@@ -154,6 +154,9 @@ def runs_cmd(ctx, status, method, drafter, target, k, prompt_text, since, limit,
         if prompt_text and prompt_text.lower() not in st.prompt.lower():
             continue
         if since and st.t_wall_ns < since.timestamp() * 1e9:
+            continue
+        if limit and len(rows) >= limit:
+            hidden += 1
             continue
         rows.append(
             (
@@ -172,14 +175,14 @@ def runs_cmd(ctx, status, method, drafter, target, k, prompt_text, since, limit,
                 st.prompt if fmt != "table" else st.prompt.replace("\n", " ")[:40],
             )
         )
-        if limit and len(rows) >= limit:
-            break
     columns = ["run", "started", "status", "method", "drafter", "target", "k", "temp", "tokens", "acceptance", "tok/s", "speedup", "prompt"]
     if not rows and fmt == "table":
         where = ", ".join(map(str, sources)) if sources else _traces(ctx)
         click.echo(f"no runs in {where}" + (" match" if listing.runs else ""), err=True)
         return
     click.echo(_render(columns, rows, fmt))
+    if hidden:
+        click.echo(f"note: the newest {len(rows):,} of {len(rows) + hidden:,} runs are shown; -n 0 lists all", err=True)
 
 
 COMPACT_HINT_FILES = 256  # from here on, opening footers costs more than a query across runs

@@ -156,3 +156,13 @@ def test_sql_table_output_is_capped_and_says_so(traces):
     few = CliRunner().invoke(cli, ["--traces", str(traces), "sql", q, "--max-rows", "3", "--format", "csv"])
     assert few.stdout == "i\n0\n1\n2\n" and "first 3 rows" in few.stderr
     assert len(run(traces, "sql", q, "--format", "csv").output.splitlines()) == 1 + 1500
+
+
+def test_runs_says_when_it_shows_only_the_newest(traces):
+    """`runs` stops at 50 by default: a store of more runs must not look like one that lost
+    its oldest (a new user's 78 runs listed as 50, nothing said)."""
+    cut = run(traces, "runs", "-n", "1")
+    assert [l.split()[0] for l in cut.stdout.splitlines()[2:]] == ["abc200000000"]
+    assert "the newest 1 of 2 runs" in cut.stderr and "-n 0" in cut.stderr
+    assert "note:" not in run(traces, "runs").stderr and "note:" not in run(traces, "runs", "-n", "2").stderr
+    assert "newest 1 of 1 runs" not in run(traces, "runs", "-n", "1", "-k", "2").stderr  # the filter left one
