@@ -177,10 +177,12 @@ def test_a_followed_run_ends_on_its_final_event_even_in_a_remounted_player(tmp_p
         assert json.loads(frame.evaluate("() => JSON.stringify(window.specviz.run.d)")) == want
         # One whole payload, then deltas only (a delta from a version whose message the player
         # missed is asked for again, and answered with a delta too), each a fraction of it.
+        # Under load a second delta may already be on its way when the player asks, and is
+        # asked about once more; asks that go on (a loop) would show as a run of them.
         received = frame.evaluate("() => window.specviz.received")
         kinds = [kind for kind, _ in received]
         assert kinds[0] == "whole" and kinds.count("whole") == 1 and kinds.count("delta") >= 3, received
-        assert kinds[-1] == "delta" and "ask ask" not in " ".join(kinds), received
+        assert kinds[-1] == "delta" and "ask ask ask" not in " ".join(kinds), received
         # (The median: under load one tick can carry a second of events, a third of this short run.)
         assert statistics.median(size for kind, size in received if kind == "delta") < len(json.dumps(want)) / 3, received
         for ev in events[200:-1]:  # the rest (~4 s)
