@@ -60,7 +60,7 @@ from specviz.events import Error, Event, RoundMetrics, RunFinished, RunStarted
 from specviz.store.chunked import CHUNK, ChunkedParquet
 from specviz.store.columnar import RunColumns, chunk_table, compiled_arrays, python_arrays
 from specviz.store.hotpath import compiled_recorder, recording_path
-from specviz.store.layout import TraceError, check_run_id, new_run_id, one_line, parquet_path
+from specviz.store.layout import TraceError, check_run_id, check_wall_ns, new_run_id, one_line, parquet_path
 from specviz.store.livelog import LogWriter, read_log
 from specviz.store.parquet_file import gc_paused, kv_metadata, run_entry, wall_offset_of
 from specviz.totals import finished_from_events
@@ -92,6 +92,8 @@ class Recording:
             raise TraceError("a recording starts with a RunStarted event")
         if flush not in ("event", "round", "close") and not (isinstance(flush, int) and flush > 0):
             raise TraceError(f"flush policy must be 'event', 'round', 'close' or a positive int, not {flush!r}")
+        if started.t_wall_ns:  # given: it must name a date (the run's partition), as at finish()
+            check_wall_ns(started.t_wall_ns, "run_started t_wall_ns")
         self.traces = Path(traces)
         self.run_id = new_run_id()
         self.started = started
@@ -127,6 +129,7 @@ class Recording:
         _warm_up_arrow()
         try:
             self.log(started)
+            self._final()  # a derived wall clock (t_mono_ns given) must name a date too
             self.flush()
         except BaseException:
             self._writer.remove()  # a run that never started leaves no log behind (disk full, Ctrl-C)

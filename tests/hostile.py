@@ -27,7 +27,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import store_sample
 
-from specviz.events import RunFinished
+from specviz.events import DraftToken, RoundMetrics, RunFinished, TopToken
 from specviz.recording import open_run
 from specviz.store import binlog
 from specviz.store import hotpath
@@ -466,3 +466,150 @@ def all_entries(victim: bytes) -> list[Entry]:
     """Every entry, in a fixed order (hundreds of them)."""
     return [*truncated(victim), *bit_flipped(victim), *foreign(victim), *versions(victim), *footers(victim),
             *clocks(victim), *bad_seq(victim), *specials(), *live_logs(), *binary_logs(), *packs(victim)]
+
+
+# ---- the binary live log, swept: hundreds of damaged copies of one log, each with the
+# number of events a reader must still recover from it (its intact prefix) ----
+
+
+@dataclass(frozen=True)
+class LogCase:
+    name: str
+    data: bytes
+    keep: int  # events in the whole frames before the first damaged byte: recovery keeps them
+    events: tuple = ()  # the events logged, when not odd_run()'s
+
+
+def odd_run() -> list:
+    """An unfinished run whose floats include NaN, ±inf and -0.0 and whose text is odd
+    (every one of them a value the log must give back as it was)."""
+    events = _victim_events()[:-1]
+    odd = [float("nan"), float("inf"), float("-inf"), -0.0, 5e-324, 1.7976931348623157e308]
+    for i, x in enumerate(odd):
+        events.append(DraftToken(round=2, position=i, token_id=i, token_text=["\x00", "é中😀", "\u2028", "\n\"", "", "x" * 300][i],
+                                 logprob=x, entropy=None if i % 2 else x, top=[TopToken(i, "t", x)], draft_ms=x))
+    events.append(RoundMetrics(round=2, drafted=6, alpha=float("nan"), speedup=float("inf")))
+    for seq, ev in enumerate(events):
+        ev.run_id, ev.seq, ev.t_mono_ns, ev.t_wall_ns = VICTIM, seq, 1000 + seq, T0 + seq
+    return events
+
+
+def binary_log_of(events: list, flush="event") -> bytes:
+    """``events`` (run_started first, clocks given) as the compiled recorder logs them."""
+    forced = os.environ.pop("SPECVIZ_RECORDER", None)
+    try:
+        with tempfile.TemporaryDirectory() as d:
+            rec = open_run(d, msgspec.structs.replace(events[0]), flush=flush)
+            for ev in events[1:]:
+                rec.log(msgspec.structs.replace(ev))
+            rec.flush()
+            data = rec._writer.path.read_bytes()
+            rec._compiled.close()
+            rec._writer.remove()
+    finally:
+        if forced is not None:
+            os.environ["SPECVIZ_RECORDER"] = forced
+    assert data.startswith(binlog.MAGIC), "the compiled recorder wrote this log"
+    return data
+
+
+def frame_ends(data: bytes) -> tuple[int, list[int]]:
+    """Where a well-formed binary log's header ends, and where each of its frames ends."""
+    pos = head = len(binlog.MAGIC) + 4 + int.from_bytes(data[len(binlog.MAGIC):len(binlog.MAGIC) + 4], "little")
+    ends = []
+    while pos + 4 <= len(data):
+        pos += 4 + int.from_bytes(data[pos:pos + 4], "little")
+        ends.append(pos)
+    return head, ends
+
+
+def _keep(good: bytes, damage_at: int, per_frame: list[int]) -> int:
+    """Events in the whole frames of ``good`` that end at or before byte ``damage_at``."""
+    _, ends = frame_ends(good)
+    return sum(n for end, n in zip(ends, per_frame) if end <= damage_at)
+
+
+def _u32(n: int) -> bytes:
+    return (n % 2**32).to_bytes(4, "little")
+
+
+def binary_log_sweep(full: bool = False, seed: int = 41) -> list[LogCase]:
+    """Damaged copies of one binary log (``odd_run``, a frame per event): cut at every
+    byte of its header and first frames and at random bytes later, bits flipped, frame
+    lengths made huge, negative (as int32), short, long or zero, the magic and version
+    changed, another run's frames spliced in, JSON lines before or after binary frames,
+    non-UTF-8 text, out-of-range clocks, empty files. ``full`` cuts at every byte of the
+    whole log and flips 2,000 bits; otherwise a deterministic sample (a few hundred)."""
+    events = odd_run()
+    good = binary_log_of(events)
+    head, ends = frame_ends(good)
+    per_frame = [1] * len(ends)  # flush="event"
+    assert len(ends) == len(events)
+    rng = random.Random(seed)
+    out = [LogCase("empty", b"", 0), LogCase("whole", good, len(events))]
+    first = ends[2]  # header and the first three frames: every byte
+    cuts = range(len(good)) if full else [*range(0, head, 7), *range(head - 8, first), *rng.sample(range(first, len(good)), 60)]
+    out += [LogCase(f"cut-{c}", good[:c], _keep(good, c, per_frame)) for c in sorted(set(cuts))]
+    for i in range(2000 if full else 150):
+        data = bytearray(good)
+        pos = rng.randrange(len(data)) if i % 3 else rng.randrange(head, len(data))
+        data[pos] ^= 1 << rng.randrange(8)
+        out.append(LogCase(f"flip-{i}-at-{pos}", bytes(data), _keep(good, pos, per_frame)))
+    starts = [head, *ends[:-1]]
+    for f in (0, 1, 2, len(starts) // 2, len(starts) - 1):
+        at, n = starts[f], ends[f] - starts[f] - 4
+        for label, length in {"huge": 2**32 - 1, "negative": -1, "int32-min": -(2**31), "2GB": 2**31, "zero": 0,
+                              "short": n - 1, "long": n + 1, "next-too": n + 4 + (ends[f + 1] - ends[f] if f + 1 < len(ends) else 0)}.items():
+            out.append(LogCase(f"frame{f}-length-{label}", good[:at] + _u32(length) + good[at + 4:], _keep(good, at, per_frame)))
+    m = len(binlog.MAGIC)
+    for label, magic in {"version-0": binlog.MAGIC[:-1] + b"\x00", "version-2": binlog.MAGIC[:-1] + b"\x02",
+                         "version-255": binlog.MAGIC[:-1] + b"\xff", "magic-lower": binlog.MAGIC.lower(),
+                         "magic-S-only": b"S" + b"\x00" * (m - 1)}.items():
+        out.append(LogCase(f"magic-{label}", magic + good[m:], 0))
+    out += [LogCase("header-length-huge", good[:m] + _u32(2**32 - 1) + good[m + 4:], 0),
+            LogCase("header-length-zero", good[:m] + _u32(0) + good[m + 4:], 0),
+            LogCase("header-not-json", good[:m + 4] + b"\xff" * (head - m - 4) + good[head:], 0),
+            LogCase("header-empty-kinds", binlog.header([]) + good[head:], 0),
+            LogCase("magic-only", binlog.MAGIC, 0),
+            LogCase("header-only", good[:head], 0),
+            LogCase("header-twice", good[:head] + good, 0)]
+    out += _spliced(good, events, per_frame)
+    return out
+
+
+def _spliced(good: bytes, events: list, per_frame: list[int]) -> list[LogCase]:
+    """Another run's frames, JSON lines and binary frames in one file, values no reader
+    can take (non-UTF-8 text, clocks out of any date's range)."""
+    head, ends = frame_ends(good)
+    other = [msgspec.structs.replace(ev, token_text="OTHER") if hasattr(ev, "token_text") else ev for ev in events]
+    other_log = binary_log_of(other)
+    _, other_ends = frame_ends(other_log)
+    json_log = b"".join(log_lines())
+    n3 = sum(per_frame[:3])
+    out = [
+        # Another run's frames from seq 3 on follow ours seamlessly (frames do not name
+        # their run); from seq 0 on they break the sequence: cut there.
+        LogCase("other-run-frames-continue", good[:ends[2]] + other_log[other_ends[2]:], n3),
+        LogCase("other-run-frames-restart", good[:ends[2]] + other_log[head:], n3),
+        LogCase("other-run-whole-log-appended", good + other_log, len(events)),
+        LogCase("frame-repeated", good[:ends[2]] + good[ends[1]:ends[2]] + good[ends[2]:], n3),
+        LogCase("json-then-binary", json_log + good, 13),
+        LogCase("json-then-binary-frames", json_log + good[head:], 13),
+        LogCase("binary-then-json", good + json_log, len(events)),
+        LogCase("binary-then-json-line", good[:ends[2]] + log_lines()[1], n3),
+    ]
+    # Non-UTF-8 text where a string's bytes are (the first event's prompt)
+    prompt = events[0].prompt.encode()
+    at = good.index(prompt, head)
+    out.append(LogCase("text-not-utf8", good[:at] + b"\xff\xfe" + good[at + 2:], 0))
+    at = good.index(b"\xc3\xa9", head)  # é in a later frame
+    out.append(LogCase("text-utf8-torn", good[:at] + b"\xc3\x28" + good[at + 2:], _keep(good, at, per_frame)))
+    for label, wall in {"int64-max": 2**63 - 1, "int64-min": -(2**63), "negative": -1, "2^62": 2**62}.items():
+        # A run whose start is no date cannot be published (its partition is its date):
+        # recovery says so and leaves the log where it is.
+        changed = [msgspec.structs.replace(events[0], t_wall_ns=wall), *events[1:]]
+        keep = len(events) if 0 <= wall <= 2**63 - 1 else 0
+        out.append(LogCase(f"started-clock-{label}", binary_log_of(changed), keep, tuple(changed)))
+    changed = [*events[:5], msgspec.structs.replace(events[5], t_wall_ns=2**63 - 1, t_mono_ns=-(2**63)), *events[6:]]
+    out.append(LogCase("event-clock-int64-extremes", binary_log_of(changed), len(events), tuple(changed)))
+    return out

@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 import hostile
+import msgspec
 import pytest
 import store_sample
 from click.testing import CliRunner
@@ -189,3 +190,131 @@ def test_all_entries_at_once(template, tmp_path):
     check_every_command(traces, paths, tmp_path, importable=None, all_views=True)
     r = invoke(traces, "runs", "--problems", "--format", "json")
     assert len(json.loads(r.stdout)) >= len(ENTRIES) // 2
+
+
+# ---- the binary live log swept (hostile.binary_log_sweep): recovery keeps every event of
+# a damaged log's intact prefix, and no command is stopped or misled by one ----
+
+FULL_SWEEP = os.environ.get("SPECVIZ_HOSTILE") == "all"
+SWEEP = hostile.binary_log_sweep(full=FULL_SWEEP)
+_NAMED = ("empty", "whole", "magic", "header", "frame", "other", "json", "binary", "text", "started", "event")
+SWEEP_ALONE = SWEEP if FULL_SWEEP else [c for i, c in enumerate(SWEEP) if c.name.startswith(_NAMED) or i % 11 == 0]
+
+
+def _sweep_id(i: int) -> str:
+    return f"b10c{i:012x}"
+
+
+def _as_recorded(ev, run_id: str) -> str:
+    """An event's fields as text (NaN equals NaN, -0.0 differs from 0.0), under ``run_id``."""
+    fields = msgspec.structs.asdict(ev)
+    fields["run_id"] = run_id
+    return repr(fields)
+
+
+def _place_logs(traces: Path, cases: list, first: int = 0) -> dict[str, hostile.LogCase]:
+    (traces / "_live").mkdir(parents=True, exist_ok=True)
+    placed = {}
+    for i, case in enumerate(cases, first):
+        (traces / "_live" / f"run-{_sweep_id(i)}.jsonl").write_bytes(case.data)
+        placed[_sweep_id(i)] = case
+    return placed
+
+
+def _check_recovered(traces: Path, report, placed: dict) -> None:
+    """Every log with an intact prefix became a run holding that prefix, event for event;
+    every other log is a problem that names it, or (nothing in it) was removed."""
+    recovered = {run_id: path for run_id, path, _, _ in report.recovered}
+    problems = {p.path.name.split(".")[0].removeprefix("run-"): p for p in report.problems}
+    for run_id, case in placed.items():
+        reference = list(case.events) or hostile.odd_run()
+        if run_id in problems:
+            assert case.keep == 0, f"{case.name}: {case.keep} intact events lost: {problems[run_id]}"
+            assert "\n" not in str(problems[run_id]) and "Traceback" not in str(problems[run_id])
+            assert (traces / "_live" / f"run-{run_id}.jsonl").read_bytes() == case.data, "a log recovery refused was changed"
+            continue
+        if case.keep == 0 and run_id not in recovered:
+            assert not case.data.strip(b"\x00") or not (traces / "_live" / f"run-{run_id}.jsonl").exists(), case.name
+            continue
+        assert run_id in recovered, f"{case.name}: neither recovered nor a problem"
+        events = read_events(recovered[run_id])
+        assert len(events) >= case.keep + 1, f"{case.name}: kept {len(events) - 1} of {case.keep} intact events"
+        want = [_as_recorded(ev, run_id) for ev in reference[:case.keep]]
+        assert [_as_recorded(ev, run_id) for ev in events[:case.keep]] == want, f"{case.name}: the intact prefix changed"
+        assert [e.seq for e in events] == list(range(len(events))) and isinstance(events[-1], RunFinished), case.name
+
+
+def test_binary_log_sweep_size():
+    # Hundreds of damaged binary logs by default; the full sweep (SPECVIZ_HOSTILE=all) cuts at
+    # every byte and flips 2,000 bits.
+    assert len(SWEEP) >= (7000 if FULL_SWEEP else 1000) and len({c.name for c in SWEEP}) == len(SWEEP)
+    assert len(SWEEP_ALONE) >= 150
+
+
+@pytest.mark.timeout(900)
+def test_recover_keeps_the_intact_prefix_of_every_damaged_binary_log(tmp_path):
+    from specviz.store import recover
+
+    traces = tmp_path / "traces"
+    placed = _place_logs(traces, SWEEP)
+    t0 = time.perf_counter()
+    report = recover(traces)
+    took = time.perf_counter() - t0
+    print(f"{len(SWEEP)} damaged binary logs recovered in {took:.1f} s: {len(report.recovered)} runs, {len(report.problems)} problems")
+    _check_recovered(traces, report, placed)
+    assert len(report.recovered) >= len([c for c in SWEEP if c.keep]) and report.problems
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("case", SWEEP_ALONE, ids=[c.name for c in SWEEP_ALONE])
+def test_one_damaged_binary_log_beside_good_runs(case, template, tmp_path):
+    traces = tmp_path / "traces"
+    shutil.copytree(template, traces, symlinks=True)
+    placed = _place_logs(traces, [case])
+    (run_id,) = placed
+    r = invoke(traces, "runs", "--format", "json", "-n", "0")
+    listed = _listed(r)
+    assert r.exit_code == 0 and set(GOOD) <= listed, "a good run is hidden by `runs`"
+    # An intact first frame is listed (an abandoned run, "interrupted"); a log without one
+    # is a problem, or not listed at all while nothing in it is complete (being written)
+    assert run_id in listed or not case.keep, f"{case.name}: a run with intact events is not listed"
+    problems = invoke(traces, "runs", "--problems").stdout
+    assert not (run_id in listed and f"run-{run_id}" in problems), f"{case.name}: listed and a problem at once"
+    r = invoke(traces, "sql", "SELECT run_id FROM runs", "--format", "json")
+    assert r.exit_code == 0 and set(GOOD) <= _listed(r), "a good run is hidden from SQL"
+    from viewer import data
+
+    t0 = time.perf_counter()
+    assert set(GOOD) <= {row["run_id"] for row in data.list_runs(str(traces))}
+    assert time.perf_counter() - t0 < COMMAND_LIMIT_S
+    from specviz.store import recover
+
+    report = recover(traces)
+    _check_recovered(traces, report, placed)
+    r = invoke(traces, "recover")
+    r = invoke(traces, "runs", "--format", "json", "-n", "0")
+    assert r.exit_code == 0 and set(GOOD) <= _listed(r), "a good run is hidden after `recover`"
+    if case.keep:
+        assert run_id in _listed(r), f"{case.name}: its recovered run is not listed"
+
+
+@pytest.mark.timeout(900)
+def test_every_damaged_binary_log_at_once_beside_good_runs(template, tmp_path):
+    traces = tmp_path / "traces"
+    shutil.copytree(template, traces, symlinks=True)
+    placed = _place_logs(traces, SWEEP)
+    r = invoke(traces, "runs", "--format", "json", "-n", "0")
+    assert r.exit_code == 0 and set(GOOD) <= _listed(r)
+    assert {run_id for run_id, case in placed.items() if case.keep} <= _listed(r), "a run with intact events is not listed"
+    r = invoke(traces, "sql", "SELECT run_id FROM runs", "--format", "json")
+    assert r.exit_code == 0 and set(GOOD) <= _listed(r)
+    from viewer import data
+
+    assert set(GOOD) <= {row["run_id"] for row in data.list_runs(str(traces))}
+    r = invoke(traces, "recover")
+    assert r.exit_code in (0, 1)
+    r = invoke(traces, "runs", "--format", "json", "-n", "0")
+    recovered = {run_id for run_id, case in placed.items() if case.keep}
+    assert r.exit_code == 0 and set(GOOD) | recovered <= _listed(r), "a recovered run is not listed"
+    r = invoke(traces, "sql", "SELECT count(*) AS n FROM runs WHERE status = 'interrupted'", "--format", "json")
+    assert r.exit_code == 0 and json.loads(r.stdout)[0]["n"] >= len(recovered)

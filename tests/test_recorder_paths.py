@@ -215,3 +215,35 @@ def test_recording_path_is_exposed():
 
     assert specviz.store.RECORDING_PATH in ("compiled", "python")
     assert os.environ.get("SPECVIZ_RECORDER", "") != "python" or specviz.store.RECORDING_PATH == "python"
+
+
+def test_a_binary_log_of_another_format_version_is_refused_whole(tmp_path):
+    # The reader checked only the magic's first byte: any file starting with "S" was
+    # decoded as this version's frames, and a newer version's log would be misread.
+    from specviz.store.binlog import MAGIC
+
+    good = hostile.binary_log()
+    live = tmp_path / "_live"
+    live.mkdir()
+    for i, version in enumerate((0, 2, 255)):
+        data = good[:len(MAGIC) - 1] + bytes([version]) + good[len(MAGIC):]
+        with pytest.raises(TraceError, match=f"format version {version}; this specviz reads version 1"):
+            decode_log(data, "x")
+        (live / f"run-{i:016x}.jsonl").write_bytes(data)
+    (live / f"run-{9:016x}.jsonl").write_bytes(b"S" + bytes(len(MAGIC) - 1) + good[len(MAGIC):])
+    assert decode_log(b"S" + bytes(len(MAGIC) - 1) + good[len(MAGIC):], "x") == ([], True)
+    report = recover(tmp_path)
+    assert not report.recovered and len(report.problems) == 4
+    assert sum("format version" in p.message for p in report.problems) == 3
+    assert len(list(live.glob("run-*.jsonl"))) == 4, "logs nobody can read are left where they are"
+
+
+@pytest.mark.parametrize("path", ["compiled", "python"])
+@pytest.mark.parametrize("wall", [-1, 2**63, -(2**63)])
+def test_a_run_that_starts_at_no_date_is_refused_at_open(tmp_path, monkeypatch, path, wall):
+    # It was accepted, then finish() could not name its partition and the log stayed,
+    # a problem for every later `recover`.
+    monkeypatch.setenv("SPECVIZ_RECORDER", path)
+    with pytest.raises(TraceError, match="is not a time between 1970 and 2262"):
+        open_run(tmp_path, store_sample.started(t_wall_ns=wall, t_mono_ns=5))
+    assert not list(tmp_path.glob("_live/*")), "a run refused at open leaves no log"

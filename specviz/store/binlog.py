@@ -26,8 +26,10 @@ import struct
 import msgspec
 
 from specviz.events import AnyEvent
+from specviz.store.layout import TraceError
 
-MAGIC = b"SVZLOG\x00\x01"
+MAGIC = b"SVZLOG\x00\x01"  # the last byte is the format's version
+VERSION = MAGIC[-1]
 _U32 = struct.Struct("<I")
 _I64 = struct.Struct("<q")
 _F64 = struct.Struct("<d")
@@ -99,6 +101,16 @@ def _frame(payload: bytes, plan: list, run_id: str) -> list:
     return events
 
 
+def _check_magic(data: bytes) -> None:
+    """Anything but this version's magic is not a log this reader may decode: another
+    version's frames would be misread as damage (TraceError: nothing in it can be kept)."""
+    if data[:len(MAGIC) - 1] != MAGIC[:len(data)][:len(MAGIC) - 1]:
+        raise LogDamage("not a specviz binary log")
+    if len(data) >= len(MAGIC) and data[len(MAGIC) - 1] != VERSION:
+        raise TraceError(f"a binary log of format version {data[len(MAGIC) - 1]}; this specviz reads version {VERSION}"
+                         " (a newer specviz wrote it?)")
+
+
 class BinaryLogReader:
     """Decodes a binary log fed to it in pieces (``LogTail``) or whole (``decode``)."""
 
@@ -108,6 +120,7 @@ class BinaryLogReader:
         self.damaged = False
 
     def _header(self, data: bytes) -> int:
+        _check_magic(data)
         if len(data) < len(MAGIC) + 4:
             return 0
         (n,) = _U32.unpack_from(data, len(MAGIC))
@@ -149,4 +162,4 @@ def decode(data: bytes, run_id: str) -> tuple[list, bool]:
     return events, reader.damaged or used < len(data)
 
 
-__all__ = ["MAGIC", "BinaryLogReader", "LogDamage", "decode", "header"]
+__all__ = ["MAGIC", "VERSION", "BinaryLogReader", "LogDamage", "decode", "header"]
