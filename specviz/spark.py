@@ -12,7 +12,8 @@ views and `tokens` are the definitions DuckDB uses (specviz.sql_views) rendered 
 dialect (backquoted identifiers); `events` puts each event's wall clock back from the run's
 anchor as DuckDB's view does; `runs` joins each run's run_started and run_finished events, since
 Spark has no footer metadata to read them from (same columns as DuckDB's `runs` table).
-Differences that are Spark's own: arrays are 0-based (`top[0]` is DuckDB's `top[1]`), and
+Each run is read from one file, as DuckDB serves it (a run that a killed `specviz compact`
+left in both its run file and a pack, from its run file). Differences that are Spark's own: arrays are 0-based (`top[0]` is DuckDB's `top[1]`), and
 `events` ends with the Hive partition column `date` (a DATE) as DuckDB's does.
 
 Needs the optional extra: ``pip install 'specviz[spark]'`` and a Java runtime.
@@ -88,6 +89,22 @@ def spark_type(sql_type: str) -> str:
     return _SPARK_SCALARS[sql_type]
 
 
+def _served(frame: Any) -> Any:
+    """Each run's rows from one file, as DuckDB's views serve them (catalog.Listing.served):
+    its own run file before any pack, else the first file by path. A `specviz compact`
+    killed between publishing a pack and removing the run files it packed leaves those
+    runs in both; read as they are, they would count twice."""
+    from pyspark.sql import functions as F
+
+    file = F.col("_metadata.file_path")
+    copy = F.struct(F.regexp_extract(file, r"([^/]*)$", 1).startswith("pack-").alias("pack"), file.alias("file"))
+    frame = frame.withColumn("_copy", copy)
+    # One row per run (only run_id and the file name are read for it), then a semi-join:
+    # no shuffle of the events themselves.
+    first = frame.groupBy("run_id").agg(F.min("_copy").alias("_copy"))
+    return frame.join(F.broadcast(first), ["run_id", "_copy"], "left_semi").drop("_copy")
+
+
 def events_frame(spark: Any, traces: str) -> Any:
     """Every event of every published run under ``traces``: the columns of every schema
     minor (NULL where a file predates a field), in DuckDB's order, wall clocks restored."""
@@ -98,7 +115,7 @@ def events_frame(spark: Any, traces: str) -> Any:
     # schema minors would need) costs about 30 ms per file on the driver; with it, a
     # column a file lacks reads as NULL, which is what the merge would have given.
     schema = ", ".join(f"`{name}` {spark_type(c.sql_type)}" for name, c in COLUMNS.items())
-    frame = spark.read.schema(schema).option("basePath", root).parquet(f"{root}/{HADOOP_GLOB}")
+    frame = _served(spark.read.schema(schema).option("basePath", root).parquet(f"{root}/{HADOOP_GLOB}"))
     frame = frame.withColumn("t_wall_ns", F.coalesce(F.col("t_wall_ns"), F.col("t_mono_ns") + F.col(WALL_OFFSET)))
     columns = [F.col(f"`{name}`") for name in COLUMNS if name != WALL_OFFSET]
     if "date" in frame.columns:  # the Hive partition, last and a DATE as in DuckDB's view
