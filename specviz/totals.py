@@ -53,6 +53,9 @@ BASELINE = ("baseline_tokens_per_s", "baseline_estimated", "speedup")  # same in
 RUN_FINISHED_SAME = ("rounds", *COUNTS, *PHASES_MS, "tau", "alpha", *BASELINE, "survival", "k_effective",
                      "baseline_run_id", "baseline_kind", "inexact_rounds")
 
+# More positions than any round drafts (k is a few dozen at most); see RunMetrics.add.
+MAX_POSITIONS = 4096
+
 # One declaration of the summed numbers for a round (RoundCounts) and a run (RunMetrics).
 _Sums = make_dataclass("_Sums", [*((name, int, 0) for name in COUNTS),
                                  *((name, float, 0.0) for name in (*PHASES_MS, "round_ms"))],
@@ -97,11 +100,15 @@ class RunMetrics(_Sums):
         self.overlap_n += len(c.overlaps)
         self.inexact_rounds += c.inexact
         if c.drafted > 0:
-            _grow(self.histogram, c.accepted + 1)
-            self.histogram[c.accepted] += 1
-            _grow(self.reached, c.drafted)
-            _grow(self.survived, c.drafted)
-            for i in range(c.drafted):
+            # Per-position counts stop at MAX_POSITIONS: counts read from a damaged or
+            # crafted round_metrics (2**62 drafted, -3 accepted) must not size a list.
+            if 0 <= c.accepted <= MAX_POSITIONS:
+                _grow(self.histogram, c.accepted + 1)
+                self.histogram[c.accepted] += 1
+            positions = min(c.drafted, MAX_POSITIONS)
+            _grow(self.reached, positions)
+            _grow(self.survived, positions)
+            for i in range(positions):
                 self.reached[i] += 1
                 if c.accepted > i:
                     self.survived[i] += 1
@@ -232,7 +239,7 @@ def round_counts(events: Iterable) -> RoundCounts:
         if not verified:
             c.tested, c.accepted, c.produced = metrics.tested, metrics.accepted, metrics.produced
         if not c.overlaps and metrics.alpha is not None:
-            c.overlaps = [metrics.alpha] * c.tested
+            c.overlaps = [metrics.alpha] * max(0, min(c.tested, MAX_POSITIONS))
     return c
 
 

@@ -607,9 +607,12 @@ def _spliced(good: bytes, events: list, per_frame: list[int]) -> list[LogCase]:
     for label, wall in {"int64-max": 2**63 - 1, "int64-min": -(2**63), "negative": -1, "2^62": 2**62}.items():
         # A run whose start is no date cannot be published (its partition is its date):
         # recovery says so and leaves the log where it is.
+        # (open_run refuses such a start, so the clock is put into the log's first frame.)
         changed = [msgspec.structs.replace(events[0], t_wall_ns=wall), *events[1:]]
         keep = len(events) if 0 <= wall <= 2**63 - 1 else 0
-        out.append(LogCase(f"started-clock-{label}", binary_log_of(changed), keep, tuple(changed)))
+        at = good.index(T0.to_bytes(8, "little"), head, ends[0])
+        data = good[:at] + wall.to_bytes(8, "little", signed=True) + good[at + 8:]
+        out.append(LogCase(f"started-clock-{label}", data, keep, tuple(changed)))
     changed = [*events[:5], msgspec.structs.replace(events[5], t_wall_ns=2**63 - 1, t_mono_ns=-(2**63)), *events[6:]]
     out.append(LogCase("event-clock-int64-extremes", binary_log_of(changed), len(events), tuple(changed)))
     return out

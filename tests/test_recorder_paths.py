@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 import store_sample
 
-from specviz.events import DraftToken, Error, RoundMetrics, RunFinished, TopToken, Verify
+from specviz.events import DraftToken, Error, RoundMetrics, RunFinished, RunStarted, TopToken, Verify
 from specviz.recording import open_run
 from specviz.store import LogTail, TraceError, read_events, recover
 from specviz import recording
@@ -247,3 +247,26 @@ def test_a_run_that_starts_at_no_date_is_refused_at_open(tmp_path, monkeypatch, 
     with pytest.raises(TraceError, match="is not a time between 1970 and 2262"):
         open_run(tmp_path, store_sample.started(t_wall_ns=wall, t_mono_ns=5))
     assert not list(tmp_path.glob("_live/*")), "a run refused at open leaves no log"
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("path", ["compiled", "python"])
+def test_absurd_counts_in_round_metrics_are_recorded_and_recovered(tmp_path, monkeypatch, path):
+    # Totals replayed from round_metrics counts sized lists by them: 2**62 tested made
+    # `[alpha] * tested` (MemoryError), a negative accepted indexed the histogram from its
+    # end (IndexError). A with-block that exits, and recovery of such a log, both compute
+    # totals this way; recovery lost the whole log to it.
+    monkeypatch.setenv("SPECVIZ_RECORDER", path)
+    absurd = [RoundMetrics(round=0, drafted=2**62, tested=2**62, accepted=-3, alpha=0.5),
+              RoundMetrics(round=1, drafted=-(2**63), tested=-1, accepted=2**63 - 1, alpha=0.25)]
+    with open_run(tmp_path / "with", store_sample.started()) as rec:
+        for ev in copy.deepcopy(absurd):
+            rec.log(ev)
+    assert [type(e) for e in read_events(rec.path)] == [RunStarted, RoundMetrics, RoundMetrics, RunFinished]
+    rec = open_run(tmp_path / "killed", store_sample.started())
+    for ev in copy.deepcopy(absurd):
+        rec.log(ev)
+    rec.flush()
+    rec._writer.close()  # killed: the log is left for recover
+    report = recover(tmp_path / "killed")
+    assert not report.problems and [n for _, _, n, _ in report.recovered] == [4]
