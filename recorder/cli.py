@@ -47,6 +47,8 @@ class SpecvizGroup(click.Group):
             return super().invoke(ctx)
         except SpecvizError as exc:
             raise click.ClickException(_one_line(str(exc))) from None
+        except BrokenPipeError:
+            raise  # `... | head` left early: Click's main exits 1 quietly, as for any EPIPE
         except OSError as exc:
             where = f"{exc.filename}: " if exc.filename else ""
             raise click.ClickException(f"{where}{exc.strerror or exc}") from None

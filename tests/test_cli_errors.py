@@ -54,3 +54,23 @@ def test_duckdb_errors_are_user_errors(tmp_path):
     result = CliRunner().invoke(cli, ["--traces", str(tmp_path), "sql", "SELECT * FROM no_such_view"])
     assert result.exit_code == 1
     assert result.output.startswith("Error: ") and len(result.output.strip().splitlines()) == 1
+
+
+def test_output_into_a_closed_pipe_is_no_error(tmp_path):
+    """`specviz show pack.parquet | head` (a file of many runs): the reader leaves early, the
+    next write fails with EPIPE. That is the reader's choice, not an error: no `Error: Broken
+    pipe` line (the OSError handler took it for a file the user named), exit as Click does."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from synthetic_runs import record_synthetic
+
+    record_synthetic(tmp_path, rounds=2, k=2)
+    specviz = Path(sys.executable).parent / "specviz"
+    proc = subprocess.Popen([str(specviz), "--traces", str(tmp_path), "runs"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    proc.stdout.close()  # before it writes anything: its first write meets a closed pipe
+    _, err = proc.communicate(timeout=60)
+    assert b"Error" not in err and b"Traceback" not in err, err
+    assert proc.returncode == 1
