@@ -129,6 +129,11 @@ def address(served, url_path: str) -> str:
 @pytest.mark.parametrize("width", WIDTHS)
 def test_every_page_at_narrow_and_wide_widths(served, width, tmp_path):
     with browser_page(width=width, height=1000) as page:
+        # Nothing leaves the machine (README: "nothing is sent anywhere"; offline, a request
+        # elsewhere only fails): every request goes to the viewer, or is inline.
+        away = []
+        page.on("request", lambda r: away.append(r.url) if not r.url.startswith(
+            (served["url"], "data:", "blob:", "about:")) else None)
         for spec in PAGES:
             page.goto(address(served, spec.url_path))
             settle(page)
@@ -137,6 +142,7 @@ def test_every_page_at_narrow_and_wide_widths(served, width, tmp_path):
             CHECKS.get(spec.url_path, lambda *_: None)(page, width, served)
             fits(page, width)
             page.screenshot(path=str(tmp_path / f"{spec.url_path}-{width}.png"), full_page=True)
+        assert not away, sorted(set(away))
 
 
 def test_compare_link_opens_replay_at_the_divergence(served):
