@@ -195,17 +195,24 @@ def run(con: duckdb.DuckDBPyConnection, statements: list, *, timeout: float | No
         raise QueryTimeout(f"query stopped at its time limit of {timeout:g} s") from None
     error = box.get("error")
     if isinstance(error, duckdb.PermissionException):
-        gone = _vanished_trace(con, str(error))
-        if gone:
-            raise TraceError(f"{printable(gone)} was packed or removed after the traces were opened "
-                             "(`specviz compact`, or a recording's auto compaction): run the query again") from None
-        raise TraceError(f"refused: queries may read only the trace views ({one_line(error)})") from None
+        raise stale_trace_error(con, error) or TraceError(
+            f"refused: queries may read only the trace views ({one_line(error)})") from None
     if isinstance(error, duckdb.Error):
         raise TraceError(one_line(error)) from None  # DuckDB's own "Binder Error: ..." wording
     if error is not None:
         raise error
     description = box["description"]
     return [d[0] for d in description], [str(d[1]) for d in description], box["rows"]
+
+
+def stale_trace_error(con: duckdb.DuckDBPyConnection, error: duckdb.Error) -> TraceError | None:
+    """The one line for a query that failed because a trace file of the connection's list
+    is gone since it was opened (packed by a compaction); None for any other error."""
+    gone = _vanished_trace(con, str(error)) if isinstance(error, duckdb.PermissionException) else None
+    if gone is None:
+        return None
+    return TraceError(f"{printable(gone)} was packed or removed after the traces were opened "
+                      "(`specviz compact`, or a recording's auto compaction): run the query again")
 
 
 _CANNOT_ACCESS = re.compile(r'Cannot access file "(.+)/\*\*/\*\.parquet"')

@@ -76,3 +76,22 @@ def test_user_errors_are_one_line(examples, args, message):
     out = invoke("--traces", examples, *args)
     assert out.exit_code == 1
     assert out.output.startswith(message) and len(out.output.strip().splitlines()) == 1, out.output
+
+
+def test_analysis_over_files_packed_since_says_so(tmp_path):
+    """A recording compacts as it goes: files a connection was opened over can be packed
+    while it is used. The analysis then says which and to run it again, as `specviz sql`
+    does, not DuckDB's 'Cannot access file ".../run-x.parquet/**/*.parquet"'."""
+    from specviz.analysis import analyze
+    from specviz.sql import connect
+    from specviz.store.compact import compact
+    from specviz.store.layout import TraceError
+
+    traces = tmp_path / "traces"
+    shutil.copytree(EXAMPLES, traces)  # five runs recorded with the bundled model, as files
+    con = connect(traces)
+    assert len(analyze(con).runs) == 5
+    compact(traces)
+    with pytest.raises(TraceError, match=r"run-\w+\.parquet was packed or removed after the traces were opened"):
+        analyze(con)
+    assert len(analyze(connect(traces)).runs) == 5

@@ -132,3 +132,27 @@ def test_a_link_with_run_id_prefixes_analyses_those_runs(traces):
     at = open_analysis(traces, runs=f"{ids[0][:8]},ffffffffff")
     assert at.multiselect(key="analysis_pick").value == [ids[0]]
     assert any("ffffffffff" in w.value for w in at.warning), [w.value for w in at.warning]
+
+
+def test_a_compaction_during_the_analysis_reruns_it_over_the_new_files(tmp_path):
+    """A recording compacts as it goes, so the files an Analysis page's connection was opened
+    over can be packed while it analyses: the page's report is computed once more over the
+    files there are then, as the SQL page's query is. The compaction is real; the report
+    function below runs it at the one moment a concurrent recorder could (mid-analysis),
+    which no timing can make certain."""
+    from specviz.store.compact import compact
+    from viewer import data
+
+    traces = tmp_path / "traces"
+    shutil.copytree(EXAMPLES, traces)  # five runs recorded with the bundled model, as files
+    calls = []
+
+    def report(con):
+        calls.append(con)
+        if len(calls) == 1:
+            compact(traces)
+        return analyze(con)
+
+    result = data.on_current_files(str(traces), report)
+    assert len(calls) == 2 and len(result.runs) == 5
+    assert list(traces.glob("date=*/pack-*.parquet")) and not list(traces.glob("date=*/run-*.parquet"))

@@ -322,6 +322,22 @@ def new_sql_connection(traces_dir: str):
     return connect_traces(_trace_files(traces_dir, _dir_version(traces_dir)), label=traces_dir)
 
 
+def on_current_files(traces_dir: str, fn):
+    """``fn(con)`` on a new connection over the directory's current trace files (closed
+    after). A recording packs files as it goes: when fn fails and the directory changed
+    since the connection was opened, once more over the files there are now."""
+    for attempt in (0, 1):
+        version = _dir_version(traces_dir)
+        con = new_sql_connection(traces_dir)
+        try:
+            return fn(con)
+        except trace_error_types():
+            if attempt or _dir_version(traces_dir) == version:
+                raise
+        finally:
+            con.close()
+
+
 def session_sql_connection(traces_dir: str):
     """This browser session's own locked-down DuckDB connection over ``traces_dir``.
 

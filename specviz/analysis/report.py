@@ -20,6 +20,7 @@ from specviz.analysis.conventions import Conventions, conventions, conventions_p
 from specviz.analysis.data import RunInfo, Selection, load_rounds, load_runs, select_run_ids
 from specviz.analysis.kmodel import KCurve, k_curve
 from specviz.analysis.replay import ReplayResult, replay_run, replayable
+from specviz.sql_sandbox import stale_trace_error
 
 REPLAY_AUTO_LIMIT = 50  # runs; above it `auto` skips replay (say --replay to force it)
 
@@ -65,12 +66,16 @@ def analyze(con: duckdb.DuckDBPyConnection, run_ids: list[str] | None = None, *,
             replay: str = "auto") -> Report:
     """The report for runs given by id prefix and/or a WHERE clause over ``runs``;
     ``replay``: ``auto`` (n-gram runs, small selections), ``all`` (model drafters too), ``none``."""
-    runs = load_runs(con, select_run_ids(con, list(run_ids or ()), where))
-    # The audit scans the decided positions while the rounds are read and reported on: on
-    # its own cursor (DuckDB releases the GIL), so one's Python work overlaps the other's scan.
-    with _in_background(con, audit, runs) as audits:
-        selection = Selection(runs, load_rounds(con, [r.run_id for r in runs]))
-        return build_report(con, selection, replay=replay, audits=audits)
+    try:
+        runs = load_runs(con, select_run_ids(con, list(run_ids or ()), where))
+        # The audit scans the decided positions while the rounds are read and reported on: on
+        # its own cursor (DuckDB releases the GIL), so one's Python work overlaps the other's scan.
+        with _in_background(con, audit, runs) as audits:
+            selection = Selection(runs, load_rounds(con, [r.run_id for r in runs]))
+            return build_report(con, selection, replay=replay, audits=audits)
+    except duckdb.PermissionException as exc:
+        # A recording packed files of the connection's list meanwhile: say so, as `sql` does.
+        raise stale_trace_error(con, exc) or exc from None
 
 
 @contextmanager

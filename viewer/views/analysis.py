@@ -41,11 +41,8 @@ if not picked and not ss.analysis_where:
 def report_for(traces_dir: str, run_ids: tuple[str, ...], where: str, version: tuple):
     from specviz.analysis import analyze
 
-    con = data.new_sql_connection(traces_dir)  # its own: the result is shared, the connection is not
-    try:
-        return analyze(con, list(run_ids), where=where or None)
-    finally:
-        con.close()
+    # its own connection: the result is shared, the connection is not
+    return data.on_current_files(traces_dir, lambda con: analyze(con, list(run_ids), where=where or None))
 
 
 try:
