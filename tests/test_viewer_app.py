@@ -90,6 +90,28 @@ def test_runs_page_reports_corrupt_file_and_keeps_listing(traces, tmp_path):
     assert len(at.dataframe[0].value) == 3
 
 
+def test_runs_page_opens_a_file_of_several_runs(traces, tmp_path):
+    """`specviz export A B -o two.parquet` (or a pack) holds several runs: opened on the Runs
+    page, each joins the table with its settings and totals (it said "holds 2 runs; give
+    a run id" and listed neither)."""
+    from specviz.store import export_runs
+
+    other = tmp_path / "other"
+    ids = [record_synthetic(other, rounds=r, k=2, seed=r, prompt=f"opened {r}") for r in (3, 5)]
+    two = tmp_path / "two.parquet"
+    export_runs(other, ids, two)
+    at = open_page(traces, "views/runs.py")
+    at.text_input(key="open_path").input(str(two)).run()
+    at.button(key="open_btn").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    table = at.dataframe[0].value.set_index("run_id")
+    assert set(ids) <= set(table.index)
+    for run_id in ids:
+        finished = read_events(two, run_id)[-1]
+        assert table.loc[run_id, "rounds"] == finished.rounds and table.loc[run_id, "status"] == "completed"
+        assert table.loc[run_id, "prompt"] == read_events(two, run_id)[0].prompt
+
+
 def player_args(at: AppTest) -> dict:
     """What the Replay page hands the client-side player (its component's arguments)."""
     (el,) = [e for e in at.get("component_instance") if e.proto.component_name.endswith("specviz_player")]

@@ -136,6 +136,9 @@ class _FileRun:
 def _file_rows(path: str, version: tuple) -> list[dict]:
     from specviz.events import RunFinished, RunStarted
 
+    if not path.endswith(".jsonl"):  # a Parquet trace, of one run or several (an export, a pack)
+        return [_row(_FileRun(e.run_started.run_id, e.run_finished.status, False, e.run_started, e.run_finished))
+                for e in _store().inspect_file(path).runs]
     runs: dict[str, list] = {}
     for ev in _store().read_events(path):
         runs.setdefault(ev.run_id, []).append(ev)
