@@ -302,7 +302,7 @@ def sweep_command(ctx, prompt, prompts_file, drafters, ks, temperatures, methods
         jobs = shard(jobs, *shard_of)
     outcomes = _run_sweep(jobs, traces, _flush_policy(flush), ray_address, ray_workers)
     for o in outcomes:
-        label = f"{o.job.options.method:<14} {o.job.engine.drafter:<14} k={o.job.options.k:<2} T={o.job.options.temperature:<4}"
+        label = f"{o.job.options.method:<14} {o.job.engine.drafter:<14} k={o.job.k:<2} T={o.job.options.temperature:<4}"
         click.echo(f"{label} {_outcome_line(o)}")
     if outcomes and outcomes[-1].status == "interrupted" and ray_address is None:
         raise click.exceptions.Exit(130)

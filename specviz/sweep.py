@@ -47,9 +47,14 @@ class SweepJob:
         return self.options.method == "autoregressive"
 
     @property
+    def k(self) -> int:
+        """K as the run records it (an autoregressive run drafts nothing: K = 0)."""
+        return 0 if self.is_baseline else self.options.k
+
+    @property
     def label(self) -> str:
         o = self.options
-        return f"{self.engine.drafter} {o.method} k={o.k} T={o.temperature} #{self.repeat}"
+        return f"{self.engine.drafter} {o.method} k={self.k} T={o.temperature} #{self.repeat}"
 
 
 @dataclass

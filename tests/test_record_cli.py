@@ -87,6 +87,9 @@ def test_sweep_grid(tmp_path):
     runs = list_runs(tmp_path)
     assert len(runs) == 2 + 2 * 2 * 2  # baselines per temperature + the grid
     assert {(x.started.drafter, x.started.k) for x in runs} >= {("ngram:3", 1), ("layerskip:1", 2), ("none", 0)}
+    # Each run's line gives K as recorded: 0 for the autoregressive baselines (it said k=1).
+    baselines = [line for line in r.stdout.splitlines() if line.startswith("autoregressive")]
+    assert len(baselines) == 2 and all(" k=0 " in line for line in baselines), baselines
 
 
 @pytest.mark.parametrize(
