@@ -48,14 +48,10 @@ def _command(session: Session, line: str) -> tuple[Session, str | None]:
         if name == "stats":
             return session, session.stats()
         if name == "k":
-            k = int(arg)
-            if k < 1:
-                raise ValueError("K must be >= 1")
+            k = _number(int, arg, "/k takes a whole number of draft tokens, 1 or more")
             return replace(session, k=k), f"k = {k}"
         if name == "temperature":
-            t = float(arg)
-            if t < 0:
-                raise ValueError("temperature must be >= 0")
+            t = _number(float, arg, "/temperature takes a number, 0 (greedy) or more")
             return replace(session, temperature=t), f"temperature = {t}"
         if name == "drafter":
             spec = parse_drafter(arg).text
@@ -63,6 +59,18 @@ def _command(session: Session, line: str) -> tuple[Session, str | None]:
     except (ValueError, SpecvizError) as exc:
         return session, f"error: {exc}"
     return session, HELP
+
+
+def _number(kind, text: str, rule: str):
+    """``kind(text)`` when it is a number >= the rule's least value, else the rule in words
+    (Python's "invalid literal for int() with base 10" says nothing to someone chatting)."""
+    try:
+        value = kind(text)
+    except ValueError:
+        value = None
+    if value is None or value != value or value < (1 if kind is int else 0):
+        raise ValueError(f"{rule}, not {text!r}")
+    return value
 
 
 @click.command("chat")
