@@ -34,8 +34,8 @@ from the events. The exception is re-raised. A process killed outright leaves it
 
 Speed: ``log()`` is compiled C (``specviz/store/_recorder.c``: the stamping, the column
 buffers, the binary log and the flush policy) when the package was built with a C
-compiler, else the pure-Python methods below, which record the same files
-(``specviz.store.hotpath``). Every ``CHUNK`` events the buffers are handed to a background
+compiler, else ``specviz.store.pyrecorder``, which checks the same values and records
+the same files (``specviz.store.hotpath``). Every ``CHUNK`` events the buffers are handed to a background
 thread that encodes them as one Parquet row group (``specviz.store.chunked``), so
 ``finish()`` is left with the last chunk and the footer.
 
@@ -53,13 +53,12 @@ import weakref
 from pathlib import Path
 from typing import Literal
 
-import msgspec
 import pyarrow as pa
 
-from specviz.events import Error, Event, RoundMetrics, RunFinished, RunStarted
+from specviz.events import Error, Event, RunFinished, RunStarted
 from specviz.store.chunked import CHUNK, ChunkedParquet
-from specviz.store.columnar import RunColumns, chunk_table, compiled_arrays, python_arrays
-from specviz.store.hotpath import compiled_recorder, recording_path
+from specviz.store.columnar import chunk_table, compiled_arrays, python_arrays
+from specviz.store.hotpath import new_recorder, recording_path
 from specviz.store.layout import TraceError, check_run_id, check_wall_ns, new_run_id, one_line, parquet_path
 from specviz.store.livelog import LogWriter, read_log
 from specviz.store.parquet_file import gc_paused, kv_metadata, run_entry, wall_offset_of
@@ -67,8 +66,6 @@ from specviz.totals import finished_from_events
 
 FlushPolicy = Literal["event", "round", "close"] | int
 
-_ENCODER = msgspec.json.Encoder()
-_ROUND_END = frozenset((RoundMetrics, RunFinished, Error))
 _MAX_PENDING = 100_000
 
 
@@ -100,32 +97,24 @@ class Recording:
         self.finished: RunFinished | None = None
         self.path: Path | None = None
         self.compacted = None  # the store.compact.CompactReport if finish() packed older runs
-        self._policy = flush
         # "close" (and "round" without rounds) still writes every _MAX_PENDING events, so
         # what a crash can lose stays bounded.
-        self._every = flush if isinstance(flush, int) else _MAX_PENDING
-        self._buf = bytearray()
-        # Every event goes into its kind's column buffers at once (finish() writes them
-        # without a per-event transpose) and waits in _pending only until the next flush
-        # has put it in the log; the log is read back only after a crash or an exception.
-        self._columns = RunColumns(self.run_id)
-        self._add = self._columns.adders
-        self._pending: list[Event] = []
-        self._n = 0
+        every = flush if isinstance(flush, int) else _MAX_PENDING
         mono = time.monotonic_ns()
         # One clock read per event: wall time is the monotonic clock shifted to the epoch,
         # and the Parquet file stores only this one offset (the run's wall-clock anchor).
         self._wall_offset = time.time_ns() - mono
         self._writer = LogWriter(traces, self.run_id, fsync=fsync)
         self._sink: ChunkedParquet | None = None  # started by the first full chunk
-        self._compiled = None
-        if recording_path() == "compiled":
-            self._compiled = compiled_recorder(
-                self.run_id, self._writer.fd, self._writer.path, policy=flush, every=self._every, fsync=fsync,
-                wall_offset=self._wall_offset, chunk=CHUNK, on_chunk=self._on_chunk)
-            # The compiled methods themselves: no Python frame per event.
-            self.log = self._compiled.log  # type: ignore[method-assign]
-            self.flush = self._compiled.flush  # type: ignore[method-assign]
+        # Every event goes into its kind's column buffers at once (finish() writes them
+        # without a per-event transpose) and into the log's next frame; the log is read
+        # back only after a crash or an exception.
+        self._recorder = new_recorder(self.run_id, self._writer, policy=flush, every=every, fsync=fsync,
+                                      wall_offset=self._wall_offset, chunk=CHUNK, on_chunk=self._on_chunk)
+        self._arrays = compiled_arrays if recording_path() == "compiled" else python_arrays
+        # The recorder's methods themselves: no Python frame of ours per event.
+        self.log = self._recorder.log  # type: ignore[method-assign]
+        self.flush = self._recorder.flush  # type: ignore[method-assign]
         _warm_up_arrow()
         try:
             self.log(started)
@@ -136,44 +125,12 @@ class Recording:
             raise
 
     def log(self, event: Event) -> Event:
-        n = self._n
-        event.seq = n
-        event.run_id = self.run_id
-        if not event.t_mono_ns:
-            event.t_mono_ns = time.monotonic_ns()
-        if not event.t_wall_ns:
-            event.t_wall_ns = event.t_mono_ns + self._wall_offset
-        try:
-            get, extend = self._add[type(event)]
-        except KeyError:
-            raise TraceError(f"not an event: {type(event).__name__}") from None
-        extend(get(event))
-        pending = self._pending
-        pending.append(event)
-        self._n = n + 1
-        policy = self._policy
-        if policy == "round":
-            if type(event) in _ROUND_END or len(pending) >= _MAX_PENDING:
-                self.flush()
-        elif policy == "event" or len(pending) >= self._every:
-            self.flush()
-        if not self._n % CHUNK:
-            self._on_chunk()
-        return event
+        """Stamp, check and record one event; see the module docstring."""
+        return self._recorder.log(event)
 
     def flush(self) -> None:
-        """Append every event not yet in the log, as one line (a JSON array)."""
-        pending = self._pending
-        if not pending:
-            return
-        if self._writer.fd is None:
-            raise TraceError(f"run {self.run_id} is already finished")
-        buf = self._buf
-        buf.clear()
-        _ENCODER.encode_into(pending, buf)
-        buf.append(10)
-        self._writer.write(buf)
-        pending.clear()
+        """Write the events logged since the last flush to the log, as one frame."""
+        self._recorder.flush()
 
     def finish(self, finished: RunFinished) -> Path:
         """Log run_finished, publish the run as Parquet, remove the log; returns the file."""
@@ -191,11 +148,8 @@ class Recording:
         sink = self._sink or ChunkedParquet(self._final())
         # On failure the log stays, locked until this process exits, then recoverable.
         self.path = sink.finish(self._chunk_table(), kv_metadata([run_entry(self.started, finished)]))
-        if self._compiled is not None:
-            self._compiled.close()
+        self._recorder.close()
         self._writer.remove()
-        self._columns = RunColumns(self.run_id)
-        self._compiled = None
         self.log = self._log_after_finish  # type: ignore[method-assign]  # no check on the hot path
         self.compacted = _compact_after(self.traces, self.path)
         return self.path
@@ -213,10 +167,8 @@ class Recording:
     def _chunk_table(self) -> pa.Table:
         """The events since the last chunk as a table; the buffers start over."""
         wall = wall_offset_of(self.started)
-        if self._compiled is not None:
-            return chunk_table(self._compiled.take(), compiled_arrays, self.run_id, wall)
         with gc_paused():
-            return chunk_table(self._columns.take(), python_arrays, self.run_id, wall)
+            return chunk_table(self._recorder.take(), self._arrays, self.run_id, wall)
 
     def _log_after_finish(self, event: Event) -> Event:
         raise TraceError(f"run {self.run_id} is already finished")

@@ -385,7 +385,7 @@ def _binary_log() -> bytes:
             rec.log(ev)
         rec.flush()
         data = rec._writer.path.read_bytes()
-        rec._compiled.close()
+        rec._recorder.close()
         rec._writer.remove()
     assert data.startswith(binlog.MAGIC), "the compiled recorder wrote this log"
     return data
@@ -504,7 +504,7 @@ def binary_log_of(events: list, flush="event") -> bytes:
                 rec.log(msgspec.structs.replace(ev))
             rec.flush()
             data = rec._writer.path.read_bytes()
-            rec._compiled.close()
+            rec._recorder.close()
             rec._writer.remove()
     finally:
         if forced is not None:

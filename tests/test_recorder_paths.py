@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 import store_sample
 
-from specviz.events import DraftToken, Error, RoundMetrics, RunFinished, RunStarted, TopToken, Verify
+from specviz.events import DraftToken, Error, Event, RoundMetrics, RunFinished, RunStarted, TopToken, Verify
 from specviz.recording import open_run
 from specviz.store import LogTail, TraceError, read_events, recover
 from specviz import recording
@@ -57,12 +57,13 @@ def _record(tmp_path, path: str, events: list, monkeypatch, finish: bool = True)
     started = store_sample.started(tags={"odd": ODD[1]}, versions={})
     started.t_mono_ns, started.t_wall_ns = 5, 10**18 + 5
     rec = open_run(tmp_path / path, started)
-    assert (rec._compiled is not None) == (path == "compiled")
+    assert type(rec._recorder).__name__ == ("Recorder" if path == "compiled" else "PyRecorder")
     for ev in copy.deepcopy(events):
         rec.log(ev)
     rec.flush()
     logged, torn = read_log(rec._writer.path)
     assert not torn
+    rec.log_bytes = rec._writer.path.read_bytes()
     if finish:
         return rec, logged, rec.finish(RunFinished(status="completed", produced=7, t_mono_ns=9, t_wall_ns=10**18 + 9))
     return rec, logged, None
@@ -81,10 +82,11 @@ def _table(path):
 def test_both_paths_give_the_same_table_and_log(tmp_path, monkeypatch, n_rounds):
     monkeypatch.setattr(recording, "CHUNK", 500)  # chunks of 65536 events, scaled down
     events = _odd_events(n_rounds)
-    _, logged_py, file_py = _record(tmp_path, "python", events, monkeypatch)
-    _, logged_c, file_c = _record(tmp_path, "compiled", events, monkeypatch)
+    rec_py, logged_py, file_py = _record(tmp_path, "python", events, monkeypatch)
+    rec_c, logged_c, file_c = _record(tmp_path, "compiled", events, monkeypatch)
     assert _plain(logged_c) == _plain(logged_py)
     assert _table(file_c).equals(_table(file_py))
+    assert rec_c.log_bytes == rec_py.log_bytes, "the same binary log, byte for byte"
     groups = pq.ParquetFile(file_c).metadata.num_row_groups
     assert groups == (len(events) + 2) // 500 + 1, "a row group per chunk; one for a short run"
     assert _plain(read_events(file_c)) == _plain(read_events(file_py))
@@ -270,3 +272,81 @@ def test_absurd_counts_in_round_metrics_are_recorded_and_recovered(tmp_path, mon
     rec._writer.close()  # killed: the log is left for recover
     report = recover(tmp_path / "killed")
     assert not report.problems and [n for _, _, n, _ in report.recovered] == [4]
+
+
+def _hostile_values() -> dict[str, object]:
+    """Values a caller may hand the recording API, by what they stand in place of."""
+    nan, inf = float("nan"), float("inf")
+    d = lambda **kw: DraftToken(**{"round": 0, "position": 0, "token_id": 1, **kw})  # noqa: E731
+    cases = {
+        "nan": d(logprob=nan, entropy=nan, draft_ms=nan), "inf": d(logprob=-inf, draft_ms=inf),
+        "nan-in-top": d(top=[TopToken(1, "a", nan), TopToken(2, "b", -inf)]), "minus-zero": d(draft_ms=-0.0),
+        "int-in-float": d(draft_ms=3), "bool-in-float": d(draft_ms=True), "huge-int-in-float": d(draft_ms=10**400),
+        "int64-max": d(round=2**63 - 1), "int64-min": d(token_id=-(2**63)), "int-2^63": d(round=2**63),
+        "int-2^64": d(round=2**64), "int-below-int64": d(round=-(2**63) - 1), "negative-counts": RoundMetrics(round=-1, drafted=-5, tested=-(2**63)),
+        "bool-in-int": d(round=True), "float-in-int": d(round=1.5), "whole-float-in-int": d(round=2.0),
+        "str-in-int": d(token_id="7"), "none-in-int": d(round=None), "none-in-str": Error(where=None, message="x"),
+        "none-in-bool": Verify(round=0, position=0, status="bonus", token_id=1, exact=None),
+        "int-in-bool": Verify(round=0, position=0, status="bonus", token_id=1, exact=1),
+        "none-in-list": d(top=None), "long-string": Error(where="w", message="é" * 3_000_000),
+        "lone-surrogate": Error(where="w", message="a\ud800b"), "surrogate-in-top": d(top=[TopToken(1, "\udfff", 0.0)]),
+        "nul-and-controls": Error(where="\x00\x1b[31m", message="\u2028\r\n"),
+        "literal-not-allowed": Verify(round=0, position=0, status="bogus", token_id=1),
+        "literal-not-str": Verify(round=0, position=0, status=3, token_id=1),
+        "str-as-list": d(top="abc"), "ints-as-top": d(top=[1, 2]), "tuple-as-top": d(top=[(1, "a", 0.5)]),
+        "top-wrong-types": d(top=[TopToken("x", 1, "y")]), "top-huge-id": d(top=[TopToken(2**63, "a", 0.0)]),
+        "map-int-values": RunStarted(prompt="p", tags={"a": 1}), "map-int-keys": RunStarted(prompt="p", versions={1: "a"}),
+        "list-huge-int": RunStarted(prompt="p", prompt_token_ids=[2**64]), "list-of-str-ids": RunStarted(prompt="p", eos_token_ids=["0"]),
+        "list-as-tuple": RunStarted(prompt="p", prompt_token_ids=(1, 2)), "list-subclass": RunStarted(prompt="p", target_ignored=type("L", (list,), {})(["a"])),
+        "a-second-run-started": RunStarted(prompt="again"), "run-finished-mid-run": RunFinished(status="completed"),
+        "clock-str": d(t_mono_ns="5"), "clock-float": d(t_wall_ns=1.5), "clock-none": d(t_mono_ns=None),
+        "clock-negative": d(t_mono_ns=-5, t_wall_ns=-7), "clock-int64-max": d(t_mono_ns=2**63 - 1),
+        "clock-beyond-int64": d(t_wall_ns=2**63), "not-an-event": "draft", "none": None, "dict": {"kind": "draft_token"},
+        "base-event": Event(), "struct-not-event": TopToken(1, "a", 0.0), "event-subclass": type("Sub", (DraftToken,), {})(round=0, position=0, token_id=1),
+    }
+    return cases
+
+
+HOSTILE = _hostile_values()
+
+
+def _try(tmp_path, monkeypatch, path: str, name: str):
+    """(error text or None, log bytes, table, events read back) of a run logging HOSTILE[name]."""
+    monkeypatch.setenv("SPECVIZ_RECORDER", path)
+    started = store_sample.started()
+    started.t_mono_ns, started.t_wall_ns = 5, 10**18 + 5
+    rec = open_run(tmp_path / path / name, started)
+    error = None
+    try:
+        value = copy.deepcopy(HOSTILE[name])
+        if isinstance(value, Event) and type(value) is not Event:  # the recorder's own clocks differ from run to run
+            value.t_mono_ns = 77 if value.t_mono_ns == 0 else value.t_mono_ns
+            value.t_wall_ns = 10**18 + 77 if value.t_wall_ns == 0 else value.t_wall_ns
+        rec.log(value)
+    except TraceError as e:
+        error = str(e)
+    rec.log(DraftToken(round=0, position=1, token_id=2, t_mono_ns=88, t_wall_ns=10**18 + 88))
+    rec.flush()
+    log = rec._writer.path.read_bytes()
+    file = rec.finish(RunFinished(status="completed", produced=1, t_mono_ns=99, t_wall_ns=10**18 + 99))
+    return error, log, _table(file), _plain(read_events(file))
+
+
+@pytest.mark.parametrize("name", list(HOSTILE))
+def test_both_paths_take_or_refuse_a_hostile_value_alike(tmp_path, monkeypatch, name):
+    # Before, the pure-Python path took every value at log() and failed later or never:
+    # 2**63 or a str in an int field failed at finish() (the run could not be finished),
+    # 1.5 in an int field was written as 1, None in a required field gave a file that no
+    # reader takes, a lone surrogate raised UnicodeEncodeError at every later flush, inf
+    # was logged as null (recovery dropped the line and every line after it), None or a
+    # dict was an AttributeError; both paths took a list of ints as top-k (finish() then
+    # raised AttributeError) and a status that is none of its literal's values.
+    got = {path: _try(tmp_path, monkeypatch, path, name) for path in ("compiled", "python")}
+    error, log, table, events = got["compiled"]
+    assert got["python"][0] == error, "the same error, or none on both"
+    assert error is None or ("\n" not in error and len(error) < 300)
+    assert got["python"][1] == log, "the same log, byte for byte"
+    # (as text: NaN equals NaN there, and -0.0 differs from 0.0)
+    assert repr(got["python"][2].to_pylist()) == repr(table.to_pylist()) and repr(got["python"][3]) == repr(events)
+    assert len(events) == (3 if error else 4)
+    assert decode_log(log, "x")[1] is False, "the log reads back whole"

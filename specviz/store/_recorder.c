@@ -140,6 +140,8 @@ typedef struct {
     Buf valid;           /* one byte per row: 1 = a value, 0 = None */
     Py_ssize_t nulls;    /* optional columns: rows that are None; 'o': rows not an empty list or map */
     PyObject *objs;      /* 'o': the values themselves */
+    PyObject *check;     /* 'o': its encoder, which refuses a value of the wrong type; 's': a
+                            literal's values (a tuple); else NULL (hotpath.py _check) */
 } Column;
 
 typedef struct {
@@ -165,6 +167,7 @@ typedef struct {
 } Recorder;
 
 enum { POLICY_EVENT = 0, POLICY_ROUND = 1, POLICY_EVERY = 2 };
+#define FRAME_MAX (1 << 30)  /* hotpath.FRAME_MAX: a frame this big is written whatever the policy */
 
 static Py_ssize_t slot_offset(PyObject *descr) {
     if (Py_TYPE(descr) != &PyMemberDescr_Type) {
@@ -233,6 +236,14 @@ static int put_str(Recorder *r, Kind *k, Column *c, PyObject *v) {
     Py_ssize_t n;
     const char *s = PyUnicode_AsUTF8AndSize(v, &n);
     if (!s) { PyErr_Clear(); return type_error(r, k, c, "string"); }
+    if (c->check) {  /* a literal: one of its values */
+        int in = PySequence_Contains(c->check, v);
+        if (in < 0) PyErr_Clear();
+        if (in <= 0) {
+            PyErr_Format(r->error, "%U events: field %U holds a value that is not one of %R", k->tag, c->name, c->check);
+            return -1;
+        }
+    }
     if (c->data.len + n > INT32_MAX) return type_error(r, k, c, "string (2 GB of text in one chunk)");
     uint32_t len = (uint32_t)n;
     int32_t end = (int32_t)(c->data.len + n);
@@ -250,7 +261,8 @@ static int put_obj(Recorder *r, Kind *k, Column *c, PyObject *v) {
         uint32_t one = 1;
         if (buf_put(&r->log, &one, 4) < 0 || buf_byte(&r->log, empty) < 0) return -1;
     } else {
-        PyObject *b = PyObject_CallOneArg(r->encode, v);
+        PyObject *b = PyObject_CallOneArg(c->check ? c->check : r->encode, v);
+        if (b && !PyBytes_Check(b)) Py_CLEAR(b);
         if (!b) { PyErr_Clear(); return type_error(r, k, c, "a list or map of the field's type"); }
         uint32_t len = (uint32_t)PyBytes_GET_SIZE(b);
         int bad = buf_put(&r->log, &len, 4) < 0 || buf_put(&r->log, PyBytes_AS_STRING(b), len) < 0;
@@ -319,18 +331,23 @@ static int set_int(PyObject *ev, Py_ssize_t off, long long x) {
     return 0;
 }
 
-/* `not x` for a clock slot; -1 on error */
-static int unset(PyObject *v) {
-    if (!v) return 1;
+/* `not x` for a clock slot, which must hold an int; -1 on error */
+static int unset(Recorder *r, Kind *k, PyObject *v, const char *name) {
+    if (!v || !PyLong_Check(v)) {
+        PyErr_Format(r->error, "%U events: field %s holds a value that is not int64", k->tag, name);
+        return -1;
+    }
     int truth = PyObject_IsTrue(v);
     return truth < 0 ? -1 : !truth;
 }
 
-static int stamp(Recorder *r, PyObject *ev) {
+static int stamp(Recorder *r, Kind *k, PyObject *ev) {
     if (set_int(ev, r->off_seq, r->n) < 0) return -1;
     slot_set(ev, r->off_run_id, r->run_id);
-    int no_mono = unset(SLOT(ev, r->off_mono)), no_wall = unset(SLOT(ev, r->off_wall));
-    if (no_mono < 0 || no_wall < 0) return -1;
+    int no_mono = unset(r, k, SLOT(ev, r->off_mono), "t_mono_ns");
+    if (no_mono < 0) return -1;
+    int no_wall = unset(r, k, SLOT(ev, r->off_wall), "t_wall_ns");
+    if (no_wall < 0) return -1;
     long long mono = 0;
     if (no_mono) {
         struct timespec ts;
@@ -363,6 +380,11 @@ static int record(Recorder *r, Kind *k, PyObject *ev) {
             return -1;
         }
     }
+    if ((long long)(r->log.len - r->frame - 4) >= 4294967296LL) {  /* a frame's length is a u32 */
+        PyErr_Format(r->error, "%U events: one event of %zd bytes is more than the log can hold", k->tag, r->log.len - log_len);
+        kind_rollback(k, log_len, r);
+        return -1;
+    }
     k->n++;
     return 0;
 }
@@ -383,7 +405,11 @@ static int write_all(Recorder *r, const char *p, Py_ssize_t n) {
         done += w;
     }
     if (r->fsync && fsync(r->fd) < 0) {
-        PyErr_Format(r->error, "cannot write the trace log %U: %s", r->path, strerror(errno));
+        int err = errno;
+        /* cut back as for a failed write: the frame stays buffered and a retry must not
+           append it a second time */
+        if (ftruncate(r->fd, r->end) < 0) { /* recovery drops the repeated frame instead */ }
+        PyErr_Format(r->error, "cannot write the trace log %U: %s", r->path, strerror(err));
         return -1;
     }
     r->end += n;
@@ -411,10 +437,11 @@ static PyObject *Recorder_log(Recorder *r, PyObject *ev) {
         return NULL;
     }
     Kind *k = kind_of(r, ev);
-    if (!k || stamp(r, ev) < 0 || record(r, k, ev) < 0) return NULL;
+    if (!k || stamp(r, k, ev) < 0 || record(r, k, ev) < 0) return NULL;
     r->n++;
     r->pending++;
-    int flush = r->policy == POLICY_EVENT || r->pending >= r->every || (r->policy == POLICY_ROUND && k->round_end);
+    int flush = r->policy == POLICY_EVENT || r->pending >= r->every || (r->policy == POLICY_ROUND && k->round_end)
+                || r->log.len - r->frame > FRAME_MAX;
     if (flush && flush_log(r) < 0) return NULL;
     if (++r->in_chunk >= r->chunk) {
         r->in_chunk = 0;
@@ -492,13 +519,20 @@ static PyObject *Recorder_get_n(Recorder *r, void *unused) { return PyLong_FromL
 /* ---- construction ---- */
 
 static int column_init(Column *c, PyObject *spec) {
-    /* spec: (name, code, member descriptor) */
-    PyObject *name, *code, *descr;
-    if (!PyArg_ParseTuple(spec, "UUO", &name, &code, &descr)) return -1;
+    /* spec: (name, code, member descriptor, check or None) */
+    PyObject *name, *code, *descr, *check = Py_None;
+    if (!PyArg_ParseTuple(spec, "UUO|O", &name, &code, &descr, &check)) return -1;
+    if (PyUnicode_GET_LENGTH(code) != 1) { PyErr_SetString(PyExc_ValueError, "a field code is one character"); return -1; }
     c->code = (char)PyUnicode_READ_CHAR(code, 0);
     if ((c->offset = slot_offset(descr)) < 0) return -1;
     Py_INCREF(name);
     c->name = name;
+    if (check != Py_None) {
+        int ok = c->code == 'o' ? PyCallable_Check(check) : (c->code == 's' || c->code == 'S') && PyTuple_Check(check);
+        if (!ok) { PyErr_SetString(PyExc_TypeError, "a check is an encoder ('o') or a tuple of values ('s')"); return -1; }
+        Py_INCREF(check);
+        c->check = check;
+    }
     if (c->code == 'o' && !(c->objs = PyList_New(0))) return -1;
     if (c->code == 's' || c->code == 'S') {
         int32_t zero = 0;
@@ -567,7 +601,10 @@ static int Recorder_traverse(Recorder *r, visitproc visit, void *arg) {
     Py_VISIT(r->encode);
     Py_VISIT(r->error);
     for (int i = 0; r->kinds && i < r->nkinds; i++)
-        for (int j = 0; r->kinds[i].cols && j < r->kinds[i].ncols; j++) Py_VISIT(r->kinds[i].cols[j].objs);
+        for (int j = 0; r->kinds[i].cols && j < r->kinds[i].ncols; j++) {
+            Py_VISIT(r->kinds[i].cols[j].objs);
+            Py_VISIT(r->kinds[i].cols[j].check);
+        }
     return 0;
 }
 
@@ -576,7 +613,10 @@ static int Recorder_clear(Recorder *r) {
     Py_CLEAR(r->encode);
     Py_CLEAR(r->error);
     for (int i = 0; r->kinds && i < r->nkinds; i++)
-        for (int j = 0; r->kinds[i].cols && j < r->kinds[i].ncols; j++) Py_CLEAR(r->kinds[i].cols[j].objs);
+        for (int j = 0; r->kinds[i].cols && j < r->kinds[i].ncols; j++) {
+            Py_CLEAR(r->kinds[i].cols[j].objs);
+            Py_CLEAR(r->kinds[i].cols[j].check);
+        }
     r->fd = -1;
     return 0;
 }

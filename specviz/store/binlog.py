@@ -1,4 +1,4 @@
-"""The binary live log the compiled recorder writes (``_recorder.c``), and its reader.
+"""The binary live log both recording paths write (``_recorder.c``, ``pyrecorder.py``), and its reader.
 
     MAGIC  u32 len  header JSON      {"kinds": [[tag, [[field, code], ...]], ...]}
     u32 len  frame                   one per flush: the records logged since the last one

@@ -5,13 +5,22 @@ could not happen (no compiler) the pure-Python path records the same events into
 Parquet tables, at a fraction of the speed. ``SPECVIZ_RECORDER=python`` forces the pure
 Python path (tests compare the two). ``recording_path()`` says which one a new recording
 takes; ``specviz.store.RECORDING_PATH`` which one the package loaded.
+
+Both paths take the same values and refuse the same ones, with the same one-line
+TraceError at ``log()`` (the event is then not recorded): what one path records, the
+other records too, into the same binary log (byte for byte) and the same Parquet table.
+A value is taken only if every reader takes it back: int64 integers, doubles (NaN and
+infinities included), UTF-8 text (no lone surrogates), a literal field's own values, and
+lists and maps that decode to their field's type. `PyRecorder` is `_recorder.c` in Python.
 """
 
 from __future__ import annotations
 
 import os
+from typing import Annotated
 
 import msgspec
+import msgspec.inspect as mi
 
 from specviz.events import Error, Event, RoundMetrics, RunFinished
 from specviz.store import binlog
@@ -27,6 +36,9 @@ COMPILED = _recorder is not None
 _ROUND_END = (RoundMetrics, RunFinished, Error)
 _POLICY = {"event": 0, "round": 1}
 _ENCODE = msgspec.msgpack.Encoder().encode
+# A frame is written once it holds this much, whatever the flush policy: its length is a
+# u32, and a policy of "close" must not hold a whole run in memory twice.
+FRAME_MAX = 1 << 30
 
 
 def recording_path() -> str:
@@ -36,21 +48,77 @@ def recording_path() -> str:
     return "compiled"
 
 
+_INT64 = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
+
+
+def _strict(t: mi.Type) -> object:
+    """The type a list or map field's value must decode to, its integers int64."""
+    if isinstance(t, mi.IntType):
+        return _INT64
+    if isinstance(t, (mi.FloatType, mi.StrType, mi.BoolType)):
+        return {mi.FloatType: float, mi.StrType: str, mi.BoolType: bool}[type(t)]
+    if isinstance(t, mi.ListType):
+        return list[_strict(t.item_type)]
+    if isinstance(t, mi.DictType):
+        return dict[_strict(t.key_type), _strict(t.value_type)]
+    if isinstance(t, mi.StructType) and t.array_like:  # TopToken: msgpack writes it as an array
+        return tuple[tuple(_strict(f.type) for f in t.fields)]
+    raise TypeError(f"no recorded layout for {t}")
+
+
+def _object_encoder(t: mi.Type):
+    """msgpack of a list or map field's value, refused (ValueError or msgspec's error)
+    unless it decodes back to the field's type: the log's reader decodes it so, and the
+    Parquet column is built from it."""
+    check = msgspec.msgpack.Decoder(_strict(t)).decode
+    # A list of structs (top-k) must hold the structs themselves: the Parquet column is
+    # built from their attributes, though a tuple encodes the same.
+    item = t.item_type.cls if isinstance(t, mi.ListType) and isinstance(t.item_type, mi.StructType) else None
+
+    def encode(value) -> bytes:
+        data = _ENCODE(value)
+        check(data)
+        if item is not None and not all(type(x) is item for x in value):
+            raise ValueError(f"not a list of {item.__name__}")
+        return data
+
+    return encode
+
+
+def _check(cls: type, name: str, code: str):
+    """What the compiled recorder checks a field's value with beyond its code: a list or
+    map field's encoder, a literal field's values; None for the others."""
+    t = next(f.type for f in mi.type_info(cls).fields if f.name == name)
+    t = next((x for x in t.types if not isinstance(x, mi.NoneType)), t) if isinstance(t, mi.UnionType) else t
+    if code == "o":
+        return _object_encoder(t)
+    if isinstance(t, mi.LiteralType):
+        return tuple(sorted(t.values))
+    return None
+
+
 _KINDS = [
-    (cls, layout.kind, cls in _ROUND_END, [(name, code, getattr(cls, name)) for name, code in zip(layout.fields, layout.codes)])
+    (cls, layout.kind, cls in _ROUND_END,
+     [(name, code, getattr(cls, name), _check(cls, name, code)) for name, code in zip(layout.fields, layout.codes)])
     for cls, layout in LAYOUTS.items()
 ]
 _BASE = (Event.run_id, Event.seq, Event.t_mono_ns, Event.t_wall_ns)
 HEADER = binlog.header([(layout.kind, list(zip(layout.fields, layout.codes))) for layout in LAYOUTS.values()])
 
 
-def compiled_recorder(run_id: str, fd: int, path, *, policy, every: int, fsync: bool, wall_offset: int, chunk: int, on_chunk):
-    """A `_recorder.Recorder` writing the binary log (binlog.py) to ``fd``."""
+def new_recorder(run_id: str, writer, *, policy, every: int, fsync: bool, wall_offset: int, chunk: int, on_chunk):
+    """The recorder of the active path (`recording_path`) writing the binary log
+    (binlog.py) through ``writer`` (a livelog.LogWriter): `_recorder.Recorder`, or
+    `pyrecorder.PyRecorder` with the same interface."""
+    if recording_path() == "python":
+        from specviz.store.pyrecorder import PyRecorder
+
+        return PyRecorder(run_id, writer, policy=policy, every=every, wall_offset=wall_offset, chunk=chunk, on_chunk=on_chunk)
     return _recorder.Recorder(
-        kinds=_KINDS, base=_BASE, run_id=run_id, fd=fd, path=str(path), policy=_POLICY.get(policy, 2), every=every,
-        fsync=fsync, wall_offset=wall_offset, chunk=chunk, on_chunk=on_chunk, encode=_ENCODE, error=TraceError,
-        header=HEADER,
+        kinds=_KINDS, base=_BASE, run_id=run_id, fd=writer.fd, path=str(writer.path), policy=_POLICY.get(policy, 2),
+        every=every, fsync=fsync, wall_offset=wall_offset, chunk=chunk, on_chunk=on_chunk, encode=_ENCODE,
+        error=TraceError, header=HEADER,
     )
 
 
-__all__ = ["COMPILED", "HEADER", "compiled_recorder", "recording_path"]
+__all__ = ["COMPILED", "FRAME_MAX", "HEADER", "new_recorder", "recording_path"]

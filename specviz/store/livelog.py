@@ -1,9 +1,9 @@
 """The append-only log a run is recorded into before it becomes Parquet.
 
-Two formats, told apart by their first byte. The compiled recorder writes binary frames
-(``binlog.py``). The pure-Python recorder writes one line per flush: a JSON array of the
-events logged since the previous flush, as msgspec encodes them (``jq -c '.[]'`` shows
-them one by one). Either way appends go straight to the file descriptor with
+Two formats, told apart by their first byte. Both recording paths write binary frames
+(``binlog.py``). Logs of earlier versions' pure-Python recorder hold one line per flush:
+a JSON array of the events logged since the previous flush, as msgspec encodes them
+(``jq -c '.[]'`` shows them one by one); they are read as before. Either way appends go straight to the file descriptor with
 ``O_APPEND``, so after a crash the file holds every flushed frame or line and at most
 one torn one at the end; readers drop it. (The name stays ``run-<id>.jsonl`` for both.)
 
