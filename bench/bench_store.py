@@ -195,6 +195,7 @@ def bench_aggregate(runs: int, per_run: int, keep: Path | None) -> None:
     con.execute(queries["acceptance by k, temperature (runs)"]).fetchall()
     print(f"  connect + runs query, footers cached {time.perf_counter() - t0:.3f} s")
     _cold_figures(d, queries, f"as recorded: {run_files} run files + {packs} packs")
+    _one_run_reads(d)
     print(f"  load average while measuring      {os.getloadavg()[0]:>12.2f} (2 cores)")
     with tempfile.TemporaryDirectory() as tmp:
         packed = Path(tmp) / "traces"
@@ -213,6 +214,27 @@ def bench_aggregate(runs: int, per_run: int, keep: Path | None) -> None:
     print(f"  load average while measuring      {os.getloadavg()[0]:>12.2f} (2 cores)")
     if not keep:
         shutil.rmtree(d)
+
+
+def _one_run_reads(d: Path) -> None:
+    """What opening one listed run costs (the viewer's read): from a pack, which decodes
+    the run's row group, against from its own file; five runs of each, alternating."""
+    from specviz.store import scan
+    from specviz.store.catalog import read_run
+
+    runs = scan(d).runs
+    packed = [s for s in runs if s.path.name.startswith("pack-")][:5]
+    own = [s for s in runs if s.path.name.startswith("run-")][:5]
+    read_run(runs[-1])  # imports and first-call set-up, not a run's read
+    took: dict[str, list[float]] = {"pack": [], "file": []}
+    for p, f in zip(packed, own):
+        for kind, summary in (("pack", p), ("file", f)):
+            t0 = time.perf_counter()
+            read_run(summary)
+            took[kind].append(time.perf_counter() - t0)
+    for kind, ts in took.items():
+        if ts:
+            print(f"  one run's events read from its {kind:<4}       {' '.join(f'{t:.3f}' for t in ts)} s")
 
 
 def _cold_figures(d: Path, queries: dict[str, str], store: str) -> None:
