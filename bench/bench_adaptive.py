@@ -2,7 +2,12 @@
 prompts mixing input-grounded (copy, rewrite, extract) and open-ended ones.
 
     OPENBLAS_NUM_THREADS=1 flock /work/wt/notes/bench.lock uv run python bench/bench_adaptive.py \\
-        --drafter layerskip:8+lora:bench/out/adapters/final-ls8 [--ks 1,2,3,4,6,8] [--max-tokens 64] [--repeats 1]
+        --drafter layerskip:8+lora:bench/out/adapters/final-ls8 [--ks 1,2,3,4,6,8] [--max-tokens 64] [--repeats 1] \\
+        [--set tuning|held-out]
+
+Two prompt sets of 8: ``tuning`` (PROMPTS; every K policy so far was designed and tuned on
+them) and ``held-out`` (HELD_OUT, written later with other content and used only to evaluate:
+the evidence for the goal).
 
 Greedy decoding (the default) makes every configuration produce the same tokens, which is
 checked and printed, so tokens/s compares time alone; with --temperature > 0 the runs are
@@ -43,6 +48,24 @@ PROMPTS = {
     "open: ideas": "Give three ideas for a weekend trip near the mountains.",
     "open: story": "Tell a very short story about a robot who learns to cook.",
 }
+# Held out: written after every K policy so far was tuned on PROMPTS, and used only to
+# evaluate (the same mix: 4 grounded on text given in the prompt, 4 open-ended; other content).
+NOTICE = ("Residents are reminded that the swimming pool will close for cleaning on Monday morning. "
+          "The gym stays open as usual, but the sauna will reopen only on Thursday, after the new heater is fitted.")
+PARSER = ("def parse_line(line):\n    fields = line.strip().split(',')\n    if len(fields) != 3:\n"
+          "        return None\n    name, age, city = fields\n    return {'name': name, 'age': int(age), 'city': city}\n")
+HELD_OUT = {
+    "grounded: copy address": "Copy this address exactly, then copy it once more: Dr. Maria Lopez, 42 Harbour Street, "
+                              "Flat 7, Bristol BS1 4QA, United Kingdom.",
+    "grounded: past tense": f"Rewrite this notice in the past tense, changing nothing else: {NOTICE}",
+    "grounded: rename function": f"Rename the function parse_line to parse_record in this code and show all of it:\n{PARSER}",
+    "grounded: quote notice": f"Quote this notice word for word, then say who it is for: {NOTICE}",
+    "open: letter": "Write a short letter to a friend about moving to a new city.",
+    "open: garden": "Describe a garden you would like to have one day.",
+    "open: guitar": "What advice would you give someone learning the guitar?",
+    "open: printing": "Tell me how the printing press changed the world.",
+}
+SETS = {"tuning": PROMPTS, "held-out": HELD_OUT}
 
 
 def uptime() -> str:
@@ -61,7 +84,7 @@ def measure(engine: Engine, configs: list[str], args: argparse.Namespace) -> dic
     per_prompt: dict[str, dict[str, float]] = {}
     outputs: dict[str, set] = {}
     for _ in range(args.repeats):
-        for name, prompt in PROMPTS.items():
+        for name, prompt in SETS[args.set].items():
             for c in configs:
                 c0, w0 = time.process_time(), time.perf_counter()
                 f = engine.record(prompt, options(c, args), recording="null").finished
@@ -105,6 +128,8 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=1, help="passes over the prompt set")
     ap.add_argument("--temperature", type=float, default=0.0)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--set", choices=sorted(SETS), default="tuning",
+                    help="the prompts: 'tuning' (every K policy was tuned on them) or 'held-out' (the evidence)")
     args = ap.parse_args()
     configs = [str(int(k)) for k in args.ks.split(",")] + ["auto"]
     engine = Engine.from_specs("bundled", args.drafter)
@@ -113,7 +138,7 @@ def main() -> None:
     t0 = time.perf_counter()
     m = measure(engine, configs, args)
     print(f"after:  {uptime()}")
-    print(f"{len(PROMPTS)} prompts × {args.repeats} pass(es), T={args.temperature}, bundled target, drafter "
+    print(f"{len(SETS[args.set])} {args.set} prompts × {args.repeats} pass(es), T={args.temperature}, bundled target, drafter "
           f"{args.drafter}, max {args.max_tokens} tokens; {time.perf_counter() - t0:.0f} s")
     if args.temperature == 0:
         print(f"every configuration produced the same tokens on every prompt: {m['same']}")
