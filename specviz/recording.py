@@ -48,7 +48,6 @@ from __future__ import annotations
 import os
 import threading
 import time
-import warnings
 import weakref
 from pathlib import Path
 from typing import Literal
@@ -57,9 +56,10 @@ import pyarrow as pa
 
 from specviz.events import Error, Event, RunFinished, RunStarted
 from specviz.store.chunked import CHUNK, ChunkedParquet
+from specviz.store.compact import compact_after
 from specviz.store.columnar import chunk_table, compiled_arrays, python_arrays
 from specviz.store.hotpath import new_recorder, recording_path
-from specviz.store.layout import TraceError, check_run_id, check_wall_ns, new_run_id, one_line, parquet_path
+from specviz.store.layout import TraceError, check_run_id, check_wall_ns, new_run_id, parquet_path
 from specviz.store.livelog import LogWriter, read_log
 from specviz.store.parquet_file import gc_paused, kv_metadata, run_entry, wall_offset_of
 from specviz.totals import finished_from_events
@@ -151,7 +151,7 @@ class Recording:
         self._recorder.close()
         self._writer.remove()
         self.log = self._log_after_finish  # type: ignore[method-assign]  # no check on the hot path
-        self.compacted = _compact_after(self.traces, self.path)
+        self.compacted = compact_after(self.traces, self.path)
         return self.path
 
     def _final(self) -> Path:
@@ -198,18 +198,6 @@ class Recording:
 
 
 _TOTALS = tuple(f for f in RunFinished.__struct_fields__ if f not in Event.__struct_fields__ + ("status", "finish_reason"))
-
-
-def _compact_after(traces: Path, published: Path):
-    """The day's older run files packed if due (store.compact.maybe_compact). The run is
-    published already: a compaction that fails is reported and leaves every file valid."""
-    from specviz.store.compact import maybe_compact
-
-    try:
-        return maybe_compact(traces, published)
-    except Exception as e:  # any failure is the compaction's: the run itself is safe on disk
-        warnings.warn(f"traces not compacted: {one_line(e)}", stacklevel=3)
-        return None
 
 
 def _with_totals(finished: RunFinished, events: list[Event]) -> RunFinished:

@@ -189,3 +189,19 @@ def test_the_lock_refuses_what_is_not_a_regular_file(tmp_path):
     r = CliRunner().invoke(cli, ["--traces", str(traces), "compact"])
     assert r.exit_code != 0 and "cannot lock" in r.output
     assert not (tmp_path / "elsewhere").exists()
+
+
+def test_an_import_packs_the_days_it_fills(tmp_path, monkeypatch):
+    from specviz.store.transfer import import_files
+
+    elsewhere = tmp_path / "elsewhere"
+    monkeypatch.setenv("SPECVIZ_AUTO_COMPACT", "0")
+    recorded = record(elsewhere, DUE)
+    monkeypatch.delenv("SPECVIZ_AUTO_COMPACT")
+    traces = tmp_path / "traces"
+    report = import_files(traces, sorted(elsewhere.glob("date=*/run-*.parquet")))
+    assert len(report.imported) == DUE and not report.problems
+    assert layout(traces) == (AUTO.keep_recent + 1, 1)
+    assert scan(traces).problems == []
+    for rec, events in recorded:
+        assert read_events(traces, rec.run_id) == events

@@ -32,6 +32,7 @@ import contextlib
 import fcntl
 import os
 import stat
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -170,6 +171,16 @@ def maybe_compact(traces: str | os.PathLike, published: Path) -> CompactReport |
         return plan.run() if plan.packable else None
 
 
+def compact_after(traces: str | os.PathLike, published: Path) -> CompactReport | None:
+    """`maybe_compact` for a writer whose run is already published (recording, import):
+    a compaction that fails in any way is a warning, never the writer's error."""
+    try:
+        return maybe_compact(traces, published)
+    except Exception as e:  # the run itself is safe on disk
+        warnings.warn(f"traces not compacted: {one_line(e)}", stacklevel=3)
+        return None
+
+
 def _packable(listing: Listing, policy: Policy, keep: Path | None) -> dict[Path, list[TraceFile]]:
     """Run files to pack, by day: listed, of this schema version, held by no other file,
     as many a day as the policy wants."""
@@ -294,5 +305,5 @@ def _size(path: Path) -> int:
         return 0
 
 
-__all__ = ["compact", "plan_compaction", "maybe_compact", "compaction_lock", "CompactPlan", "CompactReport", "Policy",
+__all__ = ["compact", "plan_compaction", "maybe_compact", "compact_after", "compaction_lock", "CompactPlan", "CompactReport", "Policy",
            "MANUAL", "AUTO", "AUTO_ENV", "ROW_GROUP_ROWS", "MAX_PACK_ROWS"]

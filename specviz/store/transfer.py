@@ -181,4 +181,14 @@ def import_files(traces: str | os.PathLike, files: list[str | os.PathLike]) -> I
                 continue
             existing[run_id] = final
             report.imported.append((run_id, final))
+    _compact_days(traces, [path for _, path in report.imported])
     return report
+
+
+def _compact_days(traces: Path, published: list[Path]) -> None:
+    """Each day the import added runs to is packed if due, as recording does."""
+    from specviz.store.compact import compact_after  # compact reads through this module
+
+    last = {path.parent: path for path in published}
+    for path in last.values():
+        compact_after(traces, path)
