@@ -181,7 +181,7 @@ def runs_cmd(ctx, status, method, drafter, target, k, prompt_text, since, limit,
         click.echo(f"no runs in {where}" + (" match" if listing.runs else ""), err=True)
         return
     click.echo(_render(columns, rows, fmt))
-    if hidden:
+    if hidden and ctx.get_parameter_source("limit") is click.core.ParameterSource.DEFAULT:
         click.echo(f"note: the newest {len(rows):,} of {len(rows) + hidden:,} runs are shown; -n 0 lists all", err=True)
 
 
