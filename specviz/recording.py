@@ -56,8 +56,8 @@ import pyarrow as pa
 
 from specviz.events import Error, Event, RunFinished, RunStarted
 from specviz.store.chunked import CHUNK, ChunkedParquet
-from specviz.store.compact import compact_after
 from specviz.store.columnar import chunk_table, compiled_arrays, python_arrays
+from specviz.store.compact import compact_after
 from specviz.store.hotpath import new_recorder, recording_path
 from specviz.store.layout import TraceError, check_run_id, check_wall_ns, new_run_id, parquet_path
 from specviz.store.livelog import LogWriter, read_log
