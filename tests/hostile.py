@@ -598,6 +598,17 @@ def _spliced(good: bytes, events: list, per_frame: list[int]) -> list[LogCase]:
         LogCase("binary-then-json", good + json_log, len(events)),
         LogCase("binary-then-json-line", good[:ends[2]] + log_lines()[1], n3),
     ]
+    # A list value nested 100,000 deep (msgspec: RecursionError), in event 13's frame
+    deep_at = len(events) - 7  # the first odd draft token: top=[TopToken(0, "t", nan)]
+    frame_start = ends[deep_at - 1]
+    top = msgspec.msgpack.encode(events[deep_at].top)
+    at = good.index(_u32(len(top)) + top, frame_start)
+    deep = b"\x91" * 100_000 + b"\x90"
+    frame = good[frame_start + 4:at] + _u32(len(deep)) + deep + good[at + 4 + len(top):ends[deep_at]]
+    out.append(LogCase("list-nested-100000-deep", good[:frame_start] + _u32(len(frame)) + frame + good[ends[deep_at]:], deep_at))
+    lines = log_lines()
+    out.append(LogCase("json-line-nested-100000-deep", lines[0] + b"[" * 100_000 + b"]" * 100_000 + b"\n" + lines[1], 1))
+    out.append(LogCase("json-first-line-nested-100000-deep", b"[" * 100_000 + b"]" * 100_000 + b"\n" + lines[1], 0))
     # Non-UTF-8 text where a string's bytes are (the first event's prompt)
     prompt = events[0].prompt.encode()
     at = good.index(prompt, head)

@@ -150,7 +150,9 @@ class BinaryLogReader:
                 events.extend(_frame(data[pos + 4:pos + 4 + n], self.plan, self.run_id))
                 pos += 4 + n
                 frames = None if frames is None else frames - 1
-        except (LogDamage, msgspec.MsgspecError, ValueError, IndexError, KeyError, TypeError, struct.error):
+        # RecursionError: a list value nested deeper than msgspec decodes (damage or a
+        # crafted file; the frames before it are still good)
+        except (LogDamage, msgspec.MsgspecError, ValueError, IndexError, KeyError, TypeError, struct.error, RecursionError):
             self.damaged = True
         return events, pos
 
