@@ -140,8 +140,8 @@ typedef struct {
     Buf valid;           /* one byte per row: 1 = a value, 0 = None */
     Py_ssize_t nulls;    /* optional columns: rows that are None; 'o': rows not an empty list or map */
     PyObject *objs;      /* 'o': the values themselves */
-    PyObject *check;     /* 'o': its encoder, which refuses a value of the wrong type; 's': a
-                            literal's values (a tuple); else NULL (hotpath.py _check) */
+    PyObject *check;     /* 'o': (decode, item type or None), which refuse a value of the wrong
+                            type; 's': a literal's values (a tuple); else NULL (hotpath.py _check) */
 } Column;
 
 typedef struct {
@@ -251,6 +251,23 @@ static int put_str(Recorder *r, Kind *k, Column *c, PyObject *v) {
     return buf_put(&r->log, &len, 4) < 0 || buf_put(&r->log, s, n) < 0 ? -1 : 0;
 }
 
+/* Whether a list or map value's msgpack ``b`` decodes back to its field's type and, for a
+ * list of structs, holds the structs themselves (hotpath.py _object_check). */
+static int obj_fits(PyObject *check, PyObject *v, PyObject *b) {
+    PyObject *back = PyObject_CallOneArg(PyTuple_GET_ITEM(check, 0), b);
+    if (!back) return 0;
+    Py_DECREF(back);
+    PyObject *item = PyTuple_GET_ITEM(check, 1);
+    if (item == Py_None) return 1;
+    PyObject *seq = PySequence_Fast(v, "not a list");
+    if (!seq) return 0;
+    int ok = 1;
+    for (Py_ssize_t i = 0; ok && i < PySequence_Fast_GET_SIZE(seq); i++)
+        ok = (PyObject *)Py_TYPE(PySequence_Fast_GET_ITEM(seq, i)) == item;
+    Py_DECREF(seq);
+    return ok;
+}
+
 static int put_obj(Recorder *r, Kind *k, Column *c, PyObject *v) {
     /* The log gets msgpack (binlog.py decodes it with the field's type); empty lists
      * and maps, the common case, without a call into msgspec. */
@@ -261,8 +278,8 @@ static int put_obj(Recorder *r, Kind *k, Column *c, PyObject *v) {
         uint32_t one = 1;
         if (buf_put(&r->log, &one, 4) < 0 || buf_byte(&r->log, empty) < 0) return -1;
     } else {
-        PyObject *b = PyObject_CallOneArg(c->check ? c->check : r->encode, v);
-        if (b && !PyBytes_Check(b)) Py_CLEAR(b);
+        PyObject *b = PyObject_CallOneArg(r->encode, v);
+        if (b && (!PyBytes_Check(b) || (c->check && !obj_fits(c->check, v, b)))) Py_CLEAR(b);
         if (!b) { PyErr_Clear(); return type_error(r, k, c, "a list or map of the field's type"); }
         uint32_t len = (uint32_t)PyBytes_GET_SIZE(b);
         int bad = buf_put(&r->log, &len, 4) < 0 || buf_put(&r->log, PyBytes_AS_STRING(b), len) < 0;
@@ -528,8 +545,9 @@ static int column_init(Column *c, PyObject *spec) {
     Py_INCREF(name);
     c->name = name;
     if (check != Py_None) {
-        int ok = c->code == 'o' ? PyCallable_Check(check) : (c->code == 's' || c->code == 'S') && PyTuple_Check(check);
-        if (!ok) { PyErr_SetString(PyExc_TypeError, "a check is an encoder ('o') or a tuple of values ('s')"); return -1; }
+        int ok = c->code == 'o' ? PyTuple_Check(check) && PyTuple_GET_SIZE(check) == 2 && PyCallable_Check(PyTuple_GET_ITEM(check, 0))
+                                : (c->code == 's' || c->code == 'S') && PyTuple_Check(check);
+        if (!ok) { PyErr_SetString(PyExc_TypeError, "a check is (decode, item type) for 'o', a tuple of values for 's'"); return -1; }
         Py_INCREF(check);
         c->check = check;
     }

@@ -66,32 +66,23 @@ def _strict(t: mi.Type) -> object:
     raise TypeError(f"no recorded layout for {t}")
 
 
-def _object_encoder(t: mi.Type):
-    """msgpack of a list or map field's value, refused (ValueError or msgspec's error)
-    unless it decodes back to the field's type: the log's reader decodes it so, and the
-    Parquet column is built from it."""
-    check = msgspec.msgpack.Decoder(_strict(t)).decode
-    # A list of structs (top-k) must hold the structs themselves: the Parquet column is
-    # built from their attributes, though a tuple encodes the same.
+def _object_check(t: mi.Type) -> tuple:
+    """(decode, item type or None): a list or map field's value is taken only if its
+    msgpack decodes back to the field's type (the log's reader decodes it so, and the
+    Parquet column is built from it) and, for a list of structs (top-k), holds the structs
+    themselves (a tuple encodes the same, but the column is built from attributes). Both
+    are C calls: no Python code runs in the middle of the compiled recorder's log()."""
     item = t.item_type.cls if isinstance(t, mi.ListType) and isinstance(t.item_type, mi.StructType) else None
-
-    def encode(value) -> bytes:
-        data = _ENCODE(value)
-        check(data)
-        if item is not None and not all(type(x) is item for x in value):
-            raise ValueError(f"not a list of {item.__name__}")
-        return data
-
-    return encode
+    return msgspec.msgpack.Decoder(_strict(t)).decode, item
 
 
 def _check(cls: type, name: str, code: str):
     """What the compiled recorder checks a field's value with beyond its code: a list or
-    map field's encoder, a literal field's values; None for the others."""
+    map field's `_object_check`, a literal field's values; None for the others."""
     t = next(f.type for f in mi.type_info(cls).fields if f.name == name)
     t = next((x for x in t.types if not isinstance(x, mi.NoneType)), t) if isinstance(t, mi.UnionType) else t
     if code == "o":
-        return _object_encoder(t)
+        return _object_check(t)
     if isinstance(t, mi.LiteralType):
         return tuple(sorted(t.values))
     return None

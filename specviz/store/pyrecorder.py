@@ -13,7 +13,7 @@ import struct
 import time
 
 from specviz.store.columnar import LAYOUTS, RunColumns
-from specviz.store.hotpath import _KINDS, _POLICY, FRAME_MAX, HEADER
+from specviz.store.hotpath import _ENCODE, _KINDS, _POLICY, FRAME_MAX, HEADER
 from specviz.store.layout import TraceError
 
 _I64 = struct.Struct("<q").pack
@@ -74,14 +74,19 @@ def _put_str(kind, name, check):
     return put
 
 
-def _put_object(kind, name, encode):
+def _put_object(kind, name, check):
+    decode, item = check
+
     def put(v, out: bytearray):
         empty = _EMPTY.get(type(v))
         if empty is not None and not v:
             out += empty
             return v
         try:
-            data = encode(v)
+            data = _ENCODE(v)
+            decode(data)
+            if item is not None and not all(type(x) is item for x in v):
+                raise ValueError(f"not a list of {item.__name__}")
         except Exception:
             raise _not(kind, name, "a list or map of the field's type") from None
         out += _U32(len(data))
