@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import importlib
+import os
+import warnings
+from pathlib import Path
 
 import click
 
+import recorder
+import specviz
 from specviz import __version__
 from specviz.errors import SpecvizError
 
@@ -88,6 +93,21 @@ def cli(ctx: click.Context, traces_dir: str) -> None:
       specviz view
     """
     ctx.obj = {"traces": traces_dir}
+    warnings.showwarning = _one_line_warning
+
+
+_PACKAGES = tuple(str(Path(m.__file__).parent) + os.sep for m in (specviz, recorder))
+_python_showwarning = warnings.showwarning
+
+
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """specviz's own warnings (e.g. a compaction that could not run after a run was
+    published) as one `warning: ...` line, like the CLI's other notes; Python's format adds
+    a source path and a line of code that mean nothing to the person at the terminal.
+    Other libraries' warnings keep Python's format."""
+    if not str(filename).startswith(_PACKAGES):
+        return _python_showwarning(message, category, filename, lineno, file, line)
+    click.echo(f"warning: {message}", err=True)
 
 
 def main() -> None:

@@ -185,3 +185,32 @@ def test_mlx_lm_method_recorded_in_the_same_schema(tmp_path):
     for e in events:
         if type(e).__name__ == "RoundMetrics":
             assert e.produced == e.accepted + (1 if e.produced > e.accepted else 0)
+
+
+def test_a_compaction_that_cannot_run_is_one_warning_line(tmp_path):
+    """The run that makes its day due for auto compaction, with the compaction lock refused
+    (a FIFO in its place): the run is recorded and the failure is one `warning:` line, not
+    Python's two-line warning with specviz's source path and code."""
+    import os
+
+    import store_sample
+    from specviz.store.compact import AUTO
+
+    for _ in range(AUTO.min_files + AUTO.keep_recent):
+        store_sample.record(tmp_path)
+    lock = tmp_path / "_live" / "compact.lock"
+    lock.unlink(missing_ok=True)
+    os.mkfifo(lock)
+    # The command as a user runs it, with the bundled model: Python shows the warning
+    # itself there (pytest would only record it).
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    specviz = Path(sys.executable).parent / "specviz"
+    r = subprocess.run([str(specviz), "--traces", str(tmp_path), "record", "Hi", "--max-tokens", "3", "--baseline",
+                        "none"], capture_output=True, text=True, timeout=300, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert r.returncode == 0, r.stderr
+    assert len(list_runs(tmp_path)) == AUTO.min_files + AUTO.keep_recent + 1
+    lines = [line for line in r.stderr.splitlines() if "compact" in line or "finish(" in line]
+    assert lines == [f"warning: traces not compacted: cannot lock {lock} for compaction: not a regular file"], r.stderr
