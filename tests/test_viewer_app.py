@@ -112,6 +112,22 @@ def test_runs_page_opens_a_file_of_several_runs(traces, tmp_path):
         assert table.loc[run_id, "prompt"] == read_events(two, run_id)[0].prompt
 
 
+def test_runs_page_names_what_it_was_launched_on(traces, tmp_path):
+    """`specviz view a.parquet dir` passes its sources joined by os.pathsep: the caption names
+    each, and calls a file a file (it said "Trace directory: `a.parquet:dir`")."""
+    import os
+
+    from specviz.store import export_runs
+
+    one = tmp_path / "one.parquet"
+    export_runs(traces["dir"], [traces["a"]], one)
+    assert "Trace directory: `" + traces["dir"] + "`" in [c.value for c in open_page(traces, "views/runs.py").caption]
+    at = open_page({"dir": str(one)}, "views/runs.py")
+    assert f"Trace file: `{one}`" in [c.value for c in at.caption]
+    at = open_page({"dir": f"{one}{os.pathsep}{traces['dir']}"}, "views/runs.py")
+    assert f"Traces: `{one}` · `{traces['dir']}`" in [c.value for c in at.caption]
+
+
 def player_args(at: AppTest) -> dict:
     """What the Replay page hands the client-side player (its component's arguments)."""
     (el,) = [e for e in at.get("component_instance") if e.proto.component_name.endswith("specviz_player")]

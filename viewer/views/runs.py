@@ -13,7 +13,9 @@ from viewer import data, pages
 
 ss = pages.header("Runs")
 traces = ss.traces_dir
-st.caption(f"Trace directory: `{traces}`")
+where = data.sources(traces)  # `specviz view` takes a directory, a file, or several of either
+kind = ("Trace directory" if where[0].is_dir() else "Trace file") if len(where) == 1 else "Traces"
+st.caption(f"{kind}: " + " · ".join(f"`{p}`" for p in where))
 
 
 def open_trace(path: str) -> None:
