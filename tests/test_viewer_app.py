@@ -291,6 +291,13 @@ def test_compare_with_a_missing_run_says_so(traces):
     assert [e.value for e in at.error] and "eeeeeeee" in at.error[0].value
 
 
+def test_compare_says_how_many_runs_it_still_needs(traces):
+    """A link with one run (or none chosen yet) left the page blank under the picker."""
+    assert [i.value for i in open_page(traces, "views/compare.py").info] == ["Choose two runs to compare."]
+    at = open_page(traces, "views/compare.py", query={"runs": traces["a"]})
+    assert [i.value for i in at.info] == ["Choose one more run."] and not at.error
+
+
 def test_every_declared_page_opens_under_its_title(traces):
     """Pages are declared once (viewer/pages.py): each one listed there opens on its own."""
     from viewer.pages import PAGES

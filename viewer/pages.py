@@ -140,5 +140,7 @@ def choose_runs(label: str, n: int, key: str) -> list[str]:
         ss[f"{key}_pick"] = ss[f"{key}_synced"] = list(ss[key])
     _picker(label, n, key)
     if len(ss[key]) != n:
+        st.info("Choose one more run." if len(ss[key]) == n - 1 >= 1
+                else f"Choose {label[0].lower()}{label[1:]}.")
         st.stop()
     return list(ss[key])
