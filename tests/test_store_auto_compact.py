@@ -122,12 +122,14 @@ def test_specviz_compact_waits_for_a_running_compaction(tmp_path):
     other = holder(traces)
     code = f"from recorder.cli import cli; cli(['--traces', {str(traces)!r}, 'compact'])"
     cmd = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(1.5)
-    assert cmd.poll() is None  # waiting, not packing beside the other compaction
+    said = cmd.stderr.readline()  # blocks until the command has met the lock (however loaded the machine)
+    assert "waiting for another compaction" in said
+    time.sleep(0.5)
+    assert cmd.poll() is None and layout(traces) == (3, 0)  # waiting, not packing beside the other one
     other.communicate("")
-    out, err = cmd.communicate(timeout=60)
+    out, err = cmd.communicate(timeout=120)
     assert cmd.returncode == 0, err
-    assert "waiting for another compaction" in err and "packed 3 runs into 1 file(s)" in out
+    assert "packed 3 runs into 1 file(s)" in out and layout(traces) == (0, 1)
 
 
 def test_concurrent_recorders_lose_and_double_nothing(tmp_path):
