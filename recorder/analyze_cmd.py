@@ -31,15 +31,11 @@ def analyze_cmd(ctx, runs, where, fmt, replay):
       specviz analyze --where "prompt LIKE 'Summarise%'" --format json
     """
     from specviz.analysis import analyze, render_text, to_json
-    from specviz.sql import open_views
+    from specviz.sql import with_views
 
-    opened = open_views(_traces(ctx))
-    _warn(opened.problems)
     mode = "auto" if replay is None else ("all" if replay else "none")
-    try:
-        report = analyze(opened.con, list(runs), where=where, replay=mode)
-    finally:
-        opened.con.close()
+    opened, report = with_views(_traces(ctx), lambda con: analyze(con, list(runs), where=where, replay=mode))
+    _warn(opened.problems)
     click.echo(to_json(report).decode() if fmt == "json" else render_text(report))
 
 

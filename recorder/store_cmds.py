@@ -19,7 +19,7 @@ import click
 import msgspec
 
 from specviz.events import RunFinished, RunStarted, Verify
-from specviz.sql import DEFAULT_TIMEOUT_S, QueryInterrupted, open_views, query
+from specviz.sql import DEFAULT_TIMEOUT_S, QueryInterrupted, query, with_views
 from specviz.statuses import LISTED_RUN_STATUSES, TERMINAL_COLOURS
 from specviz.store import (
     Listing,
@@ -310,12 +310,9 @@ def sql_cmd(ctx, query_text, fmt, max_rows, timeout, sources):
     # in memory and laid out as text before anything is printed.
     limit = (TABLE_ROWS if fmt == "table" else 0) if max_rows is None else max_rows
     try:
-        opened = open_views(list(sources) if sources else _traces(ctx))
+        opened, result = with_views(list(sources) if sources else _traces(ctx), lambda con: query(
+            con, query_text, max_rows=limit + 1 if limit else None, timeout=timeout))
         _warn(opened.problems)
-        try:
-            result = query(opened.con, query_text, max_rows=limit + 1 if limit else None, timeout=timeout)
-        finally:
-            opened.con.close()
     except (QueryInterrupted, KeyboardInterrupt) as e:
         # 130 = killed by SIGINT, the shell convention; one line, no traceback.
         click.echo(f"Error: {e if isinstance(e, QueryInterrupted) else 'interrupted'}", err=True)

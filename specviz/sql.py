@@ -30,6 +30,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable, TypeVar
 
 import duckdb
 import msgspec
@@ -38,9 +39,11 @@ from specviz.store.catalog import Listing, RunSummary, scan_sources
 from specviz.store.columns import COLUMNS, WALL_OFFSET, empty_relation_sql
 from specviz.store.footer import TraceFile
 from specviz.store.layout import TraceError
-from specviz.sql_sandbox import DEFAULT_TIMEOUT_S, QueryInterrupted, QueryTimeout, check, one_line, run
+from specviz.sql_sandbox import DEFAULT_TIMEOUT_S, QueryInterrupted, QueryTimeout, TracesChanged, check, one_line, run
 from specviz.store.recovery import Problem
 from specviz.sql_views import RUN_FINISHED_COLUMNS, RUN_STARTED_COLUMNS, shared_views
+
+T = TypeVar("T")
 
 _RUN_ROW_TYPES = {
     "run_id": "VARCHAR",
@@ -290,6 +293,21 @@ def open_views(source: str | os.PathLike | list) -> Opened:
     return Opened(con, traces.files, traces.problems)
 
 
+def with_views(source: str | os.PathLike | list, fn: Callable[[duckdb.DuckDBPyConnection], T]) -> tuple[Opened, T]:
+    """``fn(con)`` over newly opened views (closed after), and once more over a new listing
+    when trace files were packed while it ran (a recording compacts as it goes)."""
+    for attempt in (0, 1):
+        opened = open_views(source)
+        try:
+            return opened, fn(opened.con)
+        except TracesChanged:
+            if attempt:
+                raise
+        finally:
+            opened.con.close()
+    raise AssertionError("unreachable")
+
+
 def connect(source: str | os.PathLike | list) -> duckdb.DuckDBPyConnection:
     """A locked-down DuckDB connection with the trace views; see the module docstring."""
     return open_views(source).con
@@ -313,5 +331,5 @@ def query(con: duckdb.DuckDBPyConnection, sql: str, *, max_rows: int | None = No
     return QueryResult(*run(con, statements, timeout=timeout, max_rows=max_rows))
 
 
-__all__ = ["connect", "open_views", "find_traces", "connect_traces", "query", "QueryResult", "Opened", "Traces",
+__all__ = ["connect", "open_views", "with_views", "TracesChanged", "find_traces", "connect_traces", "query", "QueryResult", "Opened", "Traces",
            "QueryInterrupted", "QueryTimeout", "DEFAULT_TIMEOUT_S", "VIEWS"]

@@ -205,13 +205,18 @@ def run(con: duckdb.DuckDBPyConnection, statements: list, *, timeout: float | No
     return [d[0] for d in description], [str(d[1]) for d in description], box["rows"]
 
 
+class TracesChanged(TraceError):
+    """A trace file of the connection's list was packed or removed after it was opened:
+    the same query over a new listing will find its runs (see `specviz.sql.with_views`)."""
+
+
 def stale_trace_error(con: duckdb.DuckDBPyConnection, error: duckdb.Error) -> TraceError | None:
     """The one line for a query that failed because a trace file of the connection's list
     is gone since it was opened (packed by a compaction); None for any other error."""
     gone = _vanished_trace(con, str(error)) if isinstance(error, duckdb.PermissionException) else None
     if gone is None:
         return None
-    return TraceError(f"{printable(gone)} was packed or removed after the traces were opened "
+    return TracesChanged(f"{printable(gone)} was packed or removed after the traces were opened "
                       "(`specviz compact`, or a recording's auto compaction): run the query again")
 
 

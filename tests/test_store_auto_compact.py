@@ -207,3 +207,31 @@ def test_an_import_packs_the_days_it_fills(tmp_path, monkeypatch):
     assert scan(traces).problems == []
     for rec, events in recorded:
         assert read_events(traces, rec.run_id) == events
+
+
+def test_sql_and_analyze_run_again_over_files_packed_under_them(tmp_path):
+    """What `specviz sql` and `specviz analyze` do: the first attempt's files are packed
+    (a real compaction) before it queries them; the second, over a new listing, answers."""
+    from specviz.analysis import analyze
+    from specviz.sql import with_views
+
+    traces = tmp_path / "traces"
+    recorded = record(traces, 3)
+    events = 3 * len(recorded[0][1])
+    for fn in (lambda con: query(con, "SELECT count(*) FROM events").rows,
+               lambda con: analyze(con, [], where=None, replay="none")):
+        record(traces, 2)
+        attempts = []
+
+        def packed_first(con, fn=fn):
+            if not attempts:
+                compact(traces)
+            attempts.append(con)
+            return fn(con)
+
+        opened, result = with_views(traces, packed_first)
+        assert len(attempts) == 2 and layout(traces)[0] == 0
+        if isinstance(result, list):
+            assert result == [(events + 2 * len(recorded[0][1]),)]
+        else:
+            assert len(result.runs) == 7 and all(r.status == "completed" for r in result.runs)
