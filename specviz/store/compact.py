@@ -107,7 +107,8 @@ class CompactPlan:
 
 def plan_compaction(traces: str | os.PathLike, policy: Policy = MANUAL, *, keep: Path | None = None) -> CompactPlan:
     """Temp files of killed writers cleaned, the directory listed, the packs planned
-    (``keep``: a run file to leave as it is). Call it holding `compaction_lock`."""
+    (``keep``: a run file to leave as it is, and with it the only day to pack). Call it
+    holding `compaction_lock`."""
     traces = Path(traces)
     if not traces.is_dir():
         raise TraceError(f"{traces} is not a trace directory")
@@ -119,8 +120,7 @@ def plan_compaction(traces: str | os.PathLike, policy: Policy = MANUAL, *, keep:
 def compact(traces: str | os.PathLike, *, progress: Callable[[int], None] | None = None) -> CompactReport:
     """Pack every day's finished run files (this schema version, two or more per day);
     see `CompactPlan.run`. Waits for a compaction already running here."""
-    with compaction_lock(traces) as held:
-        assert held
+    with compaction_lock(traces):
         return plan_compaction(traces).run(progress)
 
 
@@ -167,7 +167,6 @@ def maybe_compact(traces: str | os.PathLike, published: Path) -> CompactReport |
         if not held:
             return None  # another recorder is on it; the next finish looks again
         plan = plan_compaction(traces, AUTO, keep=published)
-        plan.packable = {day: files for day, files in plan.packable.items() if day == published.parent}
         return plan.run() if plan.packable else None
 
 
@@ -191,7 +190,8 @@ def _packable(listing: Listing, policy: Policy, keep: Path | None) -> dict[Path,
     by_day: dict[Path, list[TraceFile]] = {}
     for tf in listing.files:
         # A run file holds one run: listed from it, its copy is not shadowed.
-        if (not is_pack(tf.path) and tf.path in listed and tf.schema_version == SCHEMA_VERSION and tf.path != keep
+        if (not is_pack(tf.path) and tf.path in listed and tf.schema_version == SCHEMA_VERSION
+                and (keep is None or (tf.path != keep and tf.path.parent == keep.parent))
                 and not contested & set(tf.run_ids) and (policy.max_rows is None or tf.num_rows < policy.max_rows)):
             by_day.setdefault(tf.path.parent, []).append(tf)
     out = {}
