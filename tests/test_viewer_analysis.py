@@ -156,3 +156,39 @@ def test_a_compaction_during_the_analysis_reruns_it_over_the_new_files(tmp_path)
     result = data.on_current_files(str(traces), report)
     assert len(calls) == 2 and len(result.runs) == 5
     assert list(traces.glob("date=*/pack-*.parquet")) and not list(traces.glob("date=*/run-*.parquet"))
+
+
+def _sql_page_script(traces: str) -> None:
+    """The SQL page's call, with its files packed between the session's connection and
+    the query (the moment a concurrent recorder's compaction can land)."""
+    import streamlit as st
+
+    import specviz.sql
+    from specviz.store.compact import compact
+    from viewer import data
+
+    real, calls = specviz.sql.query, []
+
+    def packed_first(con, sql, **kw):
+        calls.append(con)
+        if len(calls) == 1:
+            compact(traces)
+        return real(con, sql, **kw)
+
+    specviz.sql.query = packed_first
+    try:
+        df = data.run_sql(traces, "SELECT count(DISTINCT run_id) AS n FROM events")
+    finally:
+        specviz.sql.query = real
+    st.write(f"attempts={len(calls)} runs={int(df['n'][0])}")
+
+
+def test_a_compaction_during_an_sql_page_query_reruns_it_over_the_new_files(tmp_path):
+    from streamlit.testing.v1 import AppTest
+
+    traces = tmp_path / "traces"
+    shutil.copytree(EXAMPLES, traces)
+    at = AppTest.from_function(_sql_page_script, args=(str(traces),), default_timeout=60).run()
+    assert not at.exception, at.exception
+    assert at.markdown[0].value == "attempts=2 runs=5"
+    assert list(traces.glob("date=*/pack-*.parquet")) and not list(traces.glob("date=*/run-*.parquet"))

@@ -325,20 +325,30 @@ def new_sql_connection(traces_dir: str):
     return connect_traces(_trace_files(traces_dir, _dir_version(traces_dir)), label=traces_dir)
 
 
+def _once_more_if_changed(traces_dir: str, attempt):
+    """``attempt()``, and once more when it fails with a TraceError and the directory
+    changed meanwhile: a recording packs files as it goes, and a connection opened before
+    names files that are gone."""
+    for again in (False, True):
+        version = _dir_version(traces_dir)
+        try:
+            return attempt()
+        except trace_error_types():
+            if again or _dir_version(traces_dir) == version:
+                raise
+
+
 def on_current_files(traces_dir: str, fn):
     """``fn(con)`` on a new connection over the directory's current trace files (closed
-    after). A recording packs files as it goes: when fn fails and the directory changed
-    since the connection was opened, once more over the files there are now."""
-    for attempt in (0, 1):
-        version = _dir_version(traces_dir)
+    after), once more over the files there are now if they changed while it failed."""
+    def attempt():
         con = new_sql_connection(traces_dir)
         try:
             return fn(con)
-        except trace_error_types():
-            if attempt or _dir_version(traces_dir) == version:
-                raise
         finally:
             con.close()
+
+    return _once_more_if_changed(traces_dir, attempt)
 
 
 def session_sql_connection(traces_dir: str):
@@ -370,21 +380,18 @@ def run_sql(traces_dir: str, query: str, *, timeout: float = SQL_TIMEOUT_S, max_
 
     from specviz.sql import query as sql_query
 
-    con = session_sql_connection(traces_dir)
+    session_sql_connection(traces_dir)
     memo_key = (st.session_state["_sql_connection"][0], query, timeout, max_rows)
     memo = st.session_state.get("_sql_result")
     if memo is not None and memo[0] == memo_key:
         return memo[1]
-    try:
-        result = sql_query(con, query, max_rows=max_rows, timeout=timeout)
-    except trace_error_types():
-        if _dir_version(traces_dir) == memo_key[0][1]:
-            raise
-        # Runs were published or packed while it ran (a recording compacts as it goes):
-        # once more over the files there are now.
-        con = session_sql_connection(traces_dir)
-        memo_key = (st.session_state["_sql_connection"][0], query, timeout, max_rows)
-        result = sql_query(con, query, max_rows=max_rows, timeout=timeout)
+
+    def attempt():
+        result = sql_query(session_sql_connection(traces_dir), query, max_rows=max_rows, timeout=timeout)
+        return st.session_state["_sql_connection"][0], result
+
+    key, result = _once_more_if_changed(traces_dir, attempt)
+    memo_key = (key, query, timeout, max_rows)
     df = pd.DataFrame.from_records(result.rows, columns=result.columns)
     st.session_state["_sql_result"] = (memo_key, df)
     return df
