@@ -51,7 +51,7 @@ from specviz.store.recovery import Problem, clean_temp_files
 from specviz.store.transfer import conformed, check_run_rows
 
 # ~150 row groups for 10 M events: footers stay small and scans parallel, and reading one
-# run decodes at most ~65 k rows of its neighbours (262,144 took twice as long to open a run).
+# run decodes at most ~65 k rows of its neighbours (262,144: ~3x the read, bench_store_levers.py).
 ROW_GROUP_ROWS = 1 << 16
 MAX_PACK_ROWS = 32 << 20  # a pack is written in one pass; beyond this a partition gets several
 AUTO_ENV = "SPECVIZ_AUTO_COMPACT"
