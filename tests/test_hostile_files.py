@@ -19,6 +19,7 @@ import os
 import shutil
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 import hostile
@@ -119,11 +120,31 @@ def check_every_command(traces: Path, paths: list[Path], tmp: Path, importable: 
     if importable is True:
         assert r.exit_code == 0 and imported == [hostile.VICTIM], r.output
     check_several_sources(traces, paths)
+    check_auto_compact(traces)
     check_compact(traces)
     if all_views:
         from viewer import data
 
         assert set(GOOD) <= {row["run_id"] for row in data.list_runs(str(traces))}
+
+
+def check_auto_compact(traces: Path) -> None:
+    """A run recorded beside the entry, with auto compaction due at once: its finish()
+    publishes the run whatever compaction meets (a warning at worst), and every good run
+    stays listed."""
+    from unittest import mock
+
+    from specviz.store import compact as compact_mod
+
+    with mock.patch.object(compact_mod, "AUTO", compact_mod.Policy(min_files=2, keep_recent=0, max_rows=None)), \
+            warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        rec, _ = store_sample.record(traces)
+    assert rec.path.exists()
+    # It packed, or said in one line why not (e.g. _live is not a directory).
+    assert rec.compacted is not None or [str(w.message) for w in said if "not compacted" in str(w.message)]
+    r = invoke(traces, "runs", "--format", "json", "-n", "0")
+    assert r.exit_code == 0 and set(GOOD) | {rec.run_id} <= _listed(r), "a good run is hidden after auto compaction"
 
 
 def check_compact(traces: Path) -> None:
