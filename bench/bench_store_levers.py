@@ -5,7 +5,9 @@
 1. bytes/event of the same recorded 1 M-event table rewritten with one storage change at
    a time (float32 columns, zstd level 19, dictionaries for the timing columns);
 2. one run's read from a pack of 64 bench runs (10,002 events each) written with
-   262,144-row and with 65,536-row groups (the pack size auto compaction makes).
+   262,144-row and with 65,536-row groups (the pack size auto compaction makes);
+3. how far below 16 bytes/event the same events can go, layout change upon layout change,
+   and which facts each change keeps in every row (``--floor``).
 Measures only; nothing here is what specviz writes unless BENCHMARKS.md says so.
 """
 
@@ -17,6 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -60,6 +63,66 @@ def levers(table: pa.Table, d: Path) -> None:
         print(f"  {label:<40} {size:6.2f}  ({size - base:+.2f})")
 
 
+def _set(table: pa.Table, name: str, values) -> pa.Table:
+    return table.set_column(table.schema.get_field_index(name), name, values)
+
+
+def _ns_timings(table: pa.Table, seed: int = 0) -> pa.Table:
+    # The engine's timings are perf_counter differences (ns resolution); the benchmark
+    # rounds them to the microsecond, which flatters doubles. Add the missing nanoseconds.
+    rng = np.random.default_rng(seed)
+    for name in TIMINGS:
+        ms = table[name].to_numpy(zero_copy_only=False)
+        known = ~np.isnan(ms)
+        ms = np.where(known, ms + rng.integers(0, 1000, len(ms)) / 1e6, ms)
+        table = _set(table, name, pa.array(ms, mask=~known))
+    return table
+
+
+def _as_int_ns(table: pa.Table) -> tuple[pa.Table, dict]:
+    encoding = dict(WRITE_OPTIONS["column_encoding"])
+    for name in TIMINGS + ["sample_ms"]:
+        ms = table[name].to_numpy(zero_copy_only=False)
+        table = _set(table, name, pa.array(np.round(np.nan_to_num(ms) * 1e6).astype(np.int64), mask=np.isnan(ms)))
+        encoding[name] = "DELTA_BINARY_PACKED"
+    return table, encoding
+
+
+def _null_where(table: pa.Table, mask, names: list[str]) -> pa.Table:
+    for name in names:
+        table = _set(table, name, pc.if_else(mask, pa.nulls(table.num_rows, table[name].type), table[name]))
+    return table
+
+
+JUDGEMENT = ["draft_logprob", "target_logprob", "acceptance_prob", "target_entropy", "u", "top"]
+
+
+def floor(table: pa.Table, d: Path) -> None:
+    """Layout changes upon one another, with what each keeps. Measures only."""
+    out = d / "floor.parquet"
+    status = table["status"]
+    real = _ns_timings(table)
+    ints, encoding = _as_int_ns(real)
+    steps = [("as specviz writes the benchmark's events (timings rounded to 1 us)", table, {}),
+             ("the same with ns-resolution timings, as the engine measures", real, {}),
+             ("timings as integer nanoseconds (exact; a retyped field)", ints, {"column_encoding": encoding})]
+    t = _null_where(ints, pc.equal(status, "resampled").fill_null(False), JUDGEMENT)
+    steps.append(("resampled rows without the rejected row's numbers", t, {"column_encoding": encoding}))
+    for name in FLOATS:
+        t = _set(t, name, pc.cast(t[name], pa.float32()))
+    steps.append(("model numbers as float32 (exact for these events)", t, {"column_encoding": encoding}))
+    t = t.drop_columns(["token_text", "draft_token_text"])
+    steps.append(("no token text per row (a vocabulary kept elsewhere)", t, {"column_encoding": encoding}))
+    copies = pc.or_(pc.equal(status, "accepted"), pc.equal(status, "bonus")).fill_null(False)
+    t = _null_where(t.drop_columns(["acceptance_prob"]), copies, ["final_logprob"])
+    steps.append(("no stored copies (final_logprob = target_logprob, acceptance_prob)", t, {"column_encoding": encoding}))
+    print(f"bytes/event of the same {table.num_rows:,} events, each layout change on top of the ones above:")
+    for label, tab, changes in steps:
+        print(f"  {label:<72} {per_event(tab, out, **changes):6.2f}")
+    print(f"  ... and with zstd level 19 on the last                                     "
+          f"{per_event(t, out, column_encoding=encoding, compression_level=19):6.2f}")
+
+
 def row_groups(d: Path, runs: int = 64, per_run: int = 10_002) -> None:
     one = recorded(d / "one", per_run)
     tables = [one.set_column(one.schema.get_field_index("run_id"), "run_id", pa.array([f"{i:016x}"] * one.num_rows))
@@ -83,12 +146,17 @@ def row_groups(d: Path, runs: int = 64, per_run: int = 10_002) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--events", type=int, default=1_000_000)
+    ap.add_argument("--floor", action="store_true", help="only the layout-upon-layout table (3.)")
     args = ap.parse_args()
     os.environ["SPECVIZ_AUTO_COMPACT"] = "0"
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(tmp)
-        levers(recorded(d / "levers", args.events), d)
-        row_groups(d)
+        table = recorded(d / "levers", args.events)
+        if args.floor:
+            floor(table, d)
+        else:
+            levers(table, d)
+            row_groups(d)
     print(f"  load average {os.getloadavg()[0]:.2f} (2 cores)")
 
 
