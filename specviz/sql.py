@@ -35,7 +35,7 @@ from typing import Callable, TypeVar
 import duckdb
 import msgspec
 
-from specviz.store.catalog import Listing, RunSummary, scan_sources
+from specviz.store.catalog import Listing, RunSummary, names_a_file, scan_sources
 from specviz.store.columns import COLUMNS, WALL_OFFSET, empty_relation_sql
 from specviz.store.footer import TraceFile
 from specviz.store.layout import TraceError
@@ -231,8 +231,10 @@ def find_traces(source: str | os.PathLike | list) -> Traces:
     session its own connection over a shared `Traces`).
     """
     sources = _sources(source)
-    # One path that does not exist is an empty trace directory (nothing recorded yet).
-    listing = scan_sources(sources) if isinstance(source, (list, tuple)) or sources[0].exists() else Listing()
+    # One path that does not exist is an empty trace directory (nothing recorded yet); one
+    # named as a file is a file (perhaps a run file a compaction packed: its run from the pack).
+    named = isinstance(source, (list, tuple)) or sources[0].exists() or names_a_file(sources[0])
+    listing = scan_sources(sources) if named else Listing()
     problems = list(listing.problems)
     if len(sources) == 1 and not sources[0].is_dir() and problems and not listing.files:
         raise TraceError(str(problems[0]))  # the one file asked for is bad: say so, once

@@ -25,10 +25,11 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def serve(traces: str | os.PathLike, timeout: float = 90.0):
-    """Start the app headless on 127.0.0.1; yields its base URL; stops it (its process group)."""
+    """Start the app headless on 127.0.0.1; yields its base URL; stops it (its process group).
+    ``traces``: a directory (the log is written into it) or a trace file (beside it)."""
     port = free_port()
     cmd = streamlit_command(str(traces), None, "127.0.0.1", port)
-    log = open(Path(traces) / "streamlit.log", "wb")
+    log = open((Path(traces) if Path(traces).is_dir() else Path(traces).parent) / "streamlit.log", "wb")
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = browse_url("127.0.0.1", port)
     try:

@@ -60,15 +60,25 @@ def _where(traces: str):
 
 
 def _files_of(traces: str, pattern: str | None = "run-*") -> list[Path]:
-    """The file sources, and in each directory source its files matching ``pattern``
-    (none for None)."""
+    """The file sources (for a run file a compaction packed, its pack), and in each
+    directory source its files matching ``pattern`` (none for None)."""
     files = []
     for p in sources(traces):
         if p.is_file():
             files.append(p)
-        elif pattern is not None:
-            files += list(p.glob(f"date=*/{pattern}.parquet")) + list(p.glob(f"_live/{pattern}"))
+        elif p.is_dir():
+            if pattern is not None:
+                files += list(p.glob(f"date=*/{pattern}.parquet")) + list(p.glob(f"_live/{pattern}"))
+        elif (packed := _store().find_packed(p)) is not None:
+            files.append(packed.pack)
     return files
+
+
+def packed_notes(traces: str) -> list[str]:
+    """One line for each run file the viewer was launched on that a compaction has packed
+    since (its run is read from the pack)."""
+    paths = sources(traces)
+    return _store().packed_notes(paths) if not all(os.path.lexists(p) for p in paths) else []
 
 
 _HEX = "0123456789abcdef"
@@ -137,8 +147,10 @@ def _file_rows(path: str, version: tuple) -> list[dict]:
     from specviz.events import RunFinished, RunStarted
 
     if not path.endswith(".jsonl"):  # a Parquet trace, of one run or several (an export, a pack)
-        return [_row(_FileRun(e.run_started.run_id, e.run_finished.status, False, e.run_started, e.run_finished))
-                for e in _store().inspect_file(path).runs]
+        listing = _store().scan_sources([path])  # a run file packed since it was opened: from its pack
+        if listing.problems and not listing.runs:
+            raise _store().TraceError(str(listing.problems[0]))
+        return [_row(run) for run in listing.runs]
     runs: dict[str, list] = {}
     for ev in _store().read_events(path):
         runs.setdefault(ev.run_id, []).append(ev)
@@ -172,10 +184,10 @@ def _scan(traces_dir: str) -> tuple[list[dict], list[tuple[str, str]]]:
     store, paths = _store(), sources(traces_dir)
     if len(paths) == 1 and paths[0].is_dir():
         listing = store.scan(paths[0])
-    elif any(os.path.lexists(p) for p in paths):
-        listing = store.scan_sources(paths)
+    elif any(os.path.lexists(p) or p.suffix in (".parquet", ".jsonl") for p in paths):
+        listing = store.scan_sources(paths)  # a file gone is a problem listed; a packed run file, its run
     else:
-        return [], []
+        return [], []  # a trace directory not made yet: nothing recorded
     return [_row(r) for r in listing.runs], [(str(p.path), p.message) for p in listing.problems]
 
 
@@ -265,22 +277,25 @@ def load_index(source: Source) -> ReplayIndex:
 def open_file(path: str | os.PathLike) -> tuple[str, list[str]]:
     """Validate a trace file the way `specviz import` does; returns (path, its run ids).
 
-    Parquet traces: footer and run metadata checked by ``store.inspect_file``; a live
-    ``.jsonl`` log is decoded. Every run is then read in full, so a file whose footer is
-    fine but whose rows are not fails here, with a message, not later in a panel.
+    Parquet traces: footer, run metadata and every run's rows checked by
+    ``store.check_file`` in one read of the file, so a file whose footer is fine but whose
+    rows are not fails here, with a message, not later in a panel (a 64-run pack read
+    run by run took seconds). A run file a compaction packed is its run in the pack. A
+    live ``.jsonl`` log is decoded.
     """
     store = _store()
     p = Path(path)
-    if not p.is_file():
+    packed = None if p.is_file() else store.find_packed(p)
+    if not p.is_file() and packed is None:
         raise ViewerError(f"no such file: {p}")
     try:
         if p.suffix == ".jsonl":
             ids = sorted({e.run_id for e in store.read_events(str(p))})
+        elif packed is not None:
+            store.check_file(packed.pack, [packed.run_id])
+            ids = [packed.run_id]
         else:
-            ids = list(store.inspect_file(p).run_ids)
-        for run_id in ids:
-            if not store.read_events(str(p), run_id):
-                raise ViewerError(f"{p.name}: run {run_id} has no events")
+            ids = list(store.check_file(p).run_ids)
     except trace_error_types():
         raise
     except Exception as exc:

@@ -9,8 +9,11 @@ Recording lives in ``specviz.recording``; SQL in ``specviz.sql``. Public API:
     scan(traces) -> Listing                          runs + problems (bad files) + valid files; reads only
     scan_sources([dir or file, ...]) -> Listing      the same over several directories and trace files
     resolve(traces, prefix, listing=None) -> RunSummary   unique-prefix lookup
+    find_packed(path) -> Packed | None               a named run file a compaction packed: its pack
+    packed_notes([path, ...]) -> list[str]           one line per named run file read from a pack
     read_run(summary) -> list[AnyEvent]              a listed run's events
     inspect_file(path) -> TraceFile                  validate one Parquet trace's footer, as a whole
+    check_file(path, run_ids=None) -> TraceFile      ...and its runs' rows as `import` does, in one read
     recover(traces) -> RecoveryReport                publish abandoned logs as interrupted; clean temp files
     LogTail(path).poll() -> list[AnyEvent]           new events of a live log since last poll
     export_runs(traces, run_ids, out, force=False) / import_files(traces, files)
@@ -20,12 +23,14 @@ Recording lives in ``specviz.recording``; SQL in ``specviz.sql``. Public API:
     RECORDING_PATH                                   "compiled" (specviz/store/_recorder.c) or "python"
 """
 
-from specviz.store.catalog import Listing, RunSummary, list_runs, read_events, read_run, resolve, scan, scan_sources
+from specviz.store.catalog import (
+    Listing, Packed, RunSummary, find_packed, list_runs, packed_notes, read_events, read_run, resolve, scan, scan_sources,
+)
 from specviz.store.footer import TraceFile, inspect_file
 from specviz.store.layout import TraceError
 from specviz.store.livelog import LogTail
 from specviz.store.recovery import Problem, RecoveryReport, recover
-from specviz.store.transfer import ImportReport, export_runs, import_files, write_output
+from specviz.store.transfer import ImportReport, check_file, export_runs, import_files, write_output
 
 
 
@@ -46,7 +51,11 @@ __all__ = [
     "scan_sources",
     "read_run",
     "resolve",
+    "find_packed",
+    "packed_notes",
+    "Packed",
     "inspect_file",
+    "check_file",
     "recover",
     "export_runs",
     "import_files",

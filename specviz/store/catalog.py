@@ -22,7 +22,7 @@ from specviz.store.footer import RunEntry, TraceFile, check_entry, inspect_file
 from specviz.store import footer_cache
 from specviz.store.footer_batch import inspect_many, plain_files
 from specviz.store.layout import (
-    TraceError, check_run_id, is_pack, log_files, parquet_files, parquet_path, run_id_of,
+    RUN_ID_RE, TraceError, check_run_id, is_pack, log_files, parquet_files, parquet_path, run_id_of,
 )
 from specviz.store.livelog import is_live, read_log, read_started
 from specviz.store.parquet_file import read_parquet_events
@@ -52,6 +52,9 @@ class Listing:
     files: list[TraceFile] = field(default_factory=list)  # the valid Parquet files
     # Runs a file holds that are listed from another file: left out of every view of it.
     shadowed: dict[Path, set[str]] = field(default_factory=dict)
+    # Files listed for some of their runs alone (a pack standing in for a run file it
+    # absorbed, see `find_packed`): the runs served from each.
+    only: dict[Path, frozenset[str]] = field(default_factory=dict)
     _by_id: dict[str, RunSummary] = field(default_factory=dict, repr=False, compare=False)
 
     def add(self, summary: RunSummary) -> None:
@@ -71,11 +74,24 @@ class Listing:
     def extend(self, other: "Listing") -> None:
         self.problems.extend(other.problems)
         known = {g.path for g in self.files}
+        for f in other.files:
+            self._merge_only(f.path, f.path in known, other.only.get(f.path))
         self.files.extend(f for f in other.files if f.path not in known)
         for path, run_ids in other.shadowed.items():
             self.shadowed.setdefault(path, set()).update(run_ids)
         for summary in other.runs:
             self.add(summary)
+
+    def _merge_only(self, path: Path, known: bool, only: frozenset[str] | None) -> None:
+        """A file listed again: whole if either listing had it whole, else the union."""
+        if not known:
+            if only is not None:
+                self.only[path] = only
+        elif path in self.only:
+            if only is None:
+                del self.only[path]
+            else:
+                self.only[path] |= only
 
     def served(self) -> tuple[list[TraceFile], dict[Path, frozenset[str]]]:
         """The files the views read, and the runs to leave out of each: every listed run
@@ -84,6 +100,8 @@ class Listing:
         files, excluded = [], {}
         for tf in self.files:
             gone = self.shadowed.get(tf.path, set()) & set(tf.run_ids)
+            if tf.path in self.only:
+                gone |= set(tf.run_ids) - self.only[tf.path]
             if len(gone) == len(tf.run_ids):
                 continue
             files.append(tf)
@@ -286,19 +304,104 @@ def scan_file(path: str | os.PathLike) -> Listing:
     return listing
 
 
+@dataclass(frozen=True)
+class Packed:
+    """A run file named by path (``run-<id>.parquet`` in a ``date=`` directory) that a
+    compaction has since packed: gone, and its run now in ``pack``, a pack of its day."""
+
+    named: Path
+    pack: Path
+    run_id: str
+
+    @property
+    def note(self) -> str:
+        """What to tell the person who named the file, in one line."""
+        return f"{self.named} was packed into {self.pack.name} (compaction); reading run {self.run_id} from it"
+
+
+def find_packed(path: str | os.PathLike) -> Packed | None:
+    """Where a run file named by path went, if a compaction packed it; None for a path
+    that exists or is not a run file in a ``date=`` directory, or a run no pack there holds.
+
+    A compaction publishes the pack before it removes run files, and only packs runs of
+    the pack's own day, so a run file that is gone and a pack of its day holding its run
+    is that run: never another one, never the pack's other runs."""
+    path = Path(path)
+    run_id, day = run_id_of(path), path.parent
+    if (os.path.lexists(path) or not path.name.startswith("run-") or path.suffix != ".parquet"
+            or not RUN_ID_RE.match(run_id) or not day.name.startswith("date=")):
+        return None
+    for pack in sorted(day.glob("pack-*.parquet")):
+        try:
+            tf = inspect_cached(pack, day.parent)
+        except (TraceError, OSError):  # a bad pack is `specviz runs --problems`' to report
+            continue
+        if is_pack(pack) and run_id in tf.run_ids:
+            return Packed(path, pack, run_id)
+    return None
+
+
+def packed_notes(sources: list[str | os.PathLike]) -> list[str]:
+    """One line for each named run file a compaction packed (see `Packed.note`)."""
+    found = (find_packed(src) for src in sources if not os.path.lexists(src))
+    return [p.note for p in found if p is not None]
+
+
+def gone(path: Path) -> str:
+    """Why a named file cannot be read: it is not there (nor in a pack of its day)."""
+    if path.name.startswith("run-") and path.suffix == ".parquet" and path.parent.name.startswith("date="):
+        return f"no such file, and no pack in {path.parent} holds run {run_id_of(path)}"
+    return "no such file or directory"
+
+
+def _scan_packed(packed: Packed) -> Listing:
+    """The packed run alone, listed from its pack (the pack's other runs left out of views)."""
+    tf = inspect_cached(packed.pack, packed.pack.parent.parent)
+    listing = Listing(files=[tf], only={tf.path: frozenset({packed.run_id})})
+    for s in run_summaries(tf):
+        if s.run_id == packed.run_id:
+            listing.add(s)
+    return listing
+
+
+def _scan_named(src: Path) -> Listing:
+    """A trace file named by the user; a run file packed since (even while we looked) is
+    its run in the pack."""
+    listing = scan_file(src) if os.path.lexists(src) else None
+    if listing is not None and (listing.runs or os.path.lexists(src)):
+        return listing
+    packed = find_packed(src)
+    if packed is None:
+        return Listing(problems=[Problem(src, gone(src))])
+    try:
+        return _scan_packed(packed)
+    except TraceError as e:
+        return Listing(problems=[Problem.of(src, e)])
+
+
 def scan_sources(sources: list[str | os.PathLike]) -> Listing:
     """Runs from several trace directories and trace files, newest first; a bad file or a
-    missing path is a Problem, and the good sources beside it are listed."""
+    missing path is a Problem, and the good sources beside it are listed. A run file a
+    compaction packed since it was named lists its run from the pack (`find_packed`)."""
     listing = Listing()
     for src in map(Path, sources):
         if src.is_dir():
             listing.extend(scan(src))
-        elif os.path.lexists(src):
-            listing.extend(scan_file(src))
         else:
-            listing.problems.append(Problem(src, "no such file or directory"))
+            listing.extend(_scan_named(src))
     listing.runs.sort(key=lambda s: (s.started.t_wall_ns, s.run_id), reverse=True)
     return listing
+
+
+def names_a_file(path: str | os.PathLike) -> bool:
+    """A path given as a trace file rather than a trace directory (it need not exist)."""
+    path = Path(path)
+    return path.is_file() or (not path.is_dir() and (os.path.lexists(path) or path.suffix in (".parquet", ".jsonl")))
+
+
+def listing_of(source: str | os.PathLike) -> Listing:
+    """`scan` of a trace directory, or `scan_sources` of one trace file."""
+    return scan_sources([source]) if names_a_file(source) else scan(source)
 
 
 def list_runs(traces: str | os.PathLike) -> list[RunSummary]:
@@ -311,8 +414,10 @@ def resolve(traces: str | os.PathLike, prefix: str, listing: Listing | None = No
     prefix = prefix.strip().lower()
     if not prefix:
         raise TraceError("empty run id")
-    listing = listing if listing is not None else scan(traces)
+    listing = listing if listing is not None else listing_of(traces)
     matches = [s for s in listing.runs if s.run_id.startswith(prefix)]
+    if not matches and not listing.runs and len(listing.problems) == 1 and names_a_file(traces):
+        raise TraceError(str(listing.problems[0]))  # the one file named: why it cannot be read
     if not matches:
         raise TraceError(f"no run {prefix!r} in {traces}")
     if len(matches) > 1:
@@ -359,6 +464,20 @@ def read_events(source: str | os.PathLike | list, run_id: str | None = None) -> 
     path = Path(source)
     if path.suffix == ".jsonl":
         return read_log(path)[0]
+    try:
+        return _read_file(path, run_id)
+    except TraceError:
+        packed = find_packed(path)  # packed before, or while, we read it
+        if packed is None:
+            if os.path.lexists(path):
+                raise
+            raise TraceError(f"{path}: {gone(path)}") from None
+    if run_id is not None and not packed.run_id.startswith(run_id.strip().lower()):
+        raise TraceError(f"run id {run_id!r} is not in {path} (packed into {packed.pack}, it holds run {packed.run_id})")
+    return read_parquet_events(packed.pack, packed.run_id)
+
+
+def _read_file(path: Path, run_id: str | None) -> list:
     tf = inspect_file(path)
     if run_id is None:
         if len(tf.runs) != 1:
