@@ -13,6 +13,7 @@ matters) as long as whatever is imported is consistent.
 
 from __future__ import annotations
 
+import enum
 import os
 import random
 import socket
@@ -627,3 +628,70 @@ def _spliced(good: bytes, events: list, per_frame: list[int]) -> list[LogCase]:
     changed = [*events[:5], msgspec.structs.replace(events[5], t_wall_ns=2**63 - 1, t_mono_ns=-(2**63)), *events[6:]]
     out.append(LogCase("event-clock-int64-extremes", binary_log_of(changed), len(events), tuple(changed)))
     return out
+
+
+# ---- top-k lists a caller may hand the recorder (tests/test_recorder_paths.py holds the
+# compiled and pure-Python recorders to the same verdict and the same files for each) ----
+
+
+class _IntId(int):
+    pass
+
+
+class _Text(str):
+    pass
+
+
+class _Logprob(float):
+    pass
+
+
+class _IntEnum(enum.IntEnum):
+    A = 3
+
+
+class _StrEnum(str, enum.Enum):
+    A = "x"
+
+
+class _Plain(enum.Enum):
+    INT = 3
+    STR = "x"
+    FLOAT = 1.5
+
+
+class _TopSub(TopToken):
+    pass
+
+
+def hostile_top_lists() -> dict[str, list]:
+    """Values for a top-k field (list[TopToken]), by what is odd about them. TopToken does
+    not check its values, so each of its slots can hold anything."""
+    nan, inf = float("nan"), float("inf")
+    t = lambda id=1, text="a", logprob=-0.5: TopToken(id, text, logprob)  # noqa: E731
+    ok = [t(2, "b", -1.0), t(3, "c", -2.0)]
+    return {
+        "id-bool": [t(id=True)], "id-float": [t(id=1.0)], "id-str": [t(id="1")], "id-none": [t(id=None)],
+        "id-int64-max": [t(id=2**63 - 1)], "id-int64-min": [t(id=-(2**63))], "id-2^63": [t(id=2**63)],
+        "id-2^64-1": [t(id=2**64 - 1)], "id-2^64": [t(id=2**64)], "id-below-int64": [t(id=-(2**63) - 1)],
+        "id-int-subclass": [t(id=_IntId(4))], "id-int-enum": [t(id=_IntEnum.A)], "id-plain-enum": [t(id=_Plain.INT)],
+        "text-str-subclass": [t(text=_Text("b"))], "text-str-enum": [t(text=_StrEnum.A)], "text-plain-enum": [t(text=_Plain.STR)],
+        "text-bytes": [t(text=b"x")], "text-none": [t(text=None)], "text-int": [t(text=3)], "text-surrogate": [t(text="\udfff")],
+        "text-surrogate-pair-halves": [t(text="\ud83d\ude00")], "text-nul-and-controls": [t(text="\x00\x1b[31m\u2028")],
+        "text-empty": [t(text="")], "text-long": [t(text="é" * 1_500_000)],
+        "logprob-nan-inf": [t(logprob=nan), t(logprob=inf), t(logprob=-inf), t(logprob=-0.0)],
+        "logprob-int": [t(logprob=3)], "logprob-2^53": [t(logprob=2**53), t(logprob=-(2**53))],
+        "logprob-2^53+1": [t(logprob=2**53 + 1)], "logprob-below--2^53": [t(logprob=-(2**53) - 1)],
+        "logprob-2^63": [t(logprob=2**63)], "logprob-2^64": [t(logprob=2**64)], "logprob-10^400": [t(logprob=10**400)],
+        "logprob-bool": [t(logprob=True)], "logprob-float-subclass": [t(logprob=_Logprob(2.5))],
+        "logprob-int-enum": [t(logprob=_IntEnum.A)], "logprob-plain-enum": [t(logprob=_Plain.FLOAT)],
+        "logprob-str": [t(logprob="1")], "logprob-none": [t(logprob=None)],
+        "bad-after-good": [*ok, t(id="x")], "good-after-plain-enum": [t(text=_Plain.STR), *ok],
+        "item-none": [None], "item-tuple": [(1, "a", 0.5)], "item-list": [[1, "a", 0.5]], "item-int": [1],
+        "item-subclass": [_TopSub(1, "a", 0.5)], "item-dict": [{"id": 1, "text": "a", "logprob": 0.5}],
+        "tuple-of-tokens": tuple(ok), "empty-tuple": (), "list-subclass": type("Tops", (list,), {})(ok),
+        "empty-list-subclass": type("Tops", (list,), {})(), "set-of-tokens": {t(7, "s", -1.0)}, "frozenset": frozenset(ok[:1]),
+        "dict": {1: 2}, "str": "abc", "bytes": b"\x93\x01\xa1a\xcb", "none": None, "int": 5,
+        "nested-list": [ok], "many-tokens": [t(i, f"w{i % 97}", -i / 7) for i in range(200_000)],
+        "one-of-everything-ok": [t(2**63 - 1, "é中😀", nan), t(-(2**63), "", -inf), t(_IntEnum.A, _StrEnum.A, 3)],
+    }

@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import os
 import random
+import struct
 import time
 
 import hostile
@@ -18,7 +19,7 @@ from specviz.events import DraftToken, Error, Event, RoundMetrics, RunFinished, 
 from specviz.recording import open_run
 from specviz.store import LogTail, TraceError, read_events, recover
 from specviz import recording
-from specviz.store import hotpath
+from specviz.store import columnar, hotpath
 from specviz.store.livelog import decode_log, read_log
 
 ODD = ["", "é\u00e9\u4e2d\U0001f600", "a\x00b", "\n\t\"\\", " " * 300, "\u2028", "x" * 70_000]
@@ -188,6 +189,26 @@ def test_flush_policies_hold_in_the_compiled_path(tmp_path, monkeypatch):
         rec.log(DraftToken(round=0, position=0, token_id=1))
 
 
+def test_the_compiled_recorder_keeps_top_k_lists_as_arrow_buffers(tmp_path, monkeypatch):
+    # Top-k lists went through the generic 'o' path: a Python list per event, a
+    # TopToken's attributes read one by one in Python at every chunk.
+    monkeypatch.setenv("SPECVIZ_RECORDER", "compiled")
+    rec = open_run(tmp_path, store_sample.started())
+    tops = [[TopToken(7, "é", -0.5), TopToken(2**63 - 1, "", float("nan"))], [], [TopToken(-1, "z" * 70_000, 3)]]
+    for i, top in enumerate(tops):
+        rec.log(DraftToken(round=0, position=i, token_id=1, top=top))
+    parts = {tag: cols for tag, _, cols in rec._recorder.take()}
+    buffers = parts["draft_token"][hotpath.LAYOUTS[DraftToken].fields.index("top")]
+    assert len(buffers) == 5 and all(isinstance(memoryview(b), memoryview) for b in buffers)
+    offsets, ids, text_offsets, texts, logprobs = (bytes(memoryview(b)) for b in buffers)
+    assert offsets == struct.pack("<4i", 0, 2, 2, 3) and ids == struct.pack("<3q", 7, 2**63 - 1, -1)
+    assert text_offsets == struct.pack("<4i", 0, 2, 2, 70_002) and texts == "é".encode() + b"z" * 70_000
+    assert struct.unpack("<3d", logprobs)[2] == 3.0
+    table = columnar.chunk_table([("draft_token", 3, parts["draft_token"])], columnar.compiled_arrays, "r", None)
+    assert table.column("top").to_pylist()[0][0] == {"id": 7, "text": "é", "logprob": -0.5}
+    assert [len(x) for x in table.column("top").to_pylist()] == [2, 0, 1]
+
+
 @pytest.mark.parametrize("path", ["compiled", "python"])
 def test_a_recording_dropped_mid_chunks_leaves_no_thread_nor_temp_file(tmp_path, monkeypatch, path):
     import gc
@@ -304,6 +325,15 @@ def _hostile_values() -> dict[str, object]:
         "clock-beyond-int64": d(t_wall_ns=2**63), "not-an-event": "draft", "none": None, "dict": {"kind": "draft_token"},
         "base-event": Event(), "struct-not-event": TopToken(1, "a", 0.0), "event-subclass": type("Sub", (DraftToken,), {})(round=0, position=0, token_id=1),
     }
+    v = lambda **kw: Verify(**{"round": 0, "position": 0, "status": "accepted", "token_id": 1, **kw})  # noqa: E731
+    good = [TopToken(5, "g", -0.25), TopToken(6, "h", -0.75)]
+    for name, top in hostile.hostile_top_lists().items():
+        cases[f"top-{name}"] = d(top=top)
+        if name not in ("many-tokens", "text-long"):  # (once is enough for the slow ones)
+            cases[f"verify-top_raw-{name}"] = v(top=good, top_raw=top)
+    # a value refused after a top-k list was taken: the list is taken back
+    cases["top-then-bad-draft_ms"] = d(top=good, draft_ms="slow")
+    cases["top-then-bad-top_raw-then-more"] = v(top=good, top_raw=[*good, TopToken(True, "x", 0.0)], u=0.5)
     return cases
 
 

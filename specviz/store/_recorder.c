@@ -129,8 +129,9 @@ static PyObject *take_block(Pool *pool, Buf *b, int offsets) {
     return (PyObject *)blk;
 }
 
-/* Field codes, chosen in Python (columnar.py _code): i int, f float, b bool, s str,
- * their upper case the same allowing None, o anything else (lists, maps). */
+/* Field codes, chosen in Python (columnar.py _code, hotpath.py _c_code): i int, f float,
+ * b bool, s str, their upper case the same allowing None, t a top-k list (list[TopToken],
+ * kept as Arrow buffers: see put_top), o anything else (lists, maps). */
 typedef struct {
     char code;
     Py_ssize_t offset;   /* of the slot in the struct */
@@ -141,7 +142,12 @@ typedef struct {
     Py_ssize_t nulls;    /* optional columns: rows that are None; 'o': rows not an empty list or map */
     PyObject *objs;      /* 'o': the values themselves */
     PyObject *check;     /* 'o': (decode, item type or None), which refuse a value of the wrong
-                            type; 's': a literal's values (a tuple); else NULL (hotpath.py _check) */
+                            type; 't': the same and TopToken's three member descriptors;
+                            's': a literal's values (a tuple); else NULL (hotpath.py _check) */
+    /* 't': offs holds the list offsets (int32, n + 1), data the alternatives' ids (int64),
+       text/toffs their texts (UTF-8 + int32 offsets), lp their logprobs (double) */
+    Buf text, toffs, lp;
+    Py_ssize_t item_off[3];  /* 't': the slots of TopToken's id, text, logprob */
 } Column;
 
 typedef struct {
@@ -290,6 +296,82 @@ static int put_obj(Recorder *r, Kind *k, Column *c, PyObject *v) {
     return PyList_Append(c->objs, v);
 }
 
+/* ---- top-k lists ('t') ---- */
+
+/* Whether v is an exact list of exact TopTokens holding an exact int, str and float: the
+ * engine's own values, which msgspec's decode takes whenever they encode (ids in int64,
+ * checked at append), so the decode in obj_fits is skipped for them. */
+static int top_plain(Column *c, PyObject *v) {
+    if (!PyList_CheckExact(v)) return 0;
+    PyObject *item_type = PyTuple_GET_ITEM(c->check, 1);
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(v); i++) {
+        PyObject *t = PyList_GET_ITEM(v, i);
+        if ((PyObject *)Py_TYPE(t) != item_type) return 0;
+        PyObject *id = SLOT(t, c->item_off[0]), *text = SLOT(t, c->item_off[1]), *lp = SLOT(t, c->item_off[2]);
+        if (!id || !text || !lp || !PyLong_CheckExact(id) || !PyUnicode_CheckExact(text) || !PyFloat_CheckExact(lp)) return 0;
+    }
+    return 1;
+}
+
+#define EXACT_INT_MAX 9007199254740992LL  /* 2**53: pyarrow turns ints beyond it into no double */
+
+/* One alternative into the child buffers. Beyond what the decode checks, its values must
+ * be what pyarrow takes into int64/string/double (pyrecorder._top_item_fits): a plain Enum
+ * member decodes as its value but pyarrow refuses it, as it refuses an int logprob that no
+ * double holds exactly; without this the run would fail at its next chunk, not at log(). */
+static int top_item(Recorder *r, Kind *k, Column *c, PyObject *t) {
+    const char *want = "a list or map of the field's type";
+    if ((PyObject *)Py_TYPE(t) != PyTuple_GET_ITEM(c->check, 1)) return type_error(r, k, c, want);  /* before its slots are read */
+    PyObject *id = SLOT(t, c->item_off[0]), *text = SLOT(t, c->item_off[1]), *lp = SLOT(t, c->item_off[2]);
+    if (!id || !text || !lp || !PyLong_Check(id) || PyBool_Check(id) || !PyUnicode_Check(text)) return type_error(r, k, c, want);
+    int overflow = 0;
+    long long x = PyLong_AsLongLongAndOverflow(id, &overflow);
+    if (overflow || (x == -1 && PyErr_Occurred())) { PyErr_Clear(); return type_error(r, k, c, want); }
+    double d;
+    if (PyFloat_Check(lp)) d = PyFloat_AS_DOUBLE(lp);
+    else if (PyLong_Check(lp) && !PyBool_Check(lp)) {
+        long long y = PyLong_AsLongLongAndOverflow(lp, &overflow);
+        if (overflow || (y == -1 && PyErr_Occurred()) || y > EXACT_INT_MAX || y < -EXACT_INT_MAX) {
+            PyErr_Clear();
+            return type_error(r, k, c, want);
+        }
+        d = (double)y;
+    } else return type_error(r, k, c, want);
+    Py_ssize_t n;
+    const char *s = PyUnicode_AsUTF8AndSize(text, &n);
+    if (!s) { PyErr_Clear(); return type_error(r, k, c, want); }
+    if (c->text.len + n > INT32_MAX) return type_error(r, k, c, "a top-k list (2 GB of text in one chunk)");
+    int32_t end = (int32_t)(c->text.len + n);
+    if (buf_put(&c->text, s, n) < 0 || buf_put(&c->toffs, &end, 4) < 0) return -1;
+    return buf_put(&c->data, &x, 8) < 0 || buf_put(&c->lp, &d, 8) < 0 ? -1 : 0;
+}
+
+/* A top-k list: its alternatives into the child buffers, its msgpack into the log (the
+ * same bytes as for an 'o' field). Values that are not plain go through obj_fits first,
+ * so what is taken is what the 'o' path took, less what pyarrow would refuse. */
+static int put_top(Recorder *r, Kind *k, Column *c, PyObject *v) {
+    const char *want = "a list or map of the field's type";
+    int32_t count = ((int32_t *)c->offs.p)[c->offs.len / 4 - 1];
+    if (PyList_CheckExact(v) && PyList_GET_SIZE(v) == 0) {  /* none recorded: the common case */
+        static const unsigned char empty[5] = {1, 0, 0, 0, 0x90};  /* u32 length 1, msgpack [] */
+        return buf_put(&c->offs, &count, 4) < 0 || buf_put(&r->log, empty, 5) < 0 ? -1 : 0;
+    }
+    PyObject *b = PyObject_CallOneArg(r->encode, v);
+    if (b && (!PyBytes_Check(b) || (!top_plain(c, v) && !obj_fits(c->check, v, b)))) Py_CLEAR(b);
+    if (!b) { PyErr_Clear(); return type_error(r, k, c, want); }
+    PyObject *seq = PySequence_Fast(v, "not a list");
+    if (!seq) { Py_DECREF(b); PyErr_Clear(); return type_error(r, k, c, want); }
+    Py_ssize_t m = PySequence_Fast_GET_SIZE(seq);
+    int bad = (Py_ssize_t)count + m > INT32_MAX ? type_error(r, k, c, "a top-k list (2**31 alternatives in one chunk)") : 0;
+    for (Py_ssize_t i = 0; !bad && i < m; i++) bad = top_item(r, k, c, PySequence_Fast_GET_ITEM(seq, i));
+    Py_DECREF(seq);
+    int32_t end = count + (int32_t)m;
+    uint32_t len = (uint32_t)PyBytes_GET_SIZE(b);
+    bad = bad || buf_put(&c->offs, &end, 4) < 0 || buf_put(&r->log, &len, 4) < 0 || buf_put(&r->log, PyBytes_AS_STRING(b), len) < 0;
+    Py_DECREF(b);
+    return bad ? -1 : 0;
+}
+
 static int put_value(Recorder *r, Kind *k, Column *c, PyObject *v) {
     char code = c->code;
     if (code >= 'A' && code <= 'Z') {
@@ -302,6 +384,7 @@ static int put_value(Recorder *r, Kind *k, Column *c, PyObject *v) {
     case 'f': return put_float(r, k, c, v);
     case 'b': return put_bool(r, k, c, v);
     case 's': return put_str(r, k, c, v);
+    case 't': return put_top(r, k, c, v);
     default: return put_obj(r, k, c, v);
     }
 }
@@ -316,6 +399,12 @@ static void kind_rollback(Kind *k, Py_ssize_t log_len, Recorder *r) {
         if (code == 'S' || code == 's') {
             c->offs.len = (n + 1) * 4;
             c->data.len = ((int32_t *)c->offs.p)[n];
+        } else if (code == 't') {
+            c->offs.len = (n + 1) * 4;
+            Py_ssize_t count = ((int32_t *)c->offs.p)[n];
+            c->data.len = c->lp.len = count * 8;
+            c->toffs.len = (count + 1) * 4;
+            c->text.len = ((int32_t *)c->toffs.p)[count];
         } else if (code != 'o') {
             c->data.len = n * (code == 'b' || code == 'B' ? 1 : 8);
         }
@@ -482,7 +571,20 @@ static PyObject *Recorder_close(Recorder *r, PyObject *unused) {
 
 /* ---- handing the buffers over ---- */
 
+static PyObject *take_top(Pool *pool, Column *c) {
+    /* (list offsets, ids, text offsets, texts, logprobs): columnar.compiled_arrays */
+    PyObject *out[5] = {NULL};
+    Buf *bufs[5] = {&c->offs, &c->data, &c->toffs, &c->text, &c->lp};
+    for (int i = 0; i < 5; i++)
+        if (!(out[i] = take_block(pool, bufs[i], i == 0 || i == 2))) {
+            for (int j = 0; j < i; j++) Py_DECREF(out[j]);
+            return NULL;
+        }
+    return Py_BuildValue("(NNNNN)", out[0], out[1], out[2], out[3], out[4]);
+}
+
 static PyObject *take_column(Pool *pool, Column *c) {
+    if (c->code == 't') return take_top(pool, c);
     if (c->code == 'o') {  /* (values, how many are not an empty list or map) */
         PyObject *objs = c->objs;
         c->objs = PyList_New(0);
@@ -535,6 +637,16 @@ static PyObject *Recorder_get_n(Recorder *r, void *unused) { return PyLong_FromL
 
 /* ---- construction ---- */
 
+static int top_init(Column *c) {
+    /* check: (decode, TopToken, TopToken.id, TopToken.text, TopToken.logprob) */
+    if (!c->check) { PyErr_SetString(PyExc_TypeError, "a 't' field needs its check"); return -1; }
+    if (!PyType_Check(PyTuple_GET_ITEM(c->check, 1))) { PyErr_SetString(PyExc_TypeError, "not a type"); return -1; }
+    for (int i = 0; i < 3; i++)
+        if ((c->item_off[i] = slot_offset(PyTuple_GET_ITEM(c->check, 2 + i))) < 0) return -1;
+    int32_t zero = 0;
+    return buf_put(&c->toffs, &zero, 4);
+}
+
 static int column_init(Column *c, PyObject *spec) {
     /* spec: (name, code, member descriptor, check or None) */
     PyObject *name, *code, *descr, *check = Py_None;
@@ -545,14 +657,17 @@ static int column_init(Column *c, PyObject *spec) {
     Py_INCREF(name);
     c->name = name;
     if (check != Py_None) {
-        int ok = c->code == 'o' ? PyTuple_Check(check) && PyTuple_GET_SIZE(check) == 2 && PyCallable_Check(PyTuple_GET_ITEM(check, 0))
-                                : (c->code == 's' || c->code == 'S') && PyTuple_Check(check);
-        if (!ok) { PyErr_SetString(PyExc_TypeError, "a check is (decode, item type) for 'o', a tuple of values for 's'"); return -1; }
+        Py_ssize_t size = c->code == 't' ? 5 : 2;
+        int ok = c->code == 'o' || c->code == 't'
+                     ? PyTuple_Check(check) && PyTuple_GET_SIZE(check) == size && PyCallable_Check(PyTuple_GET_ITEM(check, 0))
+                     : (c->code == 's' || c->code == 'S') && PyTuple_Check(check);
+        if (!ok) { PyErr_SetString(PyExc_TypeError, "a check is (decode, item type) for 'o', the same and 3 slots for 't', a tuple of values for 's'"); return -1; }
         Py_INCREF(check);
         c->check = check;
     }
+    if (c->code == 't' && top_init(c) < 0) return -1;
     if (c->code == 'o' && !(c->objs = PyList_New(0))) return -1;
-    if (c->code == 's' || c->code == 'S') {
+    if (c->code == 's' || c->code == 'S' || c->code == 't') {
         int32_t zero = 0;
         return buf_put(&c->offs, &zero, 4);
     }
@@ -647,6 +762,7 @@ static void Recorder_dealloc(Recorder *r) {
         for (int j = 0; k->cols && j < k->ncols; j++) {
             Column *c = &k->cols[j];
             PyMem_Free(c->data.p); PyMem_Free(c->offs.p); PyMem_Free(c->valid.p);
+            PyMem_Free(c->text.p); PyMem_Free(c->toffs.p); PyMem_Free(c->lp.p);
             Py_XDECREF(c->name);
         }
         PyMem_Free(k->cols);

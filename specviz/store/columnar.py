@@ -215,7 +215,9 @@ def compiled_arrays(layout: _KindLayout, n: int, buffers: list) -> dict[str, pa.
     numbers and strings are wrapped, not converted; lists and maps as python_arrays."""
     out = {}
     for name, code, buf in zip(layout.fields, layout.codes, buffers):
-        if code == "o":
+        if code == "o" and len(buf) == 5:  # a top-k list, as the compiled recorder's buffers
+            out[name] = _top_from_buffers(n, buf)
+        elif code == "o":
             values, nonempty = buf
             arrow = SCHEMA.field(name).type
             out[name] = _column(values, name, None, layout.kind) if nonempty or not pa.types.is_list(arrow) else _empty_lists(n, arrow)
@@ -228,6 +230,21 @@ def compiled_arrays(layout: _KindLayout, n: int, buffers: list) -> dict[str, pa.
             mask = None if valid is None else ~np.frombuffer(valid, np.bool_)
             out[name] = pa.array(values, SCHEMA.field(name).type, mask=mask)
     return out
+
+
+def _top_from_buffers(n: int, buffers: tuple) -> pa.Array:
+    """A top-k column from its list offsets and its children's buffers (_recorder.c
+    put_top): the Arrow layout as it is, no Python object per alternative."""
+    offsets, ids, text_offsets, texts, logprobs = map(pa.py_buffer, buffers)
+    m = len(ids) // 8
+    if not m:
+        return _empty_lists(n, TOP)
+    child = pa.StructArray.from_arrays(
+        [pa.Array.from_buffers(pa.int64(), m, [None, ids]), pa.StringArray.from_buffers(m, text_offsets, texts),
+         pa.Array.from_buffers(pa.float64(), m, [None, logprobs])],
+        fields=list(TOP.value_type),
+    )
+    return pa.ListArray.from_arrays(pa.Array.from_buffers(pa.int32(), n + 1, [None, offsets]), child)
 
 
 def chunk_table(parts: list, arrays, run_id: str, wall_offset_ns: int | None) -> pa.Table:

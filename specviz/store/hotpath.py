@@ -22,7 +22,7 @@ from typing import Annotated
 import msgspec
 import msgspec.inspect as mi
 
-from specviz.events import Error, Event, RoundMetrics, RunFinished
+from specviz.events import Error, Event, RoundMetrics, RunFinished, TopToken
 from specviz.store import binlog
 from specviz.store.columnar import LAYOUTS
 from specviz.store.layout import TraceError
@@ -76,11 +76,28 @@ def _object_check(t: mi.Type) -> tuple:
     return msgspec.msgpack.Decoder(_strict(t)).decode, item
 
 
+def _field_type(cls: type, name: str) -> mi.Type:
+    t = next(f.type for f in mi.type_info(cls).fields if f.name == name)
+    return next((x for x in t.types if not isinstance(x, mi.NoneType)), t) if isinstance(t, mi.UnionType) else t
+
+
+def _c_code(cls: type, name: str, code: str) -> str:
+    """The recorders' code for a field: the log's (binlog.py), but 't' for a top-k list
+    (list[TopToken]), which both recorders hold as Arrow buffers, not Python lists. The log
+    writes it as an 'o' field, so its header (HEADER) and bytes are those of 'o'."""
+    t = _field_type(cls, name)
+    if code == "o" and isinstance(t, mi.ListType) and isinstance(t.item_type, mi.StructType) and t.item_type.cls is TopToken:
+        return "t"
+    return code
+
+
 def _check(cls: type, name: str, code: str):
     """What the compiled recorder checks a field's value with beyond its code: a list or
-    map field's `_object_check`, a literal field's values; None for the others."""
-    t = next(f.type for f in mi.type_info(cls).fields if f.name == name)
-    t = next((x for x in t.types if not isinstance(x, mi.NoneType)), t) if isinstance(t, mi.UnionType) else t
+    map field's `_object_check` (for a top-k list with TopToken's slots, which _recorder.c
+    reads directly), a literal field's values; None for the others."""
+    t = _field_type(cls, name)
+    if code == "t":
+        return (*_object_check(t), TopToken.id, TopToken.text, TopToken.logprob)
     if code == "o":
         return _object_check(t)
     if isinstance(t, mi.LiteralType):
@@ -90,7 +107,7 @@ def _check(cls: type, name: str, code: str):
 
 _KINDS = [
     (cls, layout.kind, cls in _ROUND_END,
-     [(name, code, getattr(cls, name), _check(cls, name, code)) for name, code in zip(layout.fields, layout.codes)])
+     [(name, c, getattr(cls, name), _check(cls, name, c)) for name, c in ((n, _c_code(cls, n, code)) for n, code in zip(layout.fields, layout.codes))])
     for cls, layout in LAYOUTS.items()
 ]
 _BASE = (Event.run_id, Event.seq, Event.t_mono_ns, Event.t_wall_ns)

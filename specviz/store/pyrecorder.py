@@ -74,7 +74,24 @@ def _put_str(kind, name, check):
     return put
 
 
-def _put_object(kind, name, check):
+def _top_item_fits(t) -> bool:
+    """Whether pyarrow takes a TopToken's values into int64 / string / double (_recorder.c
+    top_item): the decode takes a plain Enum member for its value and an int logprob of
+    any size, which pyarrow refuses (the run then failed at its next chunk)."""
+    i, x = t.id, t.logprob
+    return (isinstance(i, int) and not isinstance(i, bool) and isinstance(t.text, str)
+            and (isinstance(x, float) or (isinstance(x, int) and not isinstance(x, bool) and -(2**53) <= x <= 2**53)))
+
+
+def _top_fits(t) -> bool:
+    return type(t.logprob) is float and type(t.id) is int and type(t.text) is str or _top_item_fits(t)
+
+
+def _put_top(kind, name, check):
+    return _put_object(kind, name, check[:2], _top_fits)
+
+
+def _put_object(kind, name, check, fits=None):
     decode, item = check
 
     def put(v, out: bytearray):
@@ -87,6 +104,8 @@ def _put_object(kind, name, check):
             decode(data)
             if item is not None and not all(type(x) is item for x in v):
                 raise ValueError(f"not a list of {item.__name__}")
+            if fits is not None and not all(map(fits, v)):
+                raise ValueError("a value pyarrow does not take")
         except Exception:
             raise _not(kind, name, "a list or map of the field's type") from None
         out += _U32(len(data))
@@ -105,7 +124,7 @@ def _optional(put):
     return put_optional
 
 
-_PUT = {"i": _put_int, "f": _put_float, "b": _put_bool, "s": _put_str, "o": _put_object}
+_PUT = {"i": _put_int, "f": _put_float, "b": _put_bool, "s": _put_str, "o": _put_object, "t": _put_top}
 
 
 def _putter(kind: str, name: str, code: str, check):
