@@ -153,8 +153,10 @@ def view_command(ctx: click.Context, targets: tuple[str, ...], traces_opt: str |
     run, paths = _split_targets(targets)
     if traces_opt:
         paths.insert(0, traces_opt)
+    from specviz.store.layout import real_path
+
     if len(paths) > 1:
-        several = [Path(p).resolve() for p in paths]
+        several = [real_path(p) for p in paths]
         for path in several:
             if os.pathsep in str(path):
                 raise click.UsageError(f"{path}: a path with {os.pathsep!r} in it cannot be one of several sources")
@@ -174,7 +176,7 @@ def view_command(ctx: click.Context, targets: tuple[str, ...], traces_opt: str |
         from specviz.store import resolve
 
         run = resolve(traces, run).run_id
-    _serve(ctx, [str(traces.resolve())], run, host, port, open_browser and not no_browser)
+    _serve(ctx, [str(real_path(traces))], run, host, port, open_browser and not no_browser)
 
 
 def _serve(ctx: click.Context, sources: list[str], run: str | None, host: str, port: int, open_browser: bool) -> None:

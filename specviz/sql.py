@@ -38,7 +38,7 @@ import msgspec
 from specviz.store.catalog import Listing, RunSummary, names_a_file, scan_sources
 from specviz.store.columns import COLUMNS, WALL_OFFSET, empty_relation_sql
 from specviz.store.footer import TraceFile
-from specviz.store.layout import TraceError
+from specviz.store.layout import TraceError, real_path
 from specviz.sql_sandbox import DEFAULT_TIMEOUT_S, QueryInterrupted, QueryTimeout, TracesChanged, check, one_line, run
 from specviz.store.recovery import Problem
 from specviz.sql_views import RUN_FINISHED_COLUMNS, RUN_STARTED_COLUMNS, shared_views
@@ -221,7 +221,9 @@ def _readable_by_duckdb(files: list[TraceFile], problems: list[Problem]) -> list
 
 def _sources(source) -> list[Path]:
     items = source if isinstance(source, (list, tuple)) else [source]
-    return [Path(s).resolve() for s in items]
+    # A path that is not there (a run file a compaction packed) is looked up as written:
+    # `find_packed` keeps to the store the path names, which following links would leave.
+    return [real_path(s) if os.path.lexists(s) else Path(s).absolute() for s in items]
 
 
 def find_traces(source: str | os.PathLike | list) -> Traces:

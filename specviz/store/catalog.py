@@ -22,7 +22,8 @@ from specviz.store.footer import RunEntry, TraceFile, check_entry, inspect_file
 from specviz.store import footer_cache
 from specviz.store.footer_batch import inspect_many, plain_files
 from specviz.store.layout import (
-    RUN_ID_RE, TraceError, check_run_id, is_pack, log_files, parquet_files, parquet_path, run_id_of,
+    RUN_ID_RE, TraceError, check_run_id, is_pack, log_files, parquet_files, parquet_path, printable,
+    run_id_of,
 )
 from specviz.store.livelog import is_live, read_log, read_started
 from specviz.store.parquet_file import read_parquet_events
@@ -327,18 +328,42 @@ def find_packed(path: str | os.PathLike) -> Packed | None:
     the pack's own day, so a run file that is gone and a pack of its day holding its run
     is that run: never another one, never the pack's other runs."""
     path = Path(path)
-    run_id, day = run_id_of(path), path.parent
-    if (os.path.lexists(path) or not path.name.startswith("run-") or path.suffix != ".parquet"
-            or not RUN_ID_RE.match(run_id) or not day.name.startswith("date=")):
+    day = _day_of(path)
+    if os.path.lexists(path) or day is None:
         return None
+    run_id = run_id_of(path)
     for pack in sorted(day.glob("pack-*.parquet")):
+        if not is_pack(pack):
+            continue
         try:
             tf = inspect_cached(pack, day.parent)
+            # The pack a listing of the store would list the run from: one `_check_place`
+            # refuses (a hand-placed copy, a pack seen through a link to another day) is
+            # not the one a compaction wrote.
+            _check_place(tf, run_summaries(tf), day.parent)
         except (TraceError, OSError):  # a bad pack is `specviz runs --problems`' to report
             continue
-        if is_pack(pack) and run_id in tf.run_ids:
+        if run_id in tf.run_ids:
             return Packed(path, pack, run_id)
     return None
+
+
+def _day_of(path: Path) -> Path | None:
+    """The ``date=`` directory of a path named exactly as a run file (``run-<id>.parquet``,
+    the id as recorded: lower-case hex), else None. A bare name (the user is in the day's
+    directory) or one through ``..`` is where the system would look for it, as long as
+    dropping the ``..`` leads to the same directory (no link before it)."""
+    run_id = run_id_of(path)
+    if path.name != f"run-{run_id}.parquet" or not RUN_ID_RE.match(run_id):
+        return None
+    day = path.parent
+    if not day.name.startswith("date="):
+        plain = Path(os.path.normpath(day.absolute()))
+        try:
+            day = plain if os.path.realpath(day) == os.path.realpath(plain) else day
+        except (OSError, ValueError):
+            return None
+    return day if day.name.startswith("date=") else None
 
 
 def packed_notes(sources: list[str | os.PathLike]) -> list[str]:
@@ -349,8 +374,9 @@ def packed_notes(sources: list[str | os.PathLike]) -> list[str]:
 
 def gone(path: Path) -> str:
     """Why a named file cannot be read: it is not there (nor in a pack of its day)."""
-    if path.name.startswith("run-") and path.suffix == ".parquet" and path.parent.name.startswith("date="):
-        return f"no such file, and no pack in {path.parent} holds run {run_id_of(path)}"
+    day = _day_of(path)
+    if day is not None:
+        return f"no such file, and no pack in {day} holds run {run_id_of(path)}"
     return "no such file or directory"
 
 
@@ -471,7 +497,7 @@ def read_events(source: str | os.PathLike | list, run_id: str | None = None) -> 
         if packed is None:
             if os.path.lexists(path):
                 raise
-            raise TraceError(f"{path}: {gone(path)}") from None
+            raise TraceError(printable(f"{path}: {gone(path)}")) from None  # a path may hold newlines
     if run_id is not None and not packed.run_id.startswith(run_id.strip().lower()):
         raise TraceError(f"run id {run_id!r} is not in {path} (packed into {packed.pack}, it holds run {packed.run_id})")
     return read_parquet_events(packed.pack, packed.run_id)

@@ -114,6 +114,15 @@ def inside(path: Path, root: Path) -> bool:
         return False
 
 
+def real_path(path: str | os.PathLike) -> Path:
+    """``path`` with links followed (it need not exist); a link loop on the way is one
+    clear error (Python 3.11's resolve raises a bare RuntimeError for it)."""
+    try:
+        return Path(path).resolve()
+    except (RuntimeError, OSError):
+        raise TraceError(f"{printable(str(path))}: a symbolic link loop") from None
+
+
 def regular_fd(path: str | os.PathLike, root: Path | None = None) -> int:
     """A read-only descriptor of ``path`` if it is a regular file (under ``root`` when given).
 
@@ -130,6 +139,8 @@ def regular_fd(path: str | os.PathLike, root: Path | None = None) -> int:
         raise TraceError(f"{path}: no such file") from None
     except OSError as e:
         raise TraceError(f"{path}: cannot open ({e.strerror})") from None
+    except ValueError:  # a NUL byte: no file has such a name (a path typed into the viewer)
+        raise TraceError(f"{printable(str(path))}: no such file (a NUL byte in the name)") from None
     mode = os.fstat(fd).st_mode
     if not stat.S_ISREG(mode):
         os.close(fd)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from specviz.events import RunFinished, RunStarted
-from specviz.store.layout import TraceError, live_dir, log_files, one_line, parquet_path, run_id_of
+from specviz.store.layout import TraceError, live_dir, log_files, one_line, parquet_path, printable, run_id_of
 from specviz.store.livelog import AbandonedLog, decode_log, stale_log_temps
 from specviz.store.parquet_file import events_to_parquet
 from specviz.totals import finished_from_events
@@ -32,7 +32,7 @@ class Problem:
         return cls(path, text.removeprefix(f"{path}: ").removeprefix(f"{path} "))
 
     def __str__(self) -> str:
-        return f"{self.path}: {self.message}"
+        return printable(f"{self.path}: {self.message}")  # a path may hold newlines or escapes
 
 
 @dataclass

@@ -23,7 +23,7 @@ import msgspec
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from specviz.store.catalog import listing_of, resolve, scan
+from specviz.store.catalog import find_packed, listing_of, resolve, scan
 from specviz.store.footer import RunEntry, TraceFile, inspect_file
 from specviz.store.layout import TraceError, parquet_path, temp_name
 from specviz.store.parquet_file import SCHEMA, kv_metadata, read_rows, write_table
@@ -173,6 +173,18 @@ def _import_run(src: Path, entry: RunEntry, traces: Path) -> Path:
     return write_table(table, final, kv_metadata([msgspec.to_builtins(entry)]), exclusive=True)
 
 
+def _runs_to_import(src: Path) -> tuple[Path, list[RunEntry]]:
+    """The file to read and the runs to import from it: a run file a compaction packed
+    (`find_packed`) is its one run, read from the pack."""
+    try:
+        return src, inspect_file(src).runs
+    except TraceError:
+        packed = None if os.path.lexists(src) else find_packed(src)
+        if packed is None:
+            raise
+    return packed.pack, [e for e in inspect_file(packed.pack).runs if e.run_id == packed.run_id]
+
+
 def import_files(traces: str | os.PathLike, files: list[str | os.PathLike]) -> ImportReport:
     """Validate and copy runs from trace files into ``traces``; each failure is a Problem."""
     traces = Path(traces)
@@ -185,17 +197,17 @@ def import_files(traces: str | os.PathLike, files: list[str | os.PathLike]) -> I
     existing = {s.run_id: s.path for s in scan(traces).runs}
     for src in map(Path, files):
         try:
-            tf = inspect_file(src)
+            path, entries = _runs_to_import(src)
         except Exception as e:  # any failure is this file's; the next one is still imported
             report.problems.append(Problem.of(src, e))
             continue
-        for entry in tf.runs:
+        for entry in entries:
             run_id = entry.run_id
             if run_id in existing:
                 report.problems.append(Problem(src, f"run {run_id} is already in {traces} ({existing[run_id]}); not imported"))
                 continue
             try:
-                final = _import_run(src, entry, traces)
+                final = _import_run(path, entry, traces)
             except FileExistsError:
                 report.problems.append(Problem(src, f"run {run_id} is already in {traces}; not imported"))
                 continue
