@@ -22,10 +22,12 @@ from pathlib import Path
 import msgspec
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
+from specviz.events import EVENT_TYPES
 from specviz.store.catalog import find_packed, listing_of, resolve, scan
 from specviz.store.footer import RunEntry, TraceFile, inspect_file
-from specviz.store.layout import TraceError, parquet_path, temp_name
+from specviz.store.layout import TraceError, one_line, open_regular, parquet_path, temp_name
 from specviz.store.parquet_file import SCHEMA, kv_metadata, read_rows, write_table
 from specviz.store.recovery import Problem, clean_temp_files
 
@@ -72,6 +74,29 @@ def check_run_rows(table: pa.Table, entry: RunEntry) -> None:
         raise TraceError("more than one run_started or run_finished event")
 
 
+# The fields each kind of event cannot be built without (no default): a row of that kind
+# with a null there (a damaged page) fails every reader's decode, Replay's included.
+_REQUIRED = {cls.__struct_config__.tag: [f.name for f in msgspec.structs.fields(cls) if f.required] for cls in EVENT_TYPES}
+
+
+def check_decodable(table: pa.Table) -> None:
+    """Rows every reader can make events of: text that is UTF-8 (pyarrow does not check it
+    as it reads) and the fields each event needs; else TraceError says what is wrong."""
+    try:
+        table.validate(full=True)
+    except pa.ArrowInvalid as e:
+        raise TraceError(f"damaged rows ({one_line(e)})") from None
+    kinds = table.column("kind")
+    for kind, names in _REQUIRED.items():
+        of_kind = pc.equal(kinds, kind)
+        if not names or not pc.any(of_kind).as_py():
+            continue
+        rows = table.select([n for n in names if n in table.column_names]).filter(of_kind)
+        for name in names:
+            if name not in rows.column_names or rows.column(name).null_count:
+                raise TraceError(f"a {kind} event without its {name} (damaged rows)")
+
+
 def check_file(path: str | os.PathLike, run_ids: list[str] | None = None) -> TraceFile:
     """A trace file's footer, and the rows of its runs (all, or ``run_ids``) checked as
     `import` checks them (`check_run_rows`), from ONE read of the file: every page is
@@ -81,8 +106,15 @@ def check_file(path: str | os.PathLike, run_ids: list[str] | None = None) -> Tra
     tf = inspect_file(path)
     entries = [e for e in tf.runs if run_ids is None or e.run_id in run_ids]
     wanted = None if run_ids is None else [e.run_id for e in entries]
+    table = read_rows(path, wanted)
+    if wanted is None:
+        _check_run_id_statistics(path, table.column("run_id"))
+    try:
+        check_decodable(table)
+    except TraceError as e:
+        raise TraceError(f"{path.name}: {e}") from None
     # Only the columns the checks look at are sorted, by run: each run is then one slice.
-    rows = read_rows(path, wanted).select(["run_id", "seq", "kind", "prompt"]).sort_by("run_id")
+    rows = table.select(["run_id", "seq", "kind", "prompt"]).sort_by("run_id")
     counts = {c["values"]: c["counts"] for c in pc.value_counts(rows.column("run_id")).to_pylist()}
     starts, offset = {}, 0
     for run_id in sorted(k for k in counts if k is not None):
@@ -93,6 +125,29 @@ def check_file(path: str | os.PathLike, run_ids: list[str] | None = None) -> Tra
         except TraceError as e:
             raise TraceError(f"{path.name}: run {entry.run_id}: {e}") from None
     return tf
+
+
+def _check_run_id_statistics(path: Path, run_ids: pa.ChunkedArray) -> None:
+    """Readers of one run (Replay, `import`, SQL) skip the row groups whose run_id
+    statistics leave it out, so a footer whose statistics do not cover a group's rows (a
+    damaged one) hides those rows from all of them; a whole-file read would not notice."""
+    with open_regular(path) as f:
+        meta = pq.ParquetFile(f).metadata
+    start = 0
+    for i in range(meta.num_row_groups):
+        group = meta.row_group(i)
+        ids = run_ids.slice(start, group.num_rows)
+        start += group.num_rows
+        column = next((group.column(j) for j in range(group.num_columns) if group.column(j).path_in_schema == "run_id"), None)
+        try:
+            stats = column.statistics if column is not None else None
+            bounds = (stats.min, stats.max) if stats is not None and stats.has_min_max else None
+        except Exception:  # statistics that do not decode: readers do not prune with them
+            continue
+        seen = pc.min_max(ids).as_py()
+        if bounds is not None and seen["min"] is not None and not bounds[0] <= seen["min"] <= seen["max"] <= bounds[1]:
+            raise TraceError(f"{path.name}: row group {i}'s run_id statistics leave out its own rows "
+                             "(a damaged footer: readers of a run would miss them)")
 
 
 def _refuse_to_replace(out: Path, force: bool) -> None:
@@ -170,6 +225,7 @@ def _import_run(src: Path, entry: RunEntry, traces: Path) -> Path:
     final = parquet_path(traces, entry.run_id, entry.run_started.t_wall_ns)
     table = _read_runs(src, [entry.run_id])
     check_run_rows(table, entry)
+    check_decodable(table)
     return write_table(table, final, kv_metadata([msgspec.to_builtins(entry)]), exclusive=True)
 
 
