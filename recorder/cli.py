@@ -58,7 +58,8 @@ class SpecvizGroup(click.Group):
             where = f"{exc.filename}: " if exc.filename else ""
             raise click.ClickException(f"{where}{exc.strerror or exc}") from None
         except Exception as exc:
-            if type(exc).__module__.split(".")[0] == "duckdb":
+            # DuckDB 2's exceptions live in its `_duckdb` extension module
+            if type(exc).__module__.split(".")[0].lstrip("_") == "duckdb":
                 raise click.ClickException(_one_line(str(exc))) from None
             raise
 

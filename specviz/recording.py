@@ -59,7 +59,7 @@ from specviz.store.chunked import CHUNK, ChunkedParquet
 from specviz.store.columnar import chunk_table, compiled_arrays, python_arrays
 from specviz.store.compact import compact_after
 from specviz.store.hotpath import new_recorder, recording_path
-from specviz.store.layout import TraceError, check_run_id, check_wall_ns, new_run_id, parquet_path
+from specviz.store.layout import TraceError, check_run_id, check_wall_ns, new_run_id, parquet_path, writable_traces
 from specviz.store.livelog import LogWriter, read_log
 from specviz.store.parquet_file import gc_paused, kv_metadata, run_entry, wall_offset_of
 from specviz.totals import finished_from_events
@@ -91,7 +91,7 @@ class Recording:
             raise TraceError(f"flush policy must be 'event', 'round', 'close' or a positive int, not {flush!r}")
         if started.t_wall_ns:  # given: it must name a date (the run's partition), as at finish()
             check_wall_ns(started.t_wall_ns, "run_started t_wall_ns")
-        self.traces = Path(traces)
+        self.traces = writable_traces(traces)
         self.run_id = new_run_id()
         self.started = started
         self.finished: RunFinished | None = None

@@ -74,3 +74,19 @@ def test_output_into_a_closed_pipe_is_no_error(tmp_path):
     _, err = proc.communicate(timeout=60)
     assert b"Error" not in err and b"Traceback" not in err, err
     assert proc.returncode == 1
+
+
+def test_an_error_duckdb_raises_itself_is_one_line(tmp_path):
+    """DuckDB 2's exception classes live in `_duckdb`: one escaping a command (the views
+    meeting a damaged page, say) kept its traceback. A real one, from a real query."""
+    import duckdb
+
+    damaged = tmp_path / "damaged.parquet"
+    damaged.write_bytes(b"PAR1" + b"\x00" * 64 + b"PAR1")
+    try:
+        duckdb.connect().execute(f"SELECT * FROM read_parquet('{damaged}')")
+    except duckdb.Error as e:
+        error = e
+    assert type(error).__module__ == "_duckdb"
+    result = CliRunner().invoke(_cli_raising(error), ["boom"])
+    assert result.exit_code == 1 and result.output.startswith("Error: ") and len(result.output.splitlines()) == 1

@@ -53,3 +53,28 @@ def test_open_a_trace_file_takes_a_hostile_file_exactly_when_import_does(tmp_pat
                 events = read_events(path, run_id)
                 assert [e.seq for e in events] == list(range(len(events))) and events, (entry.name, run_id)
     assert not disagree, disagree
+
+
+def test_damaged_rows_are_refused_by_export_import_and_the_page(tmp_path):
+    """A run file whose draft_token rows lost their token_id (a damaged page reads as
+    nulls): `export` wrote them out (a file import then refused), import and the page took
+    them, and Replay failed on them later."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    import store_sample
+    from click.testing import CliRunner
+
+    from recorder.cli import cli
+
+    traces = tmp_path / "traces"
+    rec, _ = store_sample.record(traces)
+    table, meta = pq.read_table(rec.path), pq.read_metadata(rec.path).metadata
+    kinds = table.column("kind").to_pylist()
+    ids = [None if k == "draft_token" else v for k, v in zip(kinds, table.column("token_id").to_pylist())]
+    table = table.set_column(table.column_names.index("token_id"), "token_id", pa.array(ids, table.schema.field("token_id").type))
+    pq.write_table(table.replace_schema_metadata(meta), rec.path)
+    r = CliRunner().invoke(cli, ["--traces", str(traces), "export", rec.run_id, "-o", str(tmp_path / "out.parquet")])
+    assert r.exit_code == 1 and r.stderr == "Error: a draft_token event without its token_id (damaged rows)\n"
+    assert not (tmp_path / "out.parquet").exists()
+    assert _opened(rec.path) is None
+    assert import_files(tmp_path / "other", [rec.path]).imported == []

@@ -60,6 +60,16 @@ def check_run_id(run_id: str) -> str:
     return run_id
 
 
+def writable_traces(traces: str | os.PathLike) -> Path:
+    """``traces`` as a directory to write runs into. A path named as a trace file, which
+    reading commands take for ``--traces`` (often a run file a compaction has packed
+    since), is refused before a directory of that name is made inside the store."""
+    traces = Path(traces)
+    if not traces.is_dir() and (os.path.lexists(traces) or traces.suffix in (".parquet", ".jsonl")):
+        raise TraceError(f"{printable(str(traces))} names a trace file, not a trace directory to write runs into")
+    return traces
+
+
 def live_dir(traces: str | os.PathLike) -> Path:
     return Path(traces) / LIVE_DIR
 

@@ -27,7 +27,7 @@ import pyarrow.parquet as pq
 from specviz.events import EVENT_TYPES
 from specviz.store.catalog import find_packed, listing_of, resolve, scan
 from specviz.store.footer import RunEntry, TraceFile, inspect_file
-from specviz.store.layout import TraceError, one_line, open_regular, parquet_path, temp_name
+from specviz.store.layout import TraceError, one_line, open_regular, parquet_path, temp_name, writable_traces
 from specviz.store.parquet_file import SCHEMA, kv_metadata, read_rows, write_table
 from specviz.store.recovery import Problem, clean_temp_files
 
@@ -208,6 +208,7 @@ def export_runs(traces: str | os.PathLike, run_ids: list[str], out: str | os.Pat
     for s in picked:
         by_file.setdefault(s.path, []).append(s.run_id)
     table = pa.concat_tables([_read_runs(path, ids) for path, ids in by_file.items()])
+    check_decodable(table)  # a damaged file's rows: refused here, not by whoever imports the export
     try:
         # Without force, link() publishes: it never replaces a file that appeared meanwhile.
         return write_table(table, out, kv_metadata(entries), exclusive=not force)
@@ -243,7 +244,7 @@ def _runs_to_import(src: Path) -> tuple[Path, list[RunEntry]]:
 
 def import_files(traces: str | os.PathLike, files: list[str | os.PathLike]) -> ImportReport:
     """Validate and copy runs from trace files into ``traces``; each failure is a Problem."""
-    traces = Path(traces)
+    traces = writable_traces(traces)
     report = ImportReport()
     try:
         traces.mkdir(parents=True, exist_ok=True)
