@@ -691,7 +691,7 @@ def hostile_top_lists() -> dict[str, list]:
         "item-subclass": [_TopSub(1, "a", 0.5)], "item-dict": [{"id": 1, "text": "a", "logprob": 0.5}],
         "tuple-of-tokens": tuple(ok), "empty-tuple": (), "list-subclass": type("Tops", (list,), {})(ok),
         "empty-list-subclass": type("Tops", (list,), {})(), "set-of-tokens": {t(7, "s", -1.0)}, "frozenset": frozenset(ok[:1]),
-        "dict": {1: 2}, "str": "abc", "bytes": b"\x93\x01\xa1a\xcb", "none": None, "int": 5,
+        "dict": {1: 2}, "empty-dict": {}, "empty-set": set(), "str": "abc", "bytes": b"\x93\x01\xa1a\xcb", "none": None, "int": 5,
         "nested-list": [ok], "many-tokens": [t(i, f"w{i % 97}", -i / 7) for i in range(200_000)],
         "one-of-everything-ok": [t(2**63 - 1, "é中😀", nan), t(-(2**63), "", -inf), t(_IntEnum.A, _StrEnum.A, 3)],
     }

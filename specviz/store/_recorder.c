@@ -38,7 +38,7 @@ static int buf_grow(Buf *b, Py_ssize_t extra) {
 
 static inline int buf_put(Buf *b, const void *src, Py_ssize_t n) {
     if (b->len + n > b->cap && buf_grow(b, n) < 0) return -1;
-    memcpy(b->p + b->len, src, n);
+    if (n) memcpy(b->p + b->len, src, n);  /* an empty string into a buffer not yet allocated: p is NULL */
     b->len += n;
     return 0;
 }
@@ -74,10 +74,26 @@ static void pool_put(Pool *pool, char *p, Py_ssize_t cap) {
     pool->cap[pool->n++] = cap;
 }
 
-static void pool_get(Pool *pool, Buf *b) {
+/* The pooled memory that best fits `want` (what the buffer held this chunk, so likely
+ * what it needs next): the smallest that holds it, else the largest. Taking whichever
+ * came back last handed large blocks to small columns and small ones to large columns,
+ * which grew them: every pooled block crept towards the largest column's size (RSS grew
+ * by ~1 MB a chunk with the top-k lists' buffers, which are a chunk's largest). */
+static void pool_get(Pool *pool, Buf *b, Py_ssize_t want) {
     b->len = 0;
-    if (pool->n) { pool->n--; b->p = pool->p[pool->n]; b->cap = pool->cap[pool->n]; }
-    else { b->p = NULL; b->cap = 0; }
+    b->p = NULL;
+    b->cap = 0;
+    int best = -1;
+    for (int i = 0; i < pool->n; i++) {
+        Py_ssize_t cap = pool->cap[i];
+        if (best < 0 || (cap >= want ? pool->cap[best] < want || cap < pool->cap[best] : pool->cap[best] < cap)) best = i;
+    }
+    if (best < 0) return;
+    b->p = pool->p[best];
+    b->cap = pool->cap[best];
+    pool->n--;
+    pool->p[best] = pool->p[pool->n];
+    pool->cap[best] = pool->cap[pool->n];
 }
 
 static void Pool_dealloc(Pool *pool) {
@@ -123,7 +139,7 @@ static PyObject *take_block(Pool *pool, Buf *b, int offsets) {
     blk->cap = b->cap;
     Py_INCREF(pool);
     blk->pool = pool;
-    pool_get(pool, b);
+    pool_get(pool, b, b->len);
     int32_t zero = 0;  /* a string column's offsets start at 0 */
     if (offsets && buf_put(b, &zero, 4) < 0) { Py_DECREF(blk); return NULL; }
     return (PyObject *)blk;

@@ -83,33 +83,62 @@ def _top_item_fits(t) -> bool:
             and (isinstance(x, float) or (isinstance(x, int) and not isinstance(x, bool) and -(2**53) <= x <= 2**53)))
 
 
-def _top_fits(t) -> bool:
-    return type(t.logprob) is float and type(t.id) is int and type(t.text) is str or _top_item_fits(t)
-
-
 def _put_top(kind, name, check):
-    return _put_object(kind, name, check[:2], _top_fits)
+    """A top-k list, checked as _recorder.c put_top checks it: the engine's own values (an
+    exact list of exact TopTokens holding an exact int in int64, str and float) without the
+    decode, which takes them whenever they encode; anything else as an 'o' field, less
+    what pyarrow refuses. An empty dict is refused (it is no list; the 'o' path took it)."""
+    decode, item = check[:2]
+
+    def plain(t) -> bool:
+        return type(t) is item and type(t.id) is int and type(t.text) is str and type(t.logprob) is float and -(2**63) <= t.id < 2**63
+
+    def fits(v, data: bytes) -> None:
+        decode(data)
+        if not all(type(x) is item and _top_item_fits(x) for x in v):
+            raise ValueError("not a list of TopTokens that pyarrow takes")
+
+    def put(v, out: bytearray):
+        if type(v) is list and not v:
+            out += _EMPTY[list]
+        elif type(v) is list and all(map(plain, v)):
+            try:
+                data = _ENCODE(v)
+            except Exception:  # a lone surrogate
+                raise _not(kind, name, "a list or map of the field's type") from None
+            out += _U32(len(data))
+            out += data
+        else:
+            out += _msgpack(kind, name, v, fits)
+        return v
+    return put
 
 
-def _put_object(kind, name, check, fits=None):
+def _msgpack(kind: str, name: str, v, fits) -> bytes:
+    """A list or map value as the log holds it (u32 length, msgpack), once ``fits(v,
+    msgpack)`` has passed: it raises for a value of the wrong type."""
+    try:
+        data = _ENCODE(v)
+        fits(v, data)
+    except Exception:
+        raise _not(kind, name, "a list or map of the field's type") from None
+    return _U32(len(data)) + data
+
+
+def _put_object(kind, name, check):
     decode, item = check
+
+    def fits(v, data: bytes) -> None:
+        decode(data)
+        if item is not None and not all(type(x) is item for x in v):
+            raise ValueError(f"not a list of {item.__name__}")
 
     def put(v, out: bytearray):
         empty = _EMPTY.get(type(v))
         if empty is not None and not v:
             out += empty
-            return v
-        try:
-            data = _ENCODE(v)
-            decode(data)
-            if item is not None and not all(type(x) is item for x in v):
-                raise ValueError(f"not a list of {item.__name__}")
-            if fits is not None and not all(map(fits, v)):
-                raise ValueError("a value pyarrow does not take")
-        except Exception:
-            raise _not(kind, name, "a list or map of the field's type") from None
-        out += _U32(len(data))
-        out += data
+        else:
+            out += _msgpack(kind, name, v, fits)
         return v
     return put
 
