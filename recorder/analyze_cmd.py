@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import click
 
-from recorder.store_cmds import _traces, _warn, note_packed
+from recorder.store_cmds import _traces, _warn, note_moved
 
 
 @click.command("analyze")
@@ -34,7 +34,7 @@ def analyze_cmd(ctx, runs, where, fmt, replay):
     from specviz.sql import with_views
 
     mode = "auto" if replay is None else ("all" if replay else "none")
-    note_packed(_traces(ctx))
+    note_moved(_traces(ctx))
     opened, report = with_views(_traces(ctx), lambda con: analyze(con, list(runs), where=where, replay=mode))
     _warn(opened.problems)
     click.echo(to_json(report).decode() if fmt == "json" else render_text(report))

@@ -26,7 +26,7 @@ from specviz.store import (
     TraceError,
     export_runs,
     import_files,
-    packed_notes,
+    moved_notes,
     read_events,
     read_run,
     recover,
@@ -51,9 +51,10 @@ def _warn(problems) -> None:
         click.echo(f"warning: {printable(str(p))}", err=True)
 
 
-def note_packed(*sources) -> None:
-    """One line on stderr for each named run file a compaction packed (read from its pack)."""
-    for note in packed_notes([s for s in sources if names_a_file(s)]):
+def note_moved(*sources) -> None:
+    """One line on stderr for each named run file or live log the store moved since (its run
+    is read from where it is now: a pack, its published file)."""
+    for note in moved_notes([s for s in sources if names_a_file(s)]):
         click.echo(f"note: {printable(note)}", err=True)
 
 
@@ -69,7 +70,7 @@ def _listing(ctx: click.Context, sources: tuple[Path, ...] = ()) -> Listing:
     named = list(sources) or [_traces(ctx)]
     if not sources and not names_a_file(named[0]):
         return scan(named[0])  # the trace directory (none yet: no runs)
-    note_packed(*named)
+    note_moved(*named)
     listing = scan_sources(named)
     if listing.problems and not listing.runs and not any(s.is_dir() for s in named):
         more = len(listing.problems) - 1
@@ -239,7 +240,7 @@ def show_cmd(ctx, run, color):
             _show_run(summary, read_run(summary), color)
         return
     traces = _traces(ctx)
-    note_packed(traces)
+    note_moved(traces)
     summary = resolve(traces, run)
     _show_run(summary, read_events(traces, summary.run_id), color)
 
@@ -319,7 +320,7 @@ def sql_cmd(ctx, query_text, fmt, max_rows, timeout, sources):
     # A table is for reading: a query that returns millions of rows would otherwise be held
     # in memory and laid out as text before anything is printed.
     limit = (TABLE_ROWS if fmt == "table" else 0) if max_rows is None else max_rows
-    note_packed(*(sources or [_traces(ctx)]))
+    note_moved(*(sources or [_traces(ctx)]))
     try:
         opened, result = with_views(list(sources) if sources else _traces(ctx), lambda con: query(
             con, query_text, max_rows=limit + 1 if limit else None, timeout=timeout))
@@ -376,7 +377,7 @@ def export_cmd(ctx, runs, output, fmt, force):
       specviz export 3fa2 -o 3fa2.html                      # a replay anyone can open offline
     """
     fmt = fmt or EXPORT_FORMATS.get(output.suffix.lower(), "parquet")
-    note_packed(_traces(ctx))
+    note_moved(_traces(ctx))
     if fmt == "html":
         return _export_html(_traces(ctx), runs, output, force)
     if fmt == "perfetto":
@@ -415,7 +416,7 @@ def import_cmd(ctx, files):
 
     Runs already present are refused; each bad file is reported and the others imported.
     """
-    note_packed(*files)
+    note_moved(*files)
     report = import_files(_traces(ctx), list(files))
     for run_id, path in report.imported:
         click.echo(f"imported {run_id} -> {path}")

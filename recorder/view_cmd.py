@@ -97,10 +97,10 @@ def _open_sources(paths: list[Path], run: str | None) -> str | None:
     """Check trace files and directories before the server starts; the run to open on
     Replay (``run``, or the only run), or None for the Runs page. No runs at all: one
     clear line (the problem itself when there is one); else a warning per unreadable file."""
-    from recorder.store_cmds import note_packed
+    from recorder.store_cmds import note_moved
     from specviz.store import TraceError, resolve, scan_sources
 
-    note_packed(*paths)
+    note_moved(*paths)
     listing = scan_sources(paths)
     if not listing.runs:
         if len(listing.problems) == 1:

@@ -222,7 +222,7 @@ def _readable_by_duckdb(files: list[TraceFile], problems: list[Problem]) -> list
 def _sources(source) -> list[Path]:
     items = source if isinstance(source, (list, tuple)) else [source]
     # A path that is not there (a run file a compaction packed) is looked up as written:
-    # `find_packed` keeps to the store the path names, which following links would leave.
+    # `moved.find_moved` keeps to the store the path names, which following links would leave.
     return [real_path(s) if os.path.lexists(s) else Path(s).absolute() for s in items]
 
 

@@ -1,7 +1,8 @@
 """A run file named by path (from `specviz runs`, a README, a shell history) still opens
 its run after a compaction packed it: the store, every CLI command that takes a trace
 file, and the viewer read that run from the pack, say so in one line, and never show the
-pack's other runs. A file that is truly gone is one clear error. Real recordings, real
+pack's other runs. So does a live log named while its run recorded, once the run has
+finished. A file that is truly gone is one clear error. Real recordings, real
 compaction, real Parquet files."""
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from streamlit.testing.v1 import AppTest
 
 from recorder.cli import cli
 from specviz.sql import connect
-from specviz.store import TraceError, find_packed, inspect_file, read_events, scan_sources
+from specviz.store import TraceError, find_moved, inspect_file, read_events, scan_sources
 from specviz.store.compact import AUTO, compact
 
 APP = str(Path(__file__).resolve().parent.parent / "viewer" / "app.py")
@@ -50,8 +51,8 @@ def note_line(packed) -> str:
 
 def test_the_store_reads_a_packed_run_file_from_its_pack(packed):
     named, pack = packed["named"], packed["pack"]
-    found = find_packed(named)
-    assert (found.pack, found.run_id) == (pack, IDS[1])
+    found = find_moved(named)
+    assert (found.now, found.run_id) == (pack, IDS[1])
     assert read_events(named) == packed["events"][IDS[1]]
     assert read_events(named, IDS[1][:14]) == packed["events"][IDS[1]]
     with pytest.raises(TraceError, match=f"run id '{IDS[0]}' is not in"):
@@ -73,7 +74,7 @@ def test_a_run_file_no_pack_holds_is_one_clear_error(packed):
     with pytest.raises(TraceError, match=f"no such file, and no pack in .* holds run deadbeef00000000"):
         read_events(never)
     elsewhere = packed["traces"].parent / "run-c0ffee0000000002.parquet"  # not in a date= directory
-    assert find_packed(elsewhere) is None
+    assert find_moved(elsewhere) is None
     for args in (["show", never], ["--traces", never, "show", "c0ff"], ["runs", never], ["--traces", never, "analyze"],
                  ["--traces", never, "sql", "SELECT 1"], ["--traces", never, "export", "c0ff", "-o", never.parent / "x.json"]):
         r = cli_run(*args)
@@ -122,7 +123,7 @@ def test_run_files_auto_compaction_packed_still_open(tmp_path):
     traces = tmp_path / "traces"
     recorded = [store_sample.record(traces, k=1 + i % 4) for i in range(AUTO.min_files + AUTO.keep_recent + 1)]
     first, events = recorded[0]
-    assert not first.path.exists() and find_packed(first.path) is not None
+    assert not first.path.exists() and find_moved(first.path) is not None
     assert read_events(first.path) == events
     r = cli_run("show", first.path, "--no-color")
     assert r.exit_code == 0 and r.stdout.startswith(f"run         {first.run_id}") and "was packed into pack-" in r.stderr
@@ -189,3 +190,40 @@ def test_opening_a_pack_on_the_runs_page_reads_it_once(packed, tmp_path, monkeyp
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert sorted(at.dataframe[0].value["run_id"]) == IDS
     assert reads == [packed["pack"]]
+
+
+def test_a_live_log_named_while_recording_opens_the_finished_run(tmp_path):
+    """`specviz view traces/_live/run-X.jsonl` (the file `specviz show` names while X
+    records): once X finishes the log is gone; its run is read from its published file,
+    and, once that is packed too, from the pack. The viewer open on it keeps its run."""
+    from synthetic_runs import record_synthetic, synthetic_events
+    from viewer import data
+
+    traces = tmp_path / "traces"
+    others = [record_synthetic(traces, rounds=3, k=2, seed=s) for s in (1, 2)]
+    rec = record_synthetic(traces, rounds=6, k=3, seed=3, finish=False, upto=20, flush="event")
+    log = traces / "_live" / f"run-{rec.run_id}.jsonl"
+    at = _viewer(str(log), "views/replay.py", launch_run=rec.run_id)
+    assert not at.error and [s.value for s in at.selectbox] == [rec.run_id]
+    rec.finish(synthetic_events(rounds=1)[-1])
+    assert not log.exists()
+    events = read_events(traces, rec.run_id)
+    published = rec.path
+    assert read_events(log) == events and find_moved(log).now == published
+    at.run()  # the page open on the log when the run finished
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert at.session_state["run"] == rec.run_id
+    assert data.load_index(data.Source(str(log), rec.run_id)).n_events == len(events)
+    r = cli_run("show", log, "--no-color")
+    assert r.exit_code == 0 and r.stdout.startswith(f"run         {rec.run_id}  (completed)")
+    assert r.stderr == f"note: {log} has finished, and its run was published as {published}; reading run {rec.run_id} from it\n"
+    assert len(compact(traces).packed) == 3  # ... and packed
+    (pack,) = traces.glob("date=*/pack-*.parquet")
+    assert read_events(log) == events and find_moved(log).now == pack
+    r = cli_run("--traces", log, "sql", "SELECT run_id FROM runs", "--format", "csv")
+    assert r.stdout == f"run_id\n{rec.run_id}\n" and f"its run was packed into {pack}" in r.stderr
+    at = _viewer(str(log), "views/runs.py")
+    assert list(at.dataframe[0].value["run_id"]) == [rec.run_id] and others[0] not in str(at.dataframe[0].value)
+    gone = traces / "_live" / "run-deadbeef00000000.jsonl"
+    r = cli_run("show", gone)
+    assert r.exit_code == 1 and r.output == f"Error: {gone}: no such file, and run deadbeef00000000 is not in {traces}\n"

@@ -60,7 +60,7 @@ def _where(traces: str):
 
 
 def _files_of(traces: str, pattern: str | None = "run-*") -> list[Path]:
-    """The file sources (for a run file a compaction packed, its pack), and in each
+    """The file sources (for one the store moved since, the file holding its run now), and in each
     directory source its files matching ``pattern`` (none for None)."""
     files = []
     for p in sources(traces):
@@ -69,16 +69,16 @@ def _files_of(traces: str, pattern: str | None = "run-*") -> list[Path]:
         elif p.is_dir():
             if pattern is not None:
                 files += list(p.glob(f"date=*/{pattern}.parquet")) + list(p.glob(f"_live/{pattern}"))
-        elif (packed := _store().find_packed(p)) is not None:
-            files.append(packed.pack)
+        elif (moved := _store().find_moved(p)) is not None:
+            files.append(moved.now)
     return files
 
 
-def packed_notes(traces: str) -> list[str]:
-    """One line for each run file the viewer was launched on that a compaction has packed
-    since (its run is read from the pack)."""
+def moved_notes(traces: str) -> list[str]:
+    """One line for each run file (or live log) the viewer was launched on that the store
+    has moved since: packed, or finished (its run is read from where it is now)."""
     paths = sources(traces)
-    return _store().packed_notes(paths) if not all(os.path.lexists(p) for p in paths) else []
+    return _store().moved_notes(paths) if not all(os.path.lexists(p) for p in paths) else []
 
 
 _HEX = "0123456789abcdef"
@@ -280,20 +280,21 @@ def open_file(path: str | os.PathLike) -> tuple[str, list[str]]:
     Parquet traces: footer, run metadata and every run's rows checked by
     ``store.check_file`` in one read of the file, so a file whose footer is fine but whose
     rows are not fails here, with a message, not later in a panel (a 64-run pack read
-    run by run took seconds). A run file a compaction packed is its run in the pack. A
+    run by run took seconds). A run file since packed (or a live log since finished) is its run
+    where it is now. A
     live ``.jsonl`` log is decoded.
     """
     store = _store()
     p = Path(path)
-    packed = None if p.is_file() else store.find_packed(p)
-    if not p.is_file() and packed is None:
+    moved = None if p.is_file() else store.find_moved(p)
+    if not p.is_file() and moved is None:
         raise ViewerError(f"no such file: {p}")
     try:
-        if p.suffix == ".jsonl":
+        if moved is not None:
+            store.check_file(moved.now, [moved.run_id])
+            ids = [moved.run_id]
+        elif p.suffix == ".jsonl":
             ids = sorted({e.run_id for e in store.read_events(str(p))})
-        elif packed is not None:
-            store.check_file(packed.pack, [packed.run_id])
-            ids = [packed.run_id]
         else:
             ids = list(store.check_file(p).run_ids)
     except trace_error_types():

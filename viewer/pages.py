@@ -68,8 +68,8 @@ def header(title: str):
     """Session defaults, then the page title; returns the session state."""
     session.init()
     st.header(title)
-    for note in data.packed_notes(st.session_state.traces_dir):
-        st.caption(note)  # launched on a run file a compaction packed since: said on every page
+    for note in data.moved_notes(st.session_state.traces_dir):
+        st.caption(note)  # launched on a file the store moved since: said on every page
     return st.session_state
 
 

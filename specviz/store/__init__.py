@@ -9,8 +9,9 @@ Recording lives in ``specviz.recording``; SQL in ``specviz.sql``. Public API:
     scan(traces) -> Listing                          runs + problems (bad files) + valid files; reads only
     scan_sources([dir or file, ...]) -> Listing      the same over several directories and trace files
     resolve(traces, prefix, listing=None) -> RunSummary   unique-prefix lookup
-    find_packed(path) -> Packed | None               a named run file a compaction packed: its pack
-    packed_notes([path, ...]) -> list[str]           one line per named run file read from a pack
+    find_moved(path) -> Moved | None                 a named run file since packed, or live log since
+                                                     finished: the file holding its run now
+    moved_notes([path, ...]) -> list[str]            one line per named file read from elsewhere
     read_run(summary) -> list[AnyEvent]              a listed run's events
     inspect_file(path) -> TraceFile                  validate one Parquet trace's footer, as a whole
     check_file(path, run_ids=None) -> TraceFile      ...and its runs' rows as `import` does, in one read
@@ -23,12 +24,11 @@ Recording lives in ``specviz.recording``; SQL in ``specviz.sql``. Public API:
     RECORDING_PATH                                   "compiled" (specviz/store/_recorder.c) or "python"
 """
 
-from specviz.store.catalog import (
-    Listing, Packed, RunSummary, find_packed, list_runs, packed_notes, read_events, read_run, resolve, scan, scan_sources,
-)
+from specviz.store.catalog import Listing, RunSummary, list_runs, read_events, read_run, resolve, scan, scan_sources
 from specviz.store.footer import TraceFile, inspect_file
 from specviz.store.layout import TraceError
 from specviz.store.livelog import LogTail
+from specviz.store.moved import Moved, find_moved, moved_notes
 from specviz.store.recovery import Problem, RecoveryReport, recover
 from specviz.store.transfer import ImportReport, check_file, export_runs, import_files, write_output
 
@@ -51,9 +51,9 @@ __all__ = [
     "scan_sources",
     "read_run",
     "resolve",
-    "find_packed",
-    "packed_notes",
-    "Packed",
+    "find_moved",
+    "moved_notes",
+    "Moved",
     "inspect_file",
     "check_file",
     "recover",

@@ -22,10 +22,10 @@ from specviz.store.footer import RunEntry, TraceFile, check_entry, inspect_file
 from specviz.store import footer_cache
 from specviz.store.footer_batch import inspect_many, plain_files
 from specviz.store.layout import (
-    RUN_ID_RE, TraceError, check_run_id, is_pack, log_files, parquet_files, parquet_path, printable,
-    run_id_of,
+    TraceError, check_run_id, is_pack, log_files, parquet_files, parquet_path, printable, run_id_of,
 )
 from specviz.store.livelog import is_live, read_log, read_started
+from specviz.store.moved import Moved, find_moved, gone
 from specviz.store.parquet_file import read_parquet_events
 from specviz.store.recovery import Problem
 
@@ -54,7 +54,7 @@ class Listing:
     # Runs a file holds that are listed from another file: left out of every view of it.
     shadowed: dict[Path, set[str]] = field(default_factory=dict)
     # Files listed for some of their runs alone (a pack standing in for a run file it
-    # absorbed, see `find_packed`): the runs served from each.
+    # absorbed, see `moved.find_moved`): the runs served from each.
     only: dict[Path, frozenset[str]] = field(default_factory=dict)
     _by_id: dict[str, RunSummary] = field(default_factory=dict, repr=False, compare=False)
 
@@ -305,110 +305,37 @@ def scan_file(path: str | os.PathLike) -> Listing:
     return listing
 
 
-@dataclass(frozen=True)
-class Packed:
-    """A run file named by path (``run-<id>.parquet`` in a ``date=`` directory) that a
-    compaction has since packed: gone, and its run now in ``pack``, a pack of its day."""
-
-    named: Path
-    pack: Path
-    run_id: str
-
-    @property
-    def note(self) -> str:
-        """What to tell the person who named the file, in one line."""
-        return f"{self.named} was packed into {self.pack.name} (compaction); reading run {self.run_id} from it"
-
-
-def find_packed(path: str | os.PathLike) -> Packed | None:
-    """Where a run file named by path went, if a compaction packed it; None for a path
-    that exists or is not a run file in a ``date=`` directory, or a run no pack there holds.
-
-    A compaction publishes the pack before it removes run files, and only packs runs of
-    the pack's own day, so a run file that is gone and a pack of its day holding its run
-    is that run: never another one, never the pack's other runs."""
-    path = Path(path)
-    day = _day_of(path)
-    if os.path.lexists(path) or day is None:
-        return None
-    run_id = run_id_of(path)
-    for pack in sorted(day.glob("pack-*.parquet")):
-        if not is_pack(pack):
-            continue
-        try:
-            tf = inspect_cached(pack, day.parent)
-            # The pack a listing of the store would list the run from: one `_check_place`
-            # refuses (a hand-placed copy, a pack seen through a link to another day) is
-            # not the one a compaction wrote.
-            _check_place(tf, run_summaries(tf), day.parent)
-        except (TraceError, OSError):  # a bad pack is `specviz runs --problems`' to report
-            continue
-        if run_id in tf.run_ids:
-            return Packed(path, pack, run_id)
-    return None
-
-
-def _day_of(path: Path) -> Path | None:
-    """The ``date=`` directory of a path named exactly as a run file (``run-<id>.parquet``,
-    the id as recorded: lower-case hex), else None. A bare name (the user is in the day's
-    directory) or one through ``..`` is where the system would look for it, as long as
-    dropping the ``..`` leads to the same directory (no link before it)."""
-    run_id = run_id_of(path)
-    if path.name != f"run-{run_id}.parquet" or not RUN_ID_RE.match(run_id):
-        return None
-    day = path.parent
-    if not day.name.startswith("date="):
-        plain = Path(os.path.normpath(day.absolute()))
-        try:
-            day = plain if os.path.realpath(day) == os.path.realpath(plain) else day
-        except (OSError, ValueError):
-            return None
-    return day if day.name.startswith("date=") else None
-
-
-def packed_notes(sources: list[str | os.PathLike]) -> list[str]:
-    """One line for each named run file a compaction packed (see `Packed.note`)."""
-    found = (find_packed(src) for src in sources if not os.path.lexists(src))
-    return [p.note for p in found if p is not None]
-
-
-def gone(path: Path) -> str:
-    """Why a named file cannot be read: it is not there (nor in a pack of its day)."""
-    day = _day_of(path)
-    if day is not None:
-        return f"no such file, and no pack in {day} holds run {run_id_of(path)}"
-    return "no such file or directory"
-
-
-def _scan_packed(packed: Packed) -> Listing:
-    """The packed run alone, listed from its pack (the pack's other runs left out of views)."""
-    tf = inspect_cached(packed.pack, packed.pack.parent.parent)
-    listing = Listing(files=[tf], only={tf.path: frozenset({packed.run_id})})
+def _scan_moved(moved: Moved) -> Listing:
+    """The moved run alone, listed from the file holding it now (a pack's other runs left
+    out of views)."""
+    tf = inspect_cached(moved.now, moved.now.parent.parent)
+    listing = Listing(files=[tf], only={tf.path: frozenset({moved.run_id})})
     for s in run_summaries(tf):
-        if s.run_id == packed.run_id:
+        if s.run_id == moved.run_id:
             listing.add(s)
     return listing
 
 
 def _scan_named(src: Path) -> Listing:
-    """A trace file named by the user; a run file packed since (even while we looked) is
-    its run in the pack."""
+    """A trace file named by the user; one the store moved since (even while we looked:
+    packed, or a live log whose run finished) is its run in the file holding it now."""
     listing = scan_file(src) if os.path.lexists(src) else None
     if listing is not None and (listing.runs or os.path.lexists(src)):
         return listing
-    packed = find_packed(src)
-    if packed is None:
+    moved = find_moved(src)
+    if moved is None:
         return Listing(problems=[Problem(src, gone(src))])
     try:
-        return _scan_packed(packed)
+        return _scan_moved(moved)
     except TraceError as e:
         return Listing(problems=[Problem.of(src, e)])
 
 
 def scan_sources(sources: list[str | os.PathLike]) -> Listing:
     """Runs from several trace directories and trace files, newest first; a bad file or a
-    missing path is a Problem, and the good sources beside it are listed. A run file a
-    compaction packed since it was named lists its run from the pack (`find_packed`)."""
+    missing path is a Problem, and the good sources beside it are listed. A run file or
+    live log the store moved since it was named lists its run from where it is now
+    (`moved.find_moved`: packed, or finished)."""
     listing = Listing()
     for src in map(Path, sources):
         if src.is_dir():
@@ -488,19 +415,17 @@ def read_events(source: str | os.PathLike | list, run_id: str | None = None) -> 
             raise TraceError("which run? give a run id")
         return _read_listed(source, run_id)
     path = Path(source)
-    if path.suffix == ".jsonl":
-        return read_log(path)[0]
     try:
-        return _read_file(path, run_id)
+        return read_log(path)[0] if path.suffix == ".jsonl" else _read_file(path, run_id)
     except TraceError:
-        packed = find_packed(path)  # packed before, or while, we read it
-        if packed is None:
+        moved = find_moved(path)  # moved before, or while, we read it
+        if moved is None:
             if os.path.lexists(path):
                 raise
             raise TraceError(printable(f"{path}: {gone(path)}")) from None  # a path may hold newlines
-    if run_id is not None and not packed.run_id.startswith(run_id.strip().lower()):
-        raise TraceError(f"run id {run_id!r} is not in {path} (packed into {packed.pack}, it holds run {packed.run_id})")
-    return read_parquet_events(packed.pack, packed.run_id)
+    if run_id is not None and not moved.run_id.startswith(run_id.strip().lower()):
+        raise TraceError(f"run id {run_id!r} is not in {path} (its run {moved.run_id} is in {moved.now} now)")
+    return read_parquet_events(moved.now, moved.run_id)
 
 
 def _read_file(path: Path, run_id: str | None) -> list:

@@ -25,9 +25,10 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from specviz.events import EVENT_TYPES
-from specviz.store.catalog import find_packed, listing_of, resolve, scan
+from specviz.store.catalog import listing_of, resolve, scan
 from specviz.store.footer import RunEntry, TraceFile, inspect_file
 from specviz.store.layout import TraceError, one_line, open_regular, parquet_path, temp_name, writable_traces
+from specviz.store.moved import find_moved
 from specviz.store.parquet_file import SCHEMA, kv_metadata, read_rows, write_table
 from specviz.store.recovery import Problem, clean_temp_files
 
@@ -232,14 +233,14 @@ def _import_run(src: Path, entry: RunEntry, traces: Path) -> Path:
 
 def _runs_to_import(src: Path) -> tuple[Path, list[RunEntry]]:
     """The file to read and the runs to import from it: a run file a compaction packed
-    (`find_packed`) is its one run, read from the pack."""
+    (or a live log whose run finished: `moved.find_moved`) is its one run, read from where it is now."""
     try:
         return src, inspect_file(src).runs
     except TraceError:
-        packed = None if os.path.lexists(src) else find_packed(src)
-        if packed is None:
+        moved = None if os.path.lexists(src) else find_moved(src)
+        if moved is None:
             raise
-    return packed.pack, [e for e in inspect_file(packed.pack).runs if e.run_id == packed.run_id]
+    return moved.now, [e for e in inspect_file(moved.now).runs if e.run_id == moved.run_id]
 
 
 def import_files(traces: str | os.PathLike, files: list[str | os.PathLike]) -> ImportReport:

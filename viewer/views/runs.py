@@ -28,7 +28,7 @@ def open_trace(path: str) -> None:
     for run_id in ids:
         ss.opened[run_id] = p
     st.success(f"Opened {len(ids)} run(s) from `{Path(p).name}`: " + ", ".join(f"`{i}`" for i in ids))
-    for note in data.packed_notes(p):
+    for note in data.moved_notes(p):
         st.caption(note)
 
 
