@@ -162,7 +162,8 @@ def check_compact(traces: Path) -> None:
 def check_several_sources(traces: Path, paths: list[Path]) -> None:
     """`specviz view DIR FILE...`: the hostile files named one by one beside the good
     directory. The check before the server starts warns with one clear line per bad
-    source and still finds the good runs, and so does the viewer's listing of them all."""
+    source (or notes, in one line, where a named log's run is now that `recover` above
+    published it) and still finds the good runs, and so does the viewer's listing of them all."""
     from recorder.view_cmd import _open_sources
     from viewer import data
 
@@ -173,7 +174,7 @@ def check_several_sources(traces: Path, paths: list[Path]) -> None:
         _open_sources(sources, None)  # good runs are there: never "no runs"
         assert time.perf_counter() - t0 < COMMAND_LIMIT_S
     for line in err.getvalue().decode(errors="replace").splitlines():
-        assert line.startswith("warning: ") and "\x1b" not in line, f"unclear line {line!r}"
+        assert line.startswith(("warning: ", "note: ")) and "\x1b" not in line, f"unclear line {line!r}"
     listed = data.list_runs(os.pathsep.join(map(str, sources)))
     assert set(GOOD) <= {row["run_id"] for row in listed}, "a good run is hidden when files are named beside it"
 
