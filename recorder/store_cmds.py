@@ -416,7 +416,7 @@ def import_cmd(ctx, files):
 
     Runs already present are refused; each bad file is reported and the others imported.
     """
-    note_moved(*files)
+    note_moved(*[f for f in files if f.suffix == ".parquet"])  # a live log is never imported
     report = import_files(_traces(ctx), list(files))
     for run_id, path in report.imported:
         click.echo(f"imported {run_id} -> {path}")

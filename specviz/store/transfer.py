@@ -233,11 +233,12 @@ def _import_run(src: Path, entry: RunEntry, traces: Path) -> Path:
 
 def _runs_to_import(src: Path) -> tuple[Path, list[RunEntry]]:
     """The file to read and the runs to import from it: a run file a compaction packed
-    (or a live log whose run finished: `moved.find_moved`) is its one run, read from where it is now."""
+    (`moved.find_moved`) is its one run, read from the pack. A live log is never imported,
+    there or gone (`recover` publishes it)."""
     try:
         return src, inspect_file(src).runs
     except TraceError:
-        moved = None if os.path.lexists(src) else find_moved(src)
+        moved = None if os.path.lexists(src) or src.suffix != ".parquet" else find_moved(src)
         if moved is None:
             raise
     return moved.now, [e for e in inspect_file(moved.now).runs if e.run_id == moved.run_id]
