@@ -39,7 +39,7 @@ from specviz.store.catalog import Listing, RunSummary, names_a_file, scan_source
 from specviz.store.columns import COLUMNS, WALL_OFFSET, empty_relation_sql
 from specviz.store.footer import TraceFile
 from specviz.store.layout import TraceError, real_path
-from specviz.sql_sandbox import DEFAULT_TIMEOUT_S, QueryInterrupted, QueryTimeout, TracesChanged, check, one_line, run
+from specviz.sql_sandbox import DEFAULT_TIMEOUT_S, QueryInterrupted, QueryTimeout, TracesChanged, check, one_line, run, stale_trace_error
 from specviz.store.recovery import Problem
 from specviz.sql_views import RUN_FINISHED_COLUMNS, RUN_STARTED_COLUMNS, shared_views
 
@@ -285,8 +285,10 @@ def connect_traces(traces: Traces, *, label: str = "traces") -> duckdb.DuckDBPyC
         con.execute(f"CREATE OR REPLACE VIEW events AS {_events_sql(traces.files, traces.excluded)}")
         con.execute("SET lock_configuration = true")
     except duckdb.Error as e:
+        # A listed file packed since the listing: binding the events view meets it gone
+        stale = stale_trace_error(con, e)
         con.close()
-        raise TraceError(f"cannot open traces in {label}: {one_line(e)}") from None
+        raise stale or TraceError(f"cannot open traces in {label}: {one_line(e)}") from None
     return con
 
 
@@ -301,7 +303,12 @@ def with_views(source: str | os.PathLike | list, fn: Callable[[duckdb.DuckDBPyCo
     """``fn(con)`` over newly opened views (closed after), and once more over a new listing
     when trace files were packed while it ran (a recording compacts as it goes)."""
     for attempt in (0, 1):
-        opened = open_views(source)
+        try:
+            opened = open_views(source)  # a file packed between listing and views: again
+        except TracesChanged:
+            if attempt:
+                raise
+            continue
         try:
             return opened, fn(opened.con)
         except TracesChanged:

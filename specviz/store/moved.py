@@ -117,7 +117,7 @@ def find_moved(path: str | os.PathLike) -> Moved | None:
 def moved_notes(sources: list[str | os.PathLike]) -> list[str]:
     """One line for each named file whose run is read from another file (`Moved.note`)."""
     found = (find_moved(src) for src in sources if not os.path.lexists(src))
-    return [m.note for m in found if m is not None]
+    return list(dict.fromkeys(m.note for m in found if m is not None))  # a path named twice: once
 
 
 def gone(path: Path) -> str:
