@@ -130,18 +130,26 @@ static PyTypeObject BlockType = {
     .tp_as_buffer = &Block_as_buffer,
 };
 
-/* The buffer's memory as a Block; the buffer goes on with memory from the pool. */
+/* The buffer's memory as a Block; the buffer goes on with memory from the pool. The new
+ * memory is made ready first, so a failure (out of memory) leaves the buffer as it was:
+ * an offsets buffer always holds its first offset, which log() reads (it gave the old
+ * memory away and left the offsets empty, and the next string or top-k value read
+ * before their start). */
 static PyObject *take_block(Pool *pool, Buf *b, int offsets) {
-    Block *blk = PyObject_New(Block, &BlockType);
-    if (!blk) return NULL;
+    Buf fresh;
+    pool_get(pool, &fresh, b->len);
+    int32_t zero = 0;  /* offsets start at 0 */
+    Block *blk = offsets && buf_put(&fresh, &zero, 4) < 0 ? NULL : PyObject_New(Block, &BlockType);
+    if (!blk) {
+        pool_put(pool, fresh.p, fresh.cap);
+        return NULL;
+    }
     blk->p = b->p;
     blk->len = b->len;
     blk->cap = b->cap;
     Py_INCREF(pool);
     blk->pool = pool;
-    pool_get(pool, b, b->len);
-    int32_t zero = 0;  /* a string column's offsets start at 0 */
-    if (offsets && buf_put(b, &zero, 4) < 0) { Py_DECREF(blk); return NULL; }
+    *b = fresh;
     return (PyObject *)blk;
 }
 
