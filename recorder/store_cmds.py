@@ -35,8 +35,7 @@ from specviz.store import (
     scan_sources,
     write_output,
 )
-from specviz.store.catalog import names_a_file
-from specviz.store.layout import printable
+from specviz.store.layout import names_a_file, printable
 
 FORMATS = click.Choice(["table", "csv", "json"])
 _JSON = msgspec.json.Encoder()

@@ -35,7 +35,8 @@ from typing import Callable, TypeVar
 import duckdb
 import msgspec
 
-from specviz.store.catalog import Listing, RunSummary, names_a_file, scan_sources
+from specviz.store.catalog import Listing, RunSummary, scan_sources
+from specviz.store.layout import names_a_file
 from specviz.store.columns import COLUMNS, WALL_OFFSET, empty_relation_sql
 from specviz.store.footer import TraceFile
 from specviz.store.layout import TraceError, real_path

@@ -181,10 +181,12 @@ def file_rows(path: str) -> list[dict]:
 def _scan(traces_dir: str) -> tuple[list[dict], list[tuple[str, str]]]:
     """Rows of every run (finished and live) and the unreadable files, read only: a
     trace directory, or one trace file given at launch. Re-listed at most every 2 s."""
+    from specviz.store.layout import names_a_file
+
     store, paths = _store(), sources(traces_dir)
     if len(paths) == 1 and paths[0].is_dir():
         listing = store.scan(paths[0])
-    elif any(os.path.lexists(p) or p.suffix in (".parquet", ".jsonl") for p in paths):
+    elif any(p.is_dir() or names_a_file(p) for p in paths):
         listing = store.scan_sources(paths)  # a file gone is a problem listed; a packed run file, its run
     else:
         return [], []  # a trace directory not made yet: nothing recorded

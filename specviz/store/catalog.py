@@ -22,7 +22,7 @@ from specviz.store.footer import RunEntry, TraceFile, check_entry, inspect_file
 from specviz.store import footer_cache
 from specviz.store.footer_batch import inspect_many, plain_files
 from specviz.store.layout import (
-    TraceError, check_run_id, is_pack, log_files, parquet_files, parquet_path, printable, run_id_of,
+    TraceError, check_run_id, is_pack, log_files, names_a_file, parquet_files, parquet_path, printable, run_id_of,
 )
 from specviz.store.livelog import is_live, read_log, read_started
 from specviz.store.moved import Moved, find_moved, gone
@@ -344,12 +344,6 @@ def scan_sources(sources: list[str | os.PathLike]) -> Listing:
             listing.extend(_scan_named(src))
     listing.runs.sort(key=lambda s: (s.started.t_wall_ns, s.run_id), reverse=True)
     return listing
-
-
-def names_a_file(path: str | os.PathLike) -> bool:
-    """A path given as a trace file rather than a trace directory (it need not exist)."""
-    path = Path(path)
-    return path.is_file() or (not path.is_dir() and (os.path.lexists(path) or path.suffix in (".parquet", ".jsonl")))
 
 
 def listing_of(source: str | os.PathLike) -> Listing:

@@ -60,12 +60,18 @@ def check_run_id(run_id: str) -> str:
     return run_id
 
 
+def names_a_file(path: str | os.PathLike) -> bool:
+    """A path given as a trace file rather than a trace directory (it need not exist)."""
+    path = Path(path)
+    return path.is_file() or (not path.is_dir() and (os.path.lexists(path) or path.suffix in (".parquet", ".jsonl")))
+
+
 def writable_traces(traces: str | os.PathLike) -> Path:
     """``traces`` as a directory to write runs into. A path named as a trace file, which
     reading commands take for ``--traces`` (often a run file a compaction has packed
     since), is refused before a directory of that name is made inside the store."""
     traces = Path(traces)
-    if not traces.is_dir() and (os.path.lexists(traces) or traces.suffix in (".parquet", ".jsonl")):
+    if names_a_file(traces):
         raise TraceError(f"{printable(str(traces))} names a trace file, not a trace directory to write runs into")
     return traces
 

@@ -101,17 +101,14 @@ def _put_top(kind, name, check):
     def put(v, out: bytearray):
         if type(v) is list and not v:
             out += _EMPTY[list]
-        elif type(v) is list and all(map(plain, v)):
-            try:
-                data = _ENCODE(v)
-            except Exception:  # a lone surrogate
-                raise _not(kind, name, "a list or map of the field's type") from None
-            out += _U32(len(data))
-            out += data
-        else:
-            out += _msgpack(kind, name, v, fits)
+        else:  # the engine's own values need no decode: they fit whenever they encode
+            out += _msgpack(kind, name, v, _encoded if type(v) is list and all(map(plain, v)) else fits)
         return v
     return put
+
+
+def _encoded(v, data: bytes) -> None:
+    """``fits`` for values that fit once they encode (a lone surrogate does not)."""
 
 
 def _msgpack(kind: str, name: str, v, fits) -> bytes:
